@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* Configuration defaults. */
+#include <string.h>
+
+#include "internal.h"
+
+void respio_config_init(respio_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->host = "127.0.0.1";
+	cfg->port = 6379;
+	cfg->timeout_ms = 5000;
+	cfg->protocol = 2;
+	respio__limits_fill(&cfg->limits, NULL);
+}
+
+void respio__limits_fill(respio_limits *dst, const respio_limits *src)
+{
+	respio_limits l = {0};
+
+	if (src)
+		l = *src;
+	if (!l.max_bulk_len)
+		l.max_bulk_len = RESPIO_DEFAULT_MAX_BULK_LEN;
+	if (!l.max_elements)
+		l.max_elements = RESPIO_DEFAULT_MAX_ELEMENTS;
+	if (!l.max_depth)
+		l.max_depth = RESPIO_DEFAULT_MAX_DEPTH;
+	if (!l.max_reply_bytes)
+		l.max_reply_bytes = RESPIO_DEFAULT_MAX_REPLY_BYTES;
+	*dst = l;
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/* Export macro, error codes and the shared configuration of respio. */
+#ifndef RESPIO_COMMON_H
+#define RESPIO_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(RESPIO_BUILDING) && defined(__GNUC__)
+#define RESPIO_API __attribute__((visibility("default")))
+#else
+#define RESPIO_API
+#endif
+
+/*
+ * Error codes. Every function that can fail returns 0 (or a non-negative
+ * count) on success and a negative code on failure. OS errors are -errno
+ * (-ECONNREFUSED, -ETIMEDOUT, ...); respio's own codes live in the range
+ * below -30000 so they never collide with an errno value.
+ *
+ * XX(name, value, message)
+ */
+#define RESPIO_ERRNO_MAP(XX)                                                  \
+	XX(PROTOCOL, -30001, "protocol error: malformed reply")               \
+	XX(SERVER, -30002, "server replied with an error")                     \
+	XX(NOT_CONNECTED, -30003, "not connected")                             \
+	XX(POOL_EXHAUSTED, -30004, "connection pool exhausted")                \
+	XX(SHUTDOWN, -30005, "client is shutting down")                        \
+	XX(INVAL, -30006, "invalid argument")                                  \
+	XX(LIMIT, -30007, "reply exceeds a configured limit")                  \
+	XX(CLOSED, -30008, "connection closed by peer")                        \
+	XX(NOBUFS, -30009, "buffer too small")                                 \
+	XX(TYPE, -30010, "reply has an unexpected type")                       \
+	XX(RESOLVE, -30011, "cannot resolve host name")                        \
+	XX(NOT_SENT, -30012, "request was not sent")                           \
+	XX(MAYBE_EXECUTED, -30013, "request was sent but no reply came back")  \
+	XX(BACKPRESSURE, -30014, "too many requests queued")                   \
+	XX(HANDSHAKE, -30015, "connection handshake failed")
+
+enum respio_errno {
+#define RESPIO__ERR_ENUM(name, value, msg) RESPIO_E_##name = (value),
+	RESPIO_ERRNO_MAP(RESPIO__ERR_ENUM)
+#undef RESPIO__ERR_ENUM
+};
+
+/* A human-readable message for any code this library returns (respio's own,
+ * or -errno). The string is static; never free it. Any thread. */
+RESPIO_API const char *respio_strerror(int err);
+
+/* The symbolic name of a code ("RESPIO_E_PROTOCOL", "ETIMEDOUT"); static
+ * string, never NULL. Any thread. */
+RESPIO_API const char *respio_err_name(int err);
+
+/*
+ * Limits that bound what a reply may make the library allocate. A reply
+ * that exceeds one fails with RESPIO_E_LIMIT (the connection is closed, as
+ * its stream can no longer be trusted). Zero in a field means "default".
+ */
+typedef struct respio_limits {
+	uint64_t max_bulk_len;    /* one string; default 512 MiB (the server's own cap) */
+	uint64_t max_elements;    /* one aggregate; default 2^24 */
+	uint32_t max_depth;       /* nesting; default 64 */
+	uint64_t max_reply_bytes; /* whole reply incl. overhead; default 1 GiB */
+} respio_limits;
+
+#define RESPIO_DEFAULT_MAX_BULK_LEN (512ull << 20)
+#define RESPIO_DEFAULT_MAX_ELEMENTS (1ull << 24)
+#define RESPIO_DEFAULT_MAX_DEPTH 64u
+#define RESPIO_DEFAULT_MAX_REPLY_BYTES (1ull << 30)
+
+/*
+ * Where and how to connect. Strings are borrowed: objects created from a
+ * config copy what they need, so the config may be freed afterwards.
+ * Fill with respio_config_init() before setting fields, so fields added in
+ * later versions get their defaults.
+ */
+typedef struct respio_config {
+	const char *host;       /* name or address; default "127.0.0.1" */
+	int port;               /* default 6379 */
+	const char *username;   /* ACL user, or NULL for "default" */
+	const char *password;   /* NULL: no AUTH */
+	int db;                 /* SELECT at connect when non-zero; default 0 */
+	int timeout_ms;         /* per command (write + reply); default 5000; <=0: none */
+	int connect_timeout_ms; /* TCP connect + handshake; 0 = timeout_ms */
+	int protocol;           /* 2 or 3 (HELLO 3 at connect); default 2 */
+	respio_limits limits;
+} respio_config;
+
+/* Fill cfg with defaults. Not thread-safe on the same cfg. */
+RESPIO_API void respio_config_init(respio_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/* Throwaway redis-server processes for tests: start, wait until up, stop. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+int test_free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd, port = -1;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+bool test_have_redis_server(void)
+{
+	return system("command -v redis-server >/dev/null 2>&1") == 0;
+}
+
+/* True once something on the port answers a PING with any RESP reply
+ * (+PONG, or -NOAUTH when a password is set). */
+static bool answers(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct pollfd pfd;
+	char buf[64];
+	bool ok = false;
+	int fd;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return false;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    write(fd, "PING\r\n", 6) == 6) {
+		pfd = (struct pollfd){.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, 1000) == 1 && read(fd, buf, sizeof(buf)) > 0)
+			ok = buf[0] == '+' || buf[0] == '-';
+	}
+	close(fd);
+	return ok;
+}
+
+static int spawn(test_server *s)
+{
+	char conf[256];
+	long long deadline;
+	int status;
+
+	snprintf(conf, sizeof(conf), "%s/redis.conf", s->dir);
+	s->pid = fork();
+	if (s->pid < 0)
+		return -1;
+	if (s->pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		execlp("redis-server", "redis-server", conf, (char *)NULL);
+		_exit(127);
+	}
+	deadline = now_ms() + 10000;
+	while (now_ms() < deadline) {
+		if (answers(s->port))
+			return 0;
+		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+			s->pid = 0;
+			return -1;
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+static int write_config(test_server *s)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/redis.conf", s->dir);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "port %d\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir %s\n"
+		   "logfile %s/redis.log\ndaemonize no\n",
+		s->port, s->dir, s->dir);
+	for (char **l = s->extra; l && *l; l++)
+		fprintf(f, "%s\n", *l);
+	return fclose(f);
+}
+
+int test_server_start(test_server *s, const char *const *extra)
+{
+	size_t n = 0;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->dir, sizeof(s->dir), "/tmp/respio-test-XXXXXX");
+	if (!mkdtemp(s->dir)) {
+		perror("mkdtemp");
+		return -1;
+	}
+	while (extra && extra[n])
+		n++;
+	s->extra = calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		s->extra[i] = strdup(extra[i]);
+
+	/* A free port can be taken between probing and binding: retry. */
+	for (int attempt = 0; attempt < 5; attempt++) {
+		s->port = test_free_port();
+		if (s->port > 0 && write_config(s) == 0 && spawn(s) == 0)
+			return 0;
+	}
+	fprintf(stderr, "test_server_start: redis-server did not come up (see %s)\n", s->dir);
+	return -1;
+}
+
+static void reap(test_server *s, int sig)
+{
+	long long deadline = now_ms() + 5000;
+	int status;
+
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGCONT); /* a stopped server cannot handle SIGTERM */
+	kill(s->pid, sig);
+	while (waitpid(s->pid, &status, WNOHANG) == 0) {
+		if (now_ms() > deadline) {
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, &status, 0);
+			break;
+		}
+		usleep(5000);
+	}
+	s->pid = 0;
+}
+
+void test_server_signal(test_server *s, int sig)
+{
+	if (s->pid <= 0)
+		return;
+	if (sig == SIGKILL || sig == SIGTERM)
+		reap(s, sig);
+	else
+		kill(s->pid, sig);
+}
+
+int test_server_restart(test_server *s)
+{
+	reap(s, SIGTERM);
+	return spawn(s);
+}
+
+void test_server_stop(test_server *s)
+{
+	char cmd[200];
+
+	reap(s, SIGTERM);
+	if (s->dir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "test_server_stop: could not remove %s\n", s->dir);
+		s->dir[0] = '\0';
+	}
+	for (char **l = s->extra; l && *l; l++)
+		free(*l);
+	free(s->extra);
+	s->extra = NULL;
+}
