@@ -11,6 +11,13 @@ void respio_config_init(respio_config *cfg)
 	cfg->port = 6379;
 	cfg->timeout_ms = 5000;
 	cfg->protocol = 2;
+	cfg->ring_capacity = 4096;
+	cfg->max_inflight = 65536;
+	cfg->pool.max_connections = 10;
+	cfg->pool.min_connections = 2;
+	cfg->pool.connection_timeout_ms = 5000;
+	cfg->pool.max_idle_time_ms = 30000;
+	cfg->pool.health_check_interval_ms = 10000;
 	respio__limits_fill(&cfg->limits, NULL);
 }
 

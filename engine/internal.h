@@ -30,4 +30,7 @@ struct respio_target {
 	const struct respio_target_ops *ops;
 };
 
+/* future.c: free a reply that respio__future_adopt_reply handed out. */
+void respio__future_release_adopted(respio_reply *r);
+
 #endif

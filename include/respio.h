@@ -11,5 +11,6 @@
 #include <respio/resp.h>
 #include <respio/conn.h>
 #include <respio/commands.h>
+#include <respio/client.h>
 
 #endif

@@ -89,6 +89,18 @@ typedef struct respio_config {
 	int connect_timeout_ms; /* TCP connect + handshake; 0 = timeout_ms */
 	int protocol;           /* 2 or 3 (HELLO 3 at connect); default 2 */
 	respio_limits limits;
+
+	/* The engine (respio_client); ignored by respio_conn. */
+	int shards;             /* worker threads; 0 = one per online CPU */
+	uint32_t ring_capacity; /* requests queued per shard; default 4096 */
+	uint32_t max_inflight;  /* futures alive at once, whole client; default 65536 */
+	struct respio_pool_config {
+		int max_connections;          /* default 10 */
+		int min_connections;          /* kept open, pre-warmed; default 2 */
+		int connection_timeout_ms;    /* dial + handshake; default 5000 */
+		int max_idle_time_ms;         /* idle above min closed after; default 30000 */
+		int health_check_interval_ms; /* PING idle connections; default 10000 */
+	} pool;
 } respio_config;
 
 /* Fill cfg with defaults. Not thread-safe on the same cfg. */

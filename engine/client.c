@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/* The engine client: create and destroy shards and the control thread,
+ * route submissions from any thread to a shard, and report stats. */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "reply_internal.h"
+#include "shard.h"
+
+#define RESPIO__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/*
+ * Each thread gets a number on its first submission; it picks the shard
+ * and, within it, the connection. A thread's requests therefore always use
+ * the same connection, which is what keeps them in submission order.
+ */
+static _Atomic uint32_t respio__thread_counter;
+static _Thread_local uint32_t respio__thread_no;
+
+static uint32_t thread_no(void)
+{
+	if (!respio__thread_no)
+		respio__thread_no = respio__fetch_add_relaxed_u32(&respio__thread_counter, 1) + 1;
+	return respio__thread_no - 1;
+}
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+	uint32_t p = 2;
+
+	while (p < n && p < (1u << 30))
+		p <<= 1;
+	return p;
+}
+
+static int copy_strings(struct respio_client *c, const respio_config *cfg)
+{
+	const char *src[3] = {cfg->host, cfg->username, cfg->password};
+	const char **dst[3] = {&c->cfg.host, &c->cfg.username, &c->cfg.password};
+	size_t total = 0;
+	char *p;
+
+	for (int i = 0; i < 3; i++)
+		total += src[i] ? strlen(src[i]) + 1 : 0;
+	c->strings = p = malloc(total ? total : 1);
+	if (!p)
+		return -ENOMEM;
+	for (int i = 0; i < 3; i++) {
+		if (!src[i]) {
+			*dst[i] = NULL;
+			continue;
+		}
+		*dst[i] = strcpy(p, src[i]);
+		p += strlen(src[i]) + 1;
+	}
+	return 0;
+}
+
+static int client_run(respio_target *t, int argc, const char *const *argv,
+		      const size_t *argvlen, respio_reply **out);
+
+static const struct respio_target_ops respio__client_ops = {
+	.run = client_run,
+};
+
+static int shard_init(struct respio_client *c, struct respio__shard *sh, uint32_t index)
+{
+	sh->client = c;
+	sh->index = index;
+	sh->seed = (unsigned)time(NULL) ^ (index * 2654435761u);
+	sh->efd = -1;
+	pthread_mutex_init(&sh->mail.lock, NULL);
+	sh->initialized = true;
+	sh->ring_cap = pow2_at_least(c->cfg.ring_capacity + 1);
+	sh->ring_buf = calloc(sh->ring_cap, sizeof(*sh->ring_buf));
+	if (!sh->ring_buf)
+		return -ENOMEM;
+	ck_ring_init(&sh->ring, sh->ring_cap);
+	sh->efd = eventfd(0, EFD_CLOEXEC);
+	if (sh->efd < 0)
+		return -errno;
+	sh->nslots = c->slots_per_shard;
+	sh->slots = calloc(sh->nslots, sizeof(*sh->slots));
+	if (!sh->slots)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < sh->nslots; i++) {
+		int rc = respio_parser_create(&c->cfg.limits, &sh->slots[i].parser);
+
+		sh->slots[i].fd = -1;
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void shard_fini(struct respio__shard *sh)
+{
+	struct respio__ctl *msg, *next;
+
+	if (!sh->initialized)
+		return;
+	for (uint32_t i = 0; sh->slots && i < sh->nslots; i++) {
+		respio_parser_destroy(sh->slots[i].parser);
+		free(sh->slots[i].fill.data);
+		free(sh->slots[i].sending.data);
+	}
+	free(sh->slots);
+	for (msg = sh->mail.head; msg; msg = next) {
+		next = msg->next;
+		if (msg->type == RESPIO__CTL_CONN_READY)
+			close(msg->fd);
+		free(msg);
+	}
+	pthread_mutex_destroy(&sh->mail.lock);
+	if (sh->efd >= 0)
+		close(sh->efd);
+	free(sh->ring_buf);
+}
+
+static void client_free(struct respio_client *c)
+{
+	for (uint32_t i = 0; i < c->nshards; i++)
+		shard_fini(&c->shards[i]);
+	free(c->shards);
+	if (c->pool)
+		respio__future_pool_close(c->pool);
+	pthread_mutex_destroy(&c->start_lock);
+	pthread_cond_destroy(&c->start_cond);
+	free(c->strings);
+	free(c);
+}
+
+static int validate(const respio_config *cfg)
+{
+	if (!cfg || !cfg->host || cfg->port <= 0 || cfg->port > 65535 || cfg->shards < 0 ||
+	    cfg->shards > 1024 || (cfg->protocol != 2 && cfg->protocol != 3) || cfg->db < 0 ||
+	    cfg->pool.max_connections < 1 || cfg->pool.min_connections < 0 ||
+	    cfg->pool.min_connections > cfg->pool.max_connections)
+		return RESPIO_E_INVAL;
+	return 0;
+}
+
+static void post_ready(struct respio__shard *sh, uint32_t slot, int fd)
+{
+	struct respio__ctl *msg = calloc(1, sizeof(*msg));
+
+	if (!msg) {
+		close(fd);
+		return;
+	}
+	msg->type = RESPIO__CTL_CONN_READY;
+	msg->slot = slot;
+	msg->fd = fd;
+	respio__shard_post(sh, msg);
+}
+
+int respio_client_create(const respio_config *cfg, respio_client **out)
+{
+	struct respio_client *c;
+	uint32_t nshards, per_shard;
+	int rc, fd = -1;
+
+	if (!out)
+		return RESPIO_E_INVAL;
+	*out = NULL;
+	rc = validate(cfg);
+	if (rc < 0)
+		return rc;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->target.ops = &respio__client_ops;
+	c->cfg = *cfg;
+	respio__limits_fill(&c->cfg.limits, &cfg->limits);
+	if (!c->cfg.ring_capacity)
+		c->cfg.ring_capacity = 4096;
+	if (!c->cfg.max_inflight)
+		c->cfg.max_inflight = 65536;
+	if (c->cfg.pool.connection_timeout_ms <= 0)
+		c->cfg.pool.connection_timeout_ms = 5000;
+	c->timeout_ns = cfg->timeout_ms > 0 ? (int64_t)cfg->timeout_ms * 1000000 : 0;
+	pthread_mutex_init(&c->start_lock, NULL);
+	pthread_cond_init(&c->start_cond, NULL);
+
+	nshards = cfg->shards ? (uint32_t)cfg->shards : (uint32_t)get_nprocs();
+	if (nshards < 1)
+		nshards = 1;
+	/* The pool's minimum is spread over the shards, at least one each,
+	 * never more than the maximum allows. */
+	per_shard = (uint32_t)cfg->pool.min_connections / nshards;
+	if (per_shard < 1)
+		per_shard = 1;
+	if (per_shard * nshards > (uint32_t)cfg->pool.max_connections &&
+	    (uint32_t)cfg->pool.max_connections >= nshards)
+		per_shard = (uint32_t)cfg->pool.max_connections / nshards;
+	c->nshards = nshards;
+	c->slots_per_shard = per_shard;
+
+	rc = copy_strings(c, cfg);
+	if (rc == 0)
+		rc = respio__future_pool_create(c->cfg.max_inflight, &c->pool);
+	if (rc == 0) {
+		c->shards = calloc(nshards, sizeof(*c->shards));
+		if (!c->shards)
+			rc = -ENOMEM;
+	}
+	for (uint32_t i = 0; rc == 0 && i < nshards; i++)
+		rc = shard_init(c, &c->shards[i], i);
+	/* Dial the first connection here, synchronously: a wrong address or
+	 * password fails create with a clear error instead of every request
+	 * failing later. */
+	if (rc == 0)
+		rc = respio__dial_now(c, &fd);
+	if (rc < 0) {
+		client_free(c);
+		return rc;
+	}
+	c->shards[0].slots[0].state = RESPIO__SLOT_DIALING;
+	post_ready(&c->shards[0], 0, fd);
+
+	rc = respio__control_start(c, &c->control);
+	for (uint32_t i = 0; rc == 0 && i < nshards; i++) {
+		rc = respio__shard_start(&c->shards[i]);
+		if (rc == 0)
+			c->shards[i].running = true;
+	}
+	/* Wait until every started shard has its io_uring (or failed to). */
+	pthread_mutex_lock(&c->start_lock);
+	for (;;) {
+		uint32_t running = 0;
+
+		for (uint32_t i = 0; i < nshards; i++)
+			running += c->shards[i].running;
+		if (c->started >= running)
+			break;
+		pthread_cond_wait(&c->start_cond, &c->start_lock);
+	}
+	pthread_mutex_unlock(&c->start_lock);
+	for (uint32_t i = 0; rc == 0 && i < nshards; i++)
+		if (c->shards[i].init_rc < 0)
+			rc = c->shards[i].init_rc;
+	if (rc < 0) {
+		respio_client_destroy(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void respio_client_destroy(respio_client *c)
+{
+	if (!c)
+		return;
+	respio__store_release_u32(&c->shutting_down, 1);
+	/* The control thread goes first, so no connection is handed to a
+	 * shard that has already left. */
+	respio__control_stop(c->control);
+	c->control = NULL;
+	for (uint32_t i = 0; i < c->nshards; i++) {
+		struct respio__shard *sh = &c->shards[i];
+		struct respio__ctl *msg;
+
+		if (!sh->running || sh->init_rc < 0)
+			continue;
+		msg = calloc(1, sizeof(*msg));
+		if (msg) {
+			msg->type = RESPIO__CTL_STOP;
+			respio__shard_post(sh, msg);
+		} else {
+			/* Without memory for a message, stop through the flag
+			 * the shard reads every turn. */
+			respio__store_release_u32(&sh->stop_flag, 1);
+			respio__shard_wake(sh);
+		}
+	}
+	for (uint32_t i = 0; i < c->nshards; i++)
+		if (c->shards[i].running)
+			respio__shard_join(&c->shards[i]);
+	client_free(c);
+}
+
+static void backoff_pause(uint32_t round)
+{
+	if (round < 64) {
+		respio__cpu_relax();
+	} else if (round < 128) {
+		sched_yield();
+	} else {
+		struct timespec ts = {0, 50000};
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int argc,
+		       const char *const *argv, const size_t *argvlen, respio_future **out)
+{
+	struct respio__shard *sh;
+	respio_future *f;
+	int64_t deadline, timeout_ns = c ? c->timeout_ns : 0;
+	uint32_t no;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!c || !out || argc < 1 || !argv)
+		return RESPIO_E_INVAL;
+	if (respio__load_acquire_u32(&c->shutting_down))
+		return RESPIO_E_SHUTDOWN;
+	if (opts && opts->timeout_ms)
+		timeout_ns = opts->timeout_ms > 0 ? opts->timeout_ms * 1000000 : 0;
+	deadline = timeout_ns > 0 ? respio__now_ns() + timeout_ns : INT64_MAX;
+
+	rc = respio__future_acquire(c->pool, deadline, &f);
+	if (rc < 0)
+		return rc;
+	rc = respio__future_set_request(f, argc, argv, argvlen);
+	if (rc < 0) {
+		respio__future_discard(f);
+		return rc;
+	}
+	f->deadline_ns = deadline;
+	f->cb = opts ? opts->cb : NULL;
+	f->cb_arg = opts ? opts->cb_arg : NULL;
+	no = thread_no();
+	sh = &c->shards[no % c->nshards];
+	f->conn_index = (no / c->nshards) % c->slots_per_shard;
+
+	/* ck_ring is inline assembly ThreadSanitizer cannot see: tell it the
+	 * future's contents are published here and acquired by the shard. */
+	respio__tsan_release(f);
+	/* A full ring is backpressure: wait for the shard, up to the deadline. */
+	for (uint32_t round = 0; !ck_ring_enqueue_mpmc(&sh->ring, sh->ring_buf, f); round++) {
+		respio__shard_wake(sh);
+		if (respio__now_ns() >= deadline) {
+			respio__future_discard(f);
+			return RESPIO_E_BACKPRESSURE;
+		}
+		backoff_pause(round);
+	}
+	respio__shard_wake(sh);
+	*out = f;
+	return 0;
+}
+
+int respio_submit(respio_client *c, int argc, const char *const *argv, const size_t *argvlen,
+		  respio_future **out)
+{
+	return respio_submit_with(c, NULL, argc, argv, argvlen, out);
+}
+
+respio_target *respio_client_target(respio_client *c)
+{
+	return c ? &c->target : NULL;
+}
+
+/* The synchronous path: submit, wait, hand the reply over without copying
+ * (freeing it releases the future it lives in). */
+static int client_run(respio_target *t, int argc, const char *const *argv,
+		      const size_t *argvlen, respio_reply **out)
+{
+	struct respio_client *c = RESPIO__CONTAINER_OF(t, struct respio_client, target);
+	respio_future *f;
+	int rc;
+
+	*out = NULL;
+	rc = respio_submit(c, argc, argv, argvlen, &f);
+	if (rc < 0)
+		return rc;
+	respio_future_wait(f, -1);
+	rc = respio_future_status(f);
+	if (rc == 0 || rc == RESPIO_E_SERVER) {
+		*out = respio__future_adopt_reply(f);
+		return rc;
+	}
+	respio_future_release(f);
+	return rc;
+}
+
+static void add_stats(respio_stats *s, const struct respio__shard *sh)
+{
+	const struct respio__shard_counters *k = &sh->stats;
+	uint32_t up = respio__load_relaxed_u32(&k->conns_up);
+	uint32_t busy = respio__load_relaxed_u32(&k->conns_busy);
+
+	s->connections_total += up;
+	s->connections_active += busy < up ? busy : up;
+	s->connections_idle += busy < up ? up - busy : 0;
+	s->inflight += respio__load_relaxed_u32(&k->inflight);
+	s->ring_depth += ck_ring_size(&sh->ring);
+	s->submitted += respio__load_relaxed_u64(&k->submitted);
+	s->completed += respio__load_relaxed_u64(&k->completed);
+	s->failed += respio__load_relaxed_u64(&k->failed);
+	s->timed_out += respio__load_relaxed_u64(&k->timed_out);
+	s->reconnects += respio__load_relaxed_u64(&k->reconnects);
+	s->batches += respio__load_relaxed_u64(&k->batches);
+	s->batched += respio__load_relaxed_u64(&k->batched);
+}
+
+int respio_client_stats(respio_client *c, respio_stats *total, respio_stats *per_shard, int cap)
+{
+	if (!c)
+		return RESPIO_E_INVAL;
+	if (total)
+		memset(total, 0, sizeof(*total));
+	for (uint32_t i = 0; i < c->nshards; i++) {
+		if (total)
+			add_stats(total, &c->shards[i]);
+		if (per_shard && (int)i < cap) {
+			memset(&per_shard[i], 0, sizeof(per_shard[i]));
+			add_stats(&per_shard[i], &c->shards[i]);
+		}
+	}
+	return (int)c->nshards;
+}

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/* The control thread: dials and handshakes connections for the shards, so
+ * a shard never blocks on connect, AUTH or HELLO. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shard.h"
+
+struct respio__dial {
+	struct respio__dial *next;
+	struct respio__shard *shard;
+	uint32_t slot;
+};
+
+struct respio__control {
+	struct respio_client *client;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct respio__dial *head, *tail;
+	bool stop;
+};
+
+/*
+ * Dial one connection with the blocking client: connect, AUTH/HELLO, SELECT,
+ * then a PING so a server that accepts but does not answer (stopped, hung)
+ * counts as down. On success the socket is taken out of the respio_conn.
+ */
+int respio__dial_now(struct respio_client *c, int *fd_out)
+{
+	respio_config cfg = c->cfg;
+	const char *ping[] = {"PING"};
+	respio_reply *r = NULL;
+	respio_conn *conn;
+	int rc;
+
+	cfg.timeout_ms = c->cfg.pool.connection_timeout_ms;
+	cfg.connect_timeout_ms = c->cfg.pool.connection_timeout_ms;
+	rc = respio_conn_create(&cfg, &conn);
+	if (rc < 0)
+		return rc;
+	rc = respio_conn_connect(conn);
+	if (rc == 0)
+		rc = respio_conn_command(conn, 1, ping, NULL, &r);
+	respio_reply_free(r);
+	if (rc == 0)
+		*fd_out = respio__conn_detach_fd(conn);
+	respio_conn_destroy(conn);
+	return rc;
+}
+
+static void *control_main(void *arg)
+{
+	struct respio__control *ctl = arg;
+
+	pthread_mutex_lock(&ctl->lock);
+	for (;;) {
+		struct respio__dial *d;
+		struct respio__ctl *msg;
+		int fd = -1, rc;
+
+		while (!ctl->stop && !ctl->head)
+			pthread_cond_wait(&ctl->cond, &ctl->lock);
+		if (ctl->stop)
+			break;
+		d = ctl->head;
+		ctl->head = d->next;
+		if (!ctl->head)
+			ctl->tail = NULL;
+		/* One dial at a time per client: reconnects after an outage
+		 * cannot turn into a storm. */
+		pthread_mutex_unlock(&ctl->lock);
+		rc = respio__dial_now(ctl->client, &fd);
+		msg = calloc(1, sizeof(*msg));
+		if (msg) {
+			msg->slot = d->slot;
+			msg->type = rc == 0 ? RESPIO__CTL_CONN_READY : RESPIO__CTL_CONN_FAILED;
+			msg->fd = fd;
+			msg->err = rc;
+			respio__shard_post(d->shard, msg);
+		} else if (fd >= 0) {
+			close(fd);
+		}
+		free(d);
+		pthread_mutex_lock(&ctl->lock);
+	}
+	while (ctl->head) {
+		struct respio__dial *d = ctl->head;
+
+		ctl->head = d->next;
+		free(d);
+	}
+	ctl->tail = NULL;
+	pthread_mutex_unlock(&ctl->lock);
+	return NULL;
+}
+
+int respio__control_start(struct respio_client *c, struct respio__control **out)
+{
+	struct respio__control *ctl = calloc(1, sizeof(*ctl));
+	int rc;
+
+	if (!ctl)
+		return -ENOMEM;
+	ctl->client = c;
+	pthread_mutex_init(&ctl->lock, NULL);
+	pthread_cond_init(&ctl->cond, NULL);
+	rc = pthread_create(&ctl->thread, NULL, control_main, ctl);
+	if (rc) {
+		pthread_mutex_destroy(&ctl->lock);
+		pthread_cond_destroy(&ctl->cond);
+		free(ctl);
+		return -rc;
+	}
+	*out = ctl;
+	return 0;
+}
+
+void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t slot)
+{
+	struct respio__dial *d = calloc(1, sizeof(*d));
+	struct respio__ctl *msg;
+
+	if (d) {
+		d->shard = sh;
+		d->slot = slot;
+		pthread_mutex_lock(&ctl->lock);
+		if (!ctl->stop) {
+			if (ctl->tail)
+				ctl->tail->next = d;
+			else
+				ctl->head = d;
+			ctl->tail = d;
+			d = NULL;
+			pthread_cond_signal(&ctl->cond);
+		}
+		pthread_mutex_unlock(&ctl->lock);
+		free(d); /* only when stopping: the shard is going away too */
+		return;
+	}
+	/* No memory for the request: report a failed dial so the slot backs
+	 * off and tries again instead of waiting for ever. */
+	msg = calloc(1, sizeof(*msg));
+	if (msg) {
+		msg->type = RESPIO__CTL_CONN_FAILED;
+		msg->slot = slot;
+		msg->fd = -1;
+		msg->err = -ENOMEM;
+		respio__shard_post(sh, msg);
+	}
+}
+
+void respio__control_stop(struct respio__control *ctl)
+{
+	if (!ctl)
+		return;
+	pthread_mutex_lock(&ctl->lock);
+	ctl->stop = true;
+	pthread_cond_signal(&ctl->cond);
+	pthread_mutex_unlock(&ctl->lock);
+	/* A dial in progress is bounded by connection_timeout_ms. */
+	pthread_join(ctl->thread, NULL);
+	pthread_mutex_destroy(&ctl->lock);
+	pthread_cond_destroy(&ctl->cond);
+	free(ctl);
+}

@@ -1,0 +1,755 @@
+/* SPDX-License-Identifier: MIT */
+/* Futures: the pool they are recycled through, completion, and the public wait API. */
+
+/*
+ * Ownership and lifetime
+ * ----------------------
+ * A future is allocated once (lazily, one at a time, never more than the
+ * pool's capacity) and then lives on the pool's free stack or in someone's
+ * hands until the pool is closed. respio__future_acquire() hands it out with
+ * refs == 2: one reference for the caller, one for the engine. The caller
+ * drops its own with respio_future_release() (any thread, before or after
+ * completion); the engine drops its own at the very end of
+ * respio__future_complete(), after the callback. Whoever takes refs to 0
+ * recycles it: the reply arena is freed, a request buffer above 64 KiB is
+ * freed (smaller ones stay for reuse, so a pool never retains more than
+ * capacity * 64 KiB of request buffers), and the future is pushed on the
+ * free stack. Because the engine's reference is dropped last, a completer
+ * may touch the future (futex wake, callback) and its pool (wait_any wake)
+ * after publishing DONE.
+ *
+ * The free stack
+ * --------------
+ * A Treiber stack of 32-bit indices, not pointers, so that the head word can
+ * carry an ABA tag: head = tag << 32 | flag | index. Every push and pop
+ * increments the tag, so a popper that read (A, next B) and was preempted
+ * while A was popped and pushed again fails its CAS instead of installing a
+ * stale B. pool->slots maps an index to its future; a slot is written once,
+ * before its index can ever be pushed. A free future's free_next is an
+ * atomic because a stalled popper may read it while its new owner pushes it
+ * again; the tag makes such a read harmless.
+ *
+ * Why not a ck_ring of free pointers: ck's MPMC enqueue reserves a slot and
+ * then waits for earlier producers to publish, so one releaser preempted in
+ * that window stalls every other releaser; a Treiber push is lock-free. The
+ * stack is LIFO, so the future reused next is the one just released, still
+ * hot in cache; and it is plain C11 atomics, which ThreadSanitizer sees.
+ *
+ * Exhaustion: an acquirer that finds the stack empty and the pool at
+ * capacity sets RESPIO__HEAD_WAITERS in the head (only while the index is
+ * NIL) and sleeps on the low 32 bits of the head with FUTEX_WAIT, expecting
+ * NIL | WAITERS. A push always clears the flag; the pusher whose CAS
+ * replaced a flagged head issues FUTEX_WAKE. Since flag and index share the
+ * futex word, no push can slip between the acquirer's check and its sleep,
+ * and the releaser learns whether to wake from the CAS it does anyway: a
+ * release costs one CAS on the head, nothing else. After a successful push
+ * the releaser touches no pool memory (the pool may be closed and freed the
+ * moment the push lands); the FUTEX_WAKE only passes the address to the
+ * kernel, which does not access the memory of a private futex on wake.
+ *
+ * Close: respio__future_pool_close() swaps RESPIO__HEAD_CLOSED into the head,
+ * which detaches the whole stack at once; it frees the detached futures. A
+ * push that finds CLOSED frees the future instead. pool->live counts the
+ * futures not yet freed plus one for "not closed yet"; whoever takes it to 0
+ * frees the pool. So callers keep reading the futures they hold after
+ * close, and the pool goes with the last of them. Acquire must not run
+ * concurrently with or after close (the client is gone by then); release
+ * and complete may.
+ *
+ * Completion and waiting
+ * ----------------------
+ * f->state goes PENDING -> DONE exactly once, by one exchange. Waiters OR
+ * flags into it with a CAS (never once it is DONE, so DONE stays exactly
+ * DONE): WAITERS when respio_future_wait() sleeps on the state word,
+ * ANY_WAITERS when respio_future_wait_any() sleeps on the pool's any_seq
+ * word. The completer learns from the value its exchange returns whether
+ * anyone needs waking: a completion nobody waits on is one exchange.
+ */
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "future.h"
+#include "reply_internal.h"
+
+#define RESPIO__HEAD_INDEX   0x3fffffffu
+#define RESPIO__HEAD_NIL     0x3fffffffu /* empty stack */
+#define RESPIO__HEAD_CLOSED  0x3ffffffeu /* pool closed: pushes free instead */
+#define RESPIO__HEAD_WAITERS 0x80000000u /* an acquirer sleeps on the head */
+#define RESPIO__POOL_MAX     (1u << 30)
+
+/* Request buffers up to this size are kept when a future is recycled. */
+#define RESPIO__REQ_KEEP_MAX (64u << 10)
+
+/* How long waiters spin before they sleep: replies on loopback often come
+ * back within a few microseconds, and a futex sleep + wake costs tens. */
+#define RESPIO__SPIN_NS 4000
+
+struct respio__future_pool {
+	/* The free stack: written by every acquire and release. */
+	alignas(RESPIO__CACHELINE) _Atomic uint64_t head;
+
+	/* Read-mostly in steady state. */
+	alignas(RESPIO__CACHELINE) uint32_t capacity;
+	_Atomic uint32_t nalloc;      /* futures ever allocated, <= capacity */
+	_Atomic uint32_t live;	      /* futures not freed + 1 until close */
+	_Atomic uint32_t any_waiters; /* wait_any calls asleep or about to be */
+	_Atomic(void *) *slots;	      /* index -> future, written once per index */
+
+	/* Written only when a wait_any sleeps. */
+	alignas(RESPIO__CACHELINE) _Atomic uint32_t any_seq;
+};
+
+static inline uint64_t head_make(uint64_t old, uint32_t low)
+{
+	return (((old >> 32) + 1) << 32) | low;
+}
+
+/* The half of the head that holds index and flag: the acquirers' futex. */
+static inline _Atomic uint32_t *head_futex(struct respio__future_pool *pool)
+{
+	_Atomic uint32_t *w = (_Atomic uint32_t *)(void *)&pool->head;
+
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	w++;
+#endif
+	return w;
+}
+
+static inline bool expired(int64_t deadline_ns)
+{
+	return deadline_ns >= 0 && respio__now_ns() >= deadline_ns;
+}
+
+/* timeout_ms < 0: no limit (-1). */
+static int64_t deadline_from_ms(int64_t timeout_ms)
+{
+	if (timeout_ms < 0 || timeout_ms > INT64_MAX / 2000000)
+		return -1;
+	return respio__now_ns() + timeout_ms * 1000000;
+}
+
+/* --- the free stack ------------------------------------------------------ */
+
+static respio_future *stack_pop(struct respio__future_pool *pool)
+{
+	/* Acquire pairs with the release CAS in stack_push() (and, through the
+	 * release sequence, with every push whose future is still below): the
+	 * slot, free_next and everything the releaser wrote before pushing
+	 * happen-before our use of the future. */
+	uint64_t h = respio__load_acquire_u64(&pool->head);
+	respio_future *f;
+	uint32_t idx, next;
+
+	for (;;) {
+		idx = (uint32_t)h & RESPIO__HEAD_INDEX;
+		if (idx == RESPIO__HEAD_NIL || idx == RESPIO__HEAD_CLOSED)
+			return NULL;
+		/* Relaxed: ordered by the acquire load of head above. */
+		f = respio__load_relaxed_ptr(&pool->slots[idx]);
+		/* May be stale if f was popped meanwhile; the tag in h then makes
+		 * the CAS fail. */
+		next = respio__load_relaxed_u32(&f->free_next);
+		/* Acquire on success for the same reason as the first load; the
+		 * failure path reloads h with acquire. */
+		if (respio__cas_acquire_u64(&pool->head, &h, head_make(h, next)))
+			return f;
+	}
+}
+
+/* Push f; false when the pool is closed (f is then not on the stack). */
+static bool stack_push(struct respio__future_pool *pool, respio_future *f)
+{
+	uint64_t h = respio__load_relaxed_u64(&pool->head);
+	uint32_t low;
+
+	for (;;) {
+		low = (uint32_t)h;
+		if ((low & RESPIO__HEAD_INDEX) == RESPIO__HEAD_CLOSED)
+			return false;
+		respio__store_relaxed_u32(&f->free_next, low & RESPIO__HEAD_INDEX);
+		/* Release: our reset of f and the free_next store above happen-
+		 * before the popper's acquire. The new head drops the WAITERS
+		 * flag: we take over the duty to wake. */
+		if (respio__cas_acq_rel_u64(&pool->head, &h, head_make(h, f->pool_index)))
+			break;
+	}
+	/* The pool may be freed from here on (close + last release): only
+	 * the address goes to the kernel, nothing is read from it. */
+	if (low & RESPIO__HEAD_WAITERS)
+		respio__futex_wake(head_futex(pool), INT_MAX);
+	return true;
+}
+
+/* --- allocation and lifetime ------------------------------------------------ */
+
+static void pool_free(struct respio__future_pool *pool)
+{
+	free(pool->slots);
+	free(pool);
+}
+
+/* Drop n from live; the last one frees the pool. */
+static void pool_put(struct respio__future_pool *pool, uint32_t n)
+{
+	/* Release: our last touch of the pool and its futures happens-before
+	 * the final decrement; acquire on the final one pairs with every
+	 * earlier decrement, so pool_free() runs after all of them. */
+	if (respio__fetch_sub_acq_rel_u32(&pool->live, n) == n)
+		pool_free(pool);
+}
+
+static void future_free(respio_future *f)
+{
+	free(f->req_heap);
+	free(f->reply_heap);
+	free(f);
+}
+
+/* Allocate a new future if the pool is below capacity: 0, -EAGAIN when at
+ * capacity, -ENOMEM. Allocating first and reserving after means a failed
+ * malloc reserves nothing. */
+static int pool_grow(struct respio__future_pool *pool, respio_future **out)
+{
+	uint32_t n = respio__load_relaxed_u32(&pool->nalloc);
+	respio_future *f;
+
+	if (n >= pool->capacity)
+		return -EAGAIN;
+	f = aligned_alloc(alignof(respio_future), sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	/* Relaxed: nalloc only hands out distinct indices; the slot and the
+	 * future are published by the release paths that hand f on. */
+	do {
+		if (n >= pool->capacity) {
+			free(f);
+			return -EAGAIN;
+		}
+	} while (!respio__cas_relaxed_u32(&pool->nalloc, &n, n + 1));
+
+	memset(f, 0, sizeof(*f));
+	f->msg.kind = RESPIO__MSG_REQUEST;
+	f->pool = pool;
+	f->pool_index = n;
+	/* Relaxed: the matching decrement comes after this in happens-before
+	 * order (f has to reach its freer first), hence later in live's
+	 * modification order. Close does not run concurrently with acquire. */
+	respio__fetch_add_relaxed_u32(&pool->live, 1);
+	/* Release pairs with nothing directly: poppers reach the slot only
+	 * through a push of n, which is ordered after this store. */
+	respio__store_release_ptr(&pool->slots[n], f);
+	*out = f;
+	return 0;
+}
+
+/* The last reference is gone: clean f and make it free again. */
+static void future_recycle(respio_future *f)
+{
+	struct respio__future_pool *pool = f->pool;
+
+	free(f->reply_heap);
+	f->reply_heap = NULL;
+	f->reply = NULL;
+	if (f->req_heap_cap > RESPIO__REQ_KEEP_MAX) {
+		free(f->req_heap);
+		f->req_heap = NULL;
+		f->req_heap_cap = 0;
+	}
+	f->req = NULL;
+	f->req_len = 0;
+	f->cb = NULL;
+	f->cb_arg = NULL;
+	if (!stack_push(pool, f)) {
+		/* Closed: f still counts in live, so the pool is alive until
+		 * our pool_put. */
+		future_free(f);
+		pool_put(pool, 1);
+	}
+}
+
+static void future_put(respio_future *f)
+{
+	/* Release: everything this holder did with f happens-before the last
+	 * holder's recycle; acquire on the last decrement pairs with it. */
+	if (respio__fetch_sub_acq_rel_u32(&f->refs, 1) == 1)
+		future_recycle(f);
+}
+
+int respio__future_pool_create(uint32_t capacity, struct respio__future_pool **out)
+{
+	struct respio__future_pool *pool;
+
+	if (!out)
+		return RESPIO_E_INVAL;
+	*out = NULL;
+	if (capacity == 0 || capacity > RESPIO__POOL_MAX)
+		return RESPIO_E_INVAL;
+	pool = aligned_alloc(RESPIO__CACHELINE, sizeof(*pool));
+	if (!pool)
+		return -ENOMEM;
+	memset(pool, 0, sizeof(*pool));
+	pool->slots = calloc(capacity, sizeof(*pool->slots));
+	if (!pool->slots) {
+		free(pool);
+		return -ENOMEM;
+	}
+	pool->capacity = capacity;
+	/* Relaxed: the pool is published to other threads by the caller. */
+	respio__store_relaxed_u64(&pool->head, RESPIO__HEAD_NIL);
+	respio__store_relaxed_u32(&pool->live, 1);
+	*out = pool;
+	return 0;
+}
+
+void respio__future_pool_close(struct respio__future_pool *pool)
+{
+	uint64_t h;
+	uint32_t idx, n = 0;
+	respio_future *f;
+
+	if (!pool)
+		return;
+	/* Acquire pairs with the release CAS of every push, so the detached
+	 * futures are fully written by their releasers; from here on pushes
+	 * see CLOSED and free their future themselves. */
+	h = respio__exchange_acq_rel_u64(&pool->head, RESPIO__HEAD_CLOSED);
+	idx = (uint32_t)h & RESPIO__HEAD_INDEX;
+	while (idx != RESPIO__HEAD_NIL && idx != RESPIO__HEAD_CLOSED) {
+		f = respio__load_relaxed_ptr(&pool->slots[idx]);
+		idx = respio__load_relaxed_u32(&f->free_next);
+		future_free(f);
+		n++;
+	}
+	pool_put(pool, n + 1);
+}
+
+/* --- acquire ------------------------------------------------------------- */
+
+static int acquire_slow(struct respio__future_pool *pool, int64_t deadline_ns, respio_future **out)
+{
+	const uint32_t sleeping = RESPIO__HEAD_NIL | RESPIO__HEAD_WAITERS;
+	uint64_t h;
+	int rc;
+
+	for (;;) {
+		rc = pool_grow(pool, out);
+		if (rc != -EAGAIN)
+			return rc;
+
+		/* At capacity: flag the empty head so the next push wakes us.
+		 * The flag goes in only while the index is NIL; a push in
+		 * between makes the CAS fail and we pop instead. */
+		h = respio__load_acquire_u64(&pool->head);
+		if (((uint32_t)h & RESPIO__HEAD_INDEX) == RESPIO__HEAD_CLOSED)
+			return RESPIO_E_SHUTDOWN; /* misuse: acquire after close */
+		while ((uint32_t)h == RESPIO__HEAD_NIL) {
+			/* Acq_rel for symmetry with stack_push; the flag itself
+			 * publishes no data. */
+			if (respio__cas_acq_rel_u64(&pool->head, &h, h | RESPIO__HEAD_WAITERS))
+				h |= RESPIO__HEAD_WAITERS;
+		}
+		if ((uint32_t)h == sleeping) {
+			if (expired(deadline_ns))
+				return RESPIO_E_BACKPRESSURE;
+			/* Sleeps only while the head is still empty and flagged:
+			 * any push changes the word (and clears the flag). */
+			respio__futex_wait(head_futex(pool), sleeping, deadline_ns);
+		}
+		*out = stack_pop(pool);
+		if (*out)
+			return 0;
+		if (expired(deadline_ns))
+			return RESPIO_E_BACKPRESSURE;
+	}
+}
+
+int respio__future_acquire(struct respio__future_pool *pool, int64_t deadline_ns,
+			   respio_future **out)
+{
+	respio_future *f;
+	int rc;
+
+	if (!out)
+		return RESPIO_E_INVAL;
+	*out = NULL;
+	if (!pool)
+		return RESPIO_E_INVAL;
+	f = stack_pop(pool);
+	if (!f) {
+		rc = acquire_slow(pool, deadline_ns, &f);
+		if (rc)
+			return rc;
+	}
+	/* Relaxed: f is ours alone until the caller publishes it (ring
+	 * enqueue, a release operation). */
+	respio__store_relaxed_u32(&f->state, RESPIO__FUT_PENDING);
+	respio__store_relaxed_u32(&f->refs, 2);
+	f->status = 0;
+	f->fate = 0;
+	f->reply = NULL;
+	f->deadline_ns = deadline_ns;
+	f->next = NULL;
+	f->conn_index = 0;
+	f->expired = false;
+	f->stream_end = 0;
+	*out = f;
+	return 0;
+}
+
+void respio__future_discard(respio_future *f)
+{
+	if (!f)
+		return;
+	/* Never published: no other thread can hold a reference. */
+	respio__store_relaxed_u32(&f->refs, 0);
+	future_recycle(f);
+}
+
+/* --- request and reply memory ---------------------------------------------- */
+
+int respio__future_set_request(respio_future *f, int argc, const char *const *argv,
+			       const size_t *argvlen)
+{
+	size_t need, cap;
+	char *buf;
+	int rc;
+
+	if (!f)
+		return RESPIO_E_INVAL;
+	rc = respio_encode_argv(f->req_inline, sizeof(f->req_inline), argc, argv, argvlen, &need);
+	if (rc == 0) {
+		f->req = f->req_inline;
+		f->req_len = (uint32_t)need;
+		return 0;
+	}
+	if (rc != RESPIO_E_NOBUFS)
+		return rc;
+	if (need > UINT32_MAX)
+		return RESPIO_E_LIMIT;
+	if (need > f->req_heap_cap) {
+		/* Kept buffers are powers of two, so they fit the next command
+		 * of about the same size; larger ones are exact and dropped on
+		 * recycle anyway. */
+		cap = need;
+		if (cap <= RESPIO__REQ_KEEP_MAX) {
+			cap = 2 * RESPIO__REQ_INLINE;
+			while (cap < need)
+				cap *= 2;
+		}
+		buf = malloc(cap);
+		if (!buf)
+			return -ENOMEM;
+		free(f->req_heap);
+		f->req_heap = buf;
+		f->req_heap_cap = (uint32_t)cap;
+	}
+	rc = respio_encode_argv(f->req_heap, f->req_heap_cap, argc, argv, argvlen, &need);
+	if (rc)
+		return rc;
+	f->req = f->req_heap;
+	f->req_len = (uint32_t)need;
+	return 0;
+}
+
+void *respio__future_reply_mem(respio_future *f, size_t size)
+{
+	unsigned char *mem;
+
+	/* Every reply is preceded by a pointer back to its future, so a reply
+	 * handed out by the synchronous path can release the future when it
+	 * is freed (respio__future_adopt_reply). */
+	if (size <= sizeof(f->reply_inline) - RESPIO__REPLY_HDR) {
+		mem = f->reply_inline;
+	} else {
+		free(f->reply_heap);
+		f->reply_heap = NULL;
+		if (size > SIZE_MAX - 15 - RESPIO__REPLY_HDR)
+			return NULL;
+		/* aligned_alloc wants a multiple of the alignment. */
+		f->reply_heap = aligned_alloc(16, (size + RESPIO__REPLY_HDR + 15) & ~(size_t)15);
+		if (!f->reply_heap)
+			return NULL;
+		mem = f->reply_heap;
+	}
+	*(respio_future **)(void *)mem = f;
+	return mem + RESPIO__REPLY_HDR;
+}
+
+respio_reply *respio__future_adopt_reply(respio_future *f)
+{
+	struct respio_reply *r = (struct respio_reply *)f->reply;
+
+	if (!r) {
+		respio_future_release(f);
+		return NULL;
+	}
+	r->flags |= RESPIO__REPLY_ADOPTED;
+	return r;
+}
+
+void respio__future_release_adopted(respio_reply *r)
+{
+	respio_future *f = *(respio_future **)(void *)((unsigned char *)r - RESPIO__REPLY_HDR);
+
+	respio_future_release(f);
+}
+
+/* --- completion ---------------------------------------------------------- */
+
+void respio__future_publish(respio_future *f, int status, int fate)
+{
+	struct respio__future_pool *pool = f->pool;
+	uint32_t old;
+
+	f->status = status;
+	f->fate = fate;
+	/* Release: status, fate, reply and the reply's bytes happen-before
+	 * whatever reader sees DONE with an acquire load (wait, ready,
+	 * status...). Acquire: pairs with the release CAS a waiter used to
+	 * set WAITERS / ANY_WAITERS, so the any_waiters increment it made
+	 * before is visible below. */
+	old = respio__exchange_acq_rel_u32(&f->state, RESPIO__FUT_DONE);
+
+	if (old & RESPIO__FUT_WAITERS)
+		respio__futex_wake(&f->state, INT_MAX);
+
+	/* The engine's reference (dropped by our caller afterwards) keeps f
+	 * and its pool alive through the callback, even if the callback
+	 * releases the caller's reference. */
+	if (f->cb)
+		f->cb(f, f->cb_arg);
+
+	/* Relaxed load: ordered by the exchange's acquire (see above). A stale
+	 * flag left by a wait_any that already returned finds 0 here and
+	 * costs no syscall. */
+	if ((old & RESPIO__FUT_ANY_WAITERS) && respio__load_relaxed_u32(&pool->any_waiters)) {
+		/* The waiter read any_seq before its CAS on f->state, which
+		 * happens-before this increment, so its futex_wait sees the
+		 * new value or gets the wake: no lost wakeup. */
+		respio__fetch_add_relaxed_u32(&pool->any_seq, 1);
+		respio__futex_wake(&pool->any_seq, INT_MAX);
+	}
+}
+
+void respio__future_unref(respio_future *f)
+{
+	future_put(f);
+}
+
+void respio__future_complete(respio_future *f, int status, int fate)
+{
+	respio__future_publish(f, status, fate);
+	future_put(f);
+}
+
+/* --- public API ---------------------------------------------------------- */
+
+static bool is_done(const respio_future *f)
+{
+	/* Acquire pairs with the completer's exchange: status, fate and the
+	 * reply are visible once DONE is. */
+	return respio__load_acquire_u32(&f->state) == RESPIO__FUT_DONE;
+}
+
+/* Spin for a few microseconds (never past the deadline) hoping f completes:
+ * cheaper than a futex sleep and wake when the reply is on its way. */
+static bool spin_until_done(const respio_future *f, int64_t deadline_ns)
+{
+	int64_t now = respio__now_ns(), end = now + RESPIO__SPIN_NS;
+	int i;
+
+	if (deadline_ns >= 0 && deadline_ns < end)
+		end = deadline_ns;
+	while (now < end) {
+		for (i = 0; i < 64; i++) {
+			if (is_done(f))
+				return true;
+			respio__cpu_relax();
+		}
+		now = respio__now_ns();
+	}
+	return is_done(f);
+}
+
+static int wait_until(respio_future *f, int64_t deadline_ns)
+{
+	uint32_t s;
+	int rc;
+
+	if (spin_until_done(f, deadline_ns))
+		return 0;
+	/* Acquire: as in is_done(). */
+	s = respio__load_acquire_u32(&f->state);
+	for (;;) {
+		if (s == RESPIO__FUT_DONE)
+			return 0;
+		if (expired(deadline_ns))
+			return -ETIMEDOUT;
+		/* Announce the sleep; the completer's exchange returns the flag
+		 * and it wakes us. A failed CAS (DONE, or another waiter's
+		 * flag) reloads s with acquire and we look again. */
+		if (!(s & RESPIO__FUT_WAITERS)) {
+			if (!respio__cas_acq_rel_u32(&f->state, &s, s | RESPIO__FUT_WAITERS))
+				continue;
+			s |= RESPIO__FUT_WAITERS;
+		}
+		rc = respio__futex_wait(&f->state, s, deadline_ns);
+		(void)rc; /* woken, changed, timed out or EINTR: look again */
+		s = respio__load_acquire_u32(&f->state);
+	}
+}
+
+int respio_future_wait(respio_future *f, int64_t timeout_ms)
+{
+	if (!f)
+		return RESPIO_E_INVAL;
+	return wait_until(f, deadline_from_ms(timeout_ms));
+}
+
+int respio_future_wait_all(respio_future *const *fs, size_t n, int64_t timeout_ms)
+{
+	int64_t deadline_ns = deadline_from_ms(timeout_ms);
+	size_t i;
+	int rc;
+
+	if (n && !fs)
+		return RESPIO_E_INVAL;
+	for (i = 0; i < n; i++)
+		if (!fs[i])
+			return RESPIO_E_INVAL;
+	for (i = 0; i < n; i++) {
+		rc = wait_until(fs[i], deadline_ns);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static bool scan_done(respio_future *const *fs, size_t n, size_t *index)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (is_done(fs[i])) {
+			*index = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Set ANY_WAITERS on every future, or find one that is DONE. */
+static bool mark_any(respio_future *const *fs, size_t n, size_t *index)
+{
+	uint32_t s;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		/* Acquire: as in is_done(). */
+		s = respio__load_acquire_u32(&fs[i]->state);
+		for (;;) {
+			if (s == RESPIO__FUT_DONE) {
+				*index = i;
+				return true;
+			}
+			/* Release: our any_waiters increment and any_seq read
+			 * happen-before the completer's exchange (acquire),
+			 * which reads this CAS or a later RMW in its release
+			 * sequence. The CAS runs even when the flag is already
+			 * there (setting the same value): another wait_any's
+			 * CAS would not order *our* increment. */
+			if (respio__cas_acq_rel_u32(&fs[i]->state, &s, s | RESPIO__FUT_ANY_WAITERS))
+				break;
+		}
+	}
+	return false;
+}
+
+int respio_future_wait_any(respio_future *const *fs, size_t n, int64_t timeout_ms, size_t *index)
+{
+	int64_t deadline_ns = deadline_from_ms(timeout_ms), now, end;
+	struct respio__future_pool *pool;
+	uint32_t seq;
+	size_t i;
+	int rc = 0;
+
+	if (!fs || !n || !index || !fs[0])
+		return RESPIO_E_INVAL;
+	pool = fs[0]->pool;
+	/* One sleep word per pool: futures of different clients cannot be
+	 * waited on together. */
+	for (i = 1; i < n; i++)
+		if (!fs[i] || fs[i]->pool != pool)
+			return RESPIO_E_INVAL;
+
+	now = respio__now_ns();
+	end = now + RESPIO__SPIN_NS;
+	if (deadline_ns >= 0 && deadline_ns < end)
+		end = deadline_ns;
+	do {
+		if (scan_done(fs, n, index))
+			return 0;
+		respio__cpu_relax();
+		now = respio__now_ns();
+	} while (now < end);
+
+	/* Relaxed: published to completers by the release CAS in mark_any(). */
+	respio__fetch_add_relaxed_u32(&pool->any_waiters, 1);
+	for (;;) {
+		/* Relaxed: read before our CAS in mark_any(), which happens-
+		 * before any completer's increment that we must not miss. */
+		seq = respio__load_relaxed_u32(&pool->any_seq);
+		if (mark_any(fs, n, index))
+			break;
+		if (expired(deadline_ns)) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		/* Woken by any completion of a flagged future of this pool
+		 * (maybe another caller's): spurious wakeups just rescan. */
+		respio__futex_wait(&pool->any_seq, seq, deadline_ns);
+	}
+	/* Relaxed: a completer that still sees us only does a useless wake. */
+	respio__fetch_sub_relaxed_u32(&pool->any_waiters, 1);
+	return rc;
+}
+
+bool respio_future_ready(const respio_future *f)
+{
+	return f && is_done(f);
+}
+
+int respio_future_status(const respio_future *f)
+{
+	if (!f)
+		return RESPIO_E_INVAL;
+	if (!is_done(f))
+		return -EAGAIN;
+	return f->status;
+}
+
+int respio_future_fate(const respio_future *f)
+{
+	if (!f || !is_done(f))
+		return 0;
+	return f->fate;
+}
+
+const respio_reply *respio_future_reply(const respio_future *f)
+{
+	if (!f || !is_done(f))
+		return NULL;
+	if (f->status != 0 && f->status != RESPIO_E_SERVER)
+		return NULL;
+	return f->reply;
+}
+
+void respio_future_release(respio_future *f)
+{
+	if (f)
+		future_put(f);
+}

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/* Futures: the object a request travels in and its result comes back in. */
+#ifndef RESPIO_FUTURE_H
+#define RESPIO_FUTURE_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* Small commands are encoded into the future itself and small replies are
+ * built into it, so steady state needs no allocation per request. */
+#define RESPIO__REQ_INLINE   192
+#define RESPIO__REPLY_INLINE 256
+
+/* Everything that travels through a shard's ring starts with this header, so
+ * the shard can tell requests from control messages. */
+enum respio__msg_kind {
+	RESPIO__MSG_REQUEST = 1,
+	RESPIO__MSG_CONTROL,
+};
+
+struct respio__msg {
+	uint8_t kind;
+};
+
+/* future.state: PENDING -> DONE once, and DONE is exactly DONE (waiters
+ * only CAS from a non-DONE value). Before DONE, waiters may OR in flags:
+ * WAITERS means someone sleeps on the futex and the completer must wake it;
+ * ANY_WAITERS means a respio_future_wait_any() sleeps on the pool's
+ * completion sequence and the completer must bump and wake it. */
+enum {
+	RESPIO__FUT_PENDING = 0,
+	RESPIO__FUT_WAITERS = 1,
+	RESPIO__FUT_DONE = 2,
+	RESPIO__FUT_ANY_WAITERS = 4,
+};
+
+struct respio__future_pool;
+
+struct respio_future {
+	struct respio__msg msg;
+	_Atomic uint32_t state;
+	/* One reference for the caller, one for the engine; the last one to
+	 * drop returns the future to its pool. */
+	_Atomic uint32_t refs;
+
+	/* Written by the completer before state becomes DONE (release), read
+	 * by others after they observe DONE (acquire). */
+	int status;
+	int fate;
+	const respio_reply *reply;
+	void *reply_heap; /* arena when the reply did not fit inline */
+
+	int64_t deadline_ns; /* CLOCK_MONOTONIC */
+	respio_future_cb cb;
+	void *cb_arg;
+	struct respio__future_pool *pool;
+
+	/* The encoded command: req_inline or req_heap. req_heap (capacity
+	 * req_heap_cap) survives recycling when it is at most 64 KiB. */
+	char *req;
+	uint32_t req_len;
+	uint32_t req_heap_cap;
+	char *req_heap;
+
+	/* Pool-private: this future's index in the pool and, while it sits on
+	 * the free stack, the index of the next free one. */
+	uint32_t pool_index;
+	_Atomic uint32_t free_next;
+
+	/* Shard-private: queue links and bookkeeping, touched only by the
+	 * shard that owns the request. */
+	struct respio_future *next;
+	uint32_t conn_index;
+	bool expired;	     /* completed early (deadline); reply still due */
+	uint64_t stream_end; /* end offset of this request in its connection's stream */
+
+	alignas(16) unsigned char reply_inline[RESPIO__REPLY_INLINE];
+	char req_inline[RESPIO__REQ_INLINE];
+};
+
+static inline int64_t respio__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A pool of at most capacity futures, shared by every thread of a client. */
+int respio__future_pool_create(uint32_t capacity, struct respio__future_pool **out);
+
+/* The client is going away: free the idle futures now; the pool itself goes
+ * with the last future the caller still holds. Call once. */
+void respio__future_pool_close(struct respio__future_pool *pool);
+
+/* Take a fresh future (refs 2, PENDING, no reply, no callback; deadline_ns
+ * stored in it). Waits while the pool is exhausted, up to deadline_ns (< 0:
+ * no limit), then RESPIO_E_BACKPRESSURE; -ENOMEM when a lazy allocation
+ * fails. Any thread, but not concurrently with or after _pool_close. */
+int respio__future_acquire(struct respio__future_pool *pool, int64_t deadline_ns,
+			   respio_future **out);
+
+/* Encode argv into f (inline, or one allocation for large commands): sets
+ * f->req / f->req_len. 0, RESPIO_E_INVAL (bad argv), RESPIO_E_LIMIT (over
+ * 4 GiB) or -ENOMEM. Thread that owns f before it is submitted. */
+int respio__future_set_request(respio_future *f, int argc, const char *const *argv,
+			       const size_t *argvlen);
+
+/* Memory for a reply of size bytes (from respio_parser_reply_size), 16-byte
+ * aligned: the inline space, or a new allocation owned by f (freed when f
+ * is recycled). NULL on -ENOMEM. The completer then stores the built reply
+ * in f->reply before respio__future_complete. Completer thread only. */
+void *respio__future_reply_mem(respio_future *f, size_t size);
+
+/* Bytes before each reply in reply memory: a pointer back to the future. */
+#define RESPIO__REPLY_HDR 16
+
+/* Hand f's reply to a caller who frees it with respio_reply_free, which then
+ * releases f (the caller's reference moves into the reply). NULL, with f
+ * released, when f has no reply. */
+respio_reply *respio__future_adopt_reply(respio_future *f);
+
+/* Publish the result and drop the engine's reference: status/fate/reply are
+ * visible to whoever sees DONE; a sleeping waiter is woken; the callback
+ * runs here, on the completing thread. Exactly once per future. */
+void respio__future_complete(respio_future *f, int status, int fate);
+
+/* The two halves of respio__future_complete, for a shard that completes a
+ * request early (its deadline passed) but must still read and drop the late
+ * reply: _publish does everything but drop the engine's reference (f stays
+ * the engine's, do not build a reply into it afterwards: the caller may be
+ * reading it); _unref drops it later. Completer thread only. */
+void respio__future_publish(respio_future *f, int status, int fate);
+void respio__future_unref(respio_future *f);
+
+/* Give back a future that was acquired but never published to a shard
+ * (e.g. the submit failed): drops both references without completing it
+ * and without running its callback. Owner thread only. */
+void respio__future_discard(respio_future *f);
+
+#endif

@@ -1,0 +1,834 @@
+/* SPDX-License-Identifier: MIT */
+/* The shard worker: drains its ring, pipelines requests onto its
+ * connections through io_uring, parses replies and completes futures. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "reply_internal.h"
+#include "shard.h"
+
+/* Requests taken from the ring per loop turn: enough to batch, small enough
+ * that replies keep flowing while producers are busy. */
+#define RESPIO__DRAIN_BATCH 512
+#define RESPIO__URING_ENTRIES 256
+#define RESPIO__RECV_BUFS 128
+#define RESPIO__RECV_BUF_SIZE 16384
+/* Longest sleep when nothing is due: bounds how stale maintenance gets. */
+#define RESPIO__IDLE_TICK_NS 100000000LL
+#define RESPIO__BACKOFF_BASE_MS 50
+#define RESPIO__BACKOFF_MAX_MS 2000
+
+/*
+ * CQE user_data: op in the low byte, slot index above it, and the slot's
+ * connection generation in the high half, so a completion that belongs to
+ * a connection since replaced is recognised and only its buffer recycled.
+ */
+enum {
+	RESPIO__OP_RECV = 1,
+	RESPIO__OP_SEND,
+	RESPIO__OP_EVENTFD,
+};
+
+static inline uint64_t ud_make(unsigned op, uint32_t slot, uint32_t gen)
+{
+	return (uint64_t)gen << 32 | (uint64_t)slot << 8 | op;
+}
+
+static inline unsigned ud_op(uint64_t ud)
+{
+	return ud & 0xff;
+}
+
+static inline uint32_t ud_slot(uint64_t ud)
+{
+	return (uint32_t)(ud >> 8) & 0xffffff;
+}
+
+static inline uint32_t ud_gen(uint64_t ud)
+{
+	return (uint32_t)(ud >> 32);
+}
+
+static struct io_uring_sqe *get_sqe(struct respio__shard *sh)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&sh->uring);
+
+	/* The SQ is full only when a turn prepared more than it holds: push
+	 * what we have to the kernel and take a fresh entry. */
+	if (!sqe) {
+		io_uring_submit(&sh->uring);
+		sqe = io_uring_get_sqe(&sh->uring);
+	}
+	return sqe;
+}
+
+static int buf_append(struct respio__buf *b, const char *data, size_t len)
+{
+	if (b->len + len > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap < b->len + len)
+			cap *= 2;
+		p = realloc(b->data, cap);
+		if (!p)
+			return -ENOMEM;
+		b->data = p;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+static void counter_add(_Atomic uint64_t *c, uint64_t n)
+{
+	/* Single writer (this shard): a relaxed load and store is enough and
+	 * cheaper than a locked add; readers only want a recent value. */
+	respio__store_relaxed_u64(c, respio__load_relaxed_u64(c) + n);
+}
+
+static void inflight_add(struct respio__shard *sh, int32_t d)
+{
+	respio__store_relaxed_u32(&sh->stats.inflight,
+				(uint32_t)((int32_t)respio__load_relaxed_u32(&sh->stats.inflight) + d));
+}
+
+/* Complete f for its caller and let go of it. */
+static void finish(struct respio__shard *sh, respio_future *f, int status, int fate)
+{
+	if (status == -ETIMEDOUT)
+		counter_add(&sh->stats.timed_out, 1);
+	if (status == 0 || status == RESPIO_E_SERVER)
+		counter_add(&sh->stats.completed, 1);
+	else
+		counter_add(&sh->stats.failed, 1);
+	inflight_add(sh, -1);
+	respio__future_complete(f, status, fate);
+}
+
+/* Complete f for its caller but keep the engine's reference: its reply is
+ * still coming and must be read and dropped to keep the stream aligned. */
+static void finish_early(struct respio__shard *sh, struct respio__slot *slot, respio_future *f,
+			 int status, int fate)
+{
+	counter_add(&sh->stats.timed_out, 1);
+	counter_add(&sh->stats.failed, 1);
+	inflight_add(sh, -1);
+	f->expired = true;
+	slot->expired++;
+	respio__future_publish(f, status, fate);
+}
+
+static uint32_t slot_index(struct respio__shard *sh, struct respio__slot *slot)
+{
+	return (uint32_t)(slot - sh->slots);
+}
+
+static void request_dial(struct respio__shard *sh, struct respio__slot *slot)
+{
+	slot->state = RESPIO__SLOT_DIALING;
+	respio__control_dial(sh->client->control, sh, slot_index(sh, slot));
+}
+
+static void fifo_push(struct respio__slot *slot, respio_future *f)
+{
+	f->next = NULL;
+	if (slot->tail)
+		slot->tail->next = f;
+	else
+		slot->head = f;
+	slot->tail = f;
+	slot->queued++;
+}
+
+static int append_request(struct respio__slot *slot, respio_future *f)
+{
+	int rc = buf_append(&slot->fill, f->req, f->req_len);
+
+	if (rc < 0)
+		return rc;
+	slot->fill_end += f->req_len;
+	f->stream_end = slot->fill_end;
+	return 0;
+}
+
+/* Re-encode the part of the FIFO that was never handed to the kernel into
+ * fill: after a request was taken out of it, or on a fresh connection. */
+static void rebuild_fill(struct respio__slot *slot)
+{
+	uint64_t base = slot->handed_end;
+
+	slot->fill.len = 0;
+	slot->fill_end = base;
+	for (respio_future *f = slot->head; f; f = f->next) {
+		if (f->stream_end <= base)
+			continue;
+		/* Cannot fail: fill had room for these bytes before. */
+		append_request(slot, f);
+	}
+}
+
+static void arm_recv(struct respio__shard *sh, struct respio__slot *slot)
+{
+	struct io_uring_sqe *sqe = get_sqe(sh);
+
+	io_uring_prep_recv_multishot(sqe, slot->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = sh->bufs.bgid;
+	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_RECV, slot_index(sh, slot), slot->gen));
+	slot->recv_armed = true;
+}
+
+static void submit_send(struct respio__shard *sh, struct respio__slot *slot)
+{
+	struct io_uring_sqe *sqe = get_sqe(sh);
+
+	io_uring_prep_send(sqe, slot->fd, slot->sending.data + slot->sending_off,
+			   slot->sending.len - slot->sending_off, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_SEND, slot_index(sh, slot), slot->gen));
+	slot->send_inflight = true;
+}
+
+/* One send in flight per connection: everything queued meanwhile goes out
+ * together in the next one. */
+static void flush(struct respio__shard *sh, struct respio__slot *slot)
+{
+	struct respio__buf tmp;
+
+	if (slot->state != RESPIO__SLOT_UP || slot->send_inflight || slot->fill.len == 0)
+		return;
+	tmp = slot->sending;
+	slot->sending = slot->fill;
+	slot->fill = tmp;
+	slot->fill.len = 0;
+	slot->sending_off = 0;
+	slot->handed_end = slot->fill_end;
+	submit_send(sh, slot);
+}
+
+/*
+ * The connection is unusable: close it. Requests handed to the kernel may
+ * have executed and complete with err (fate SENT); the rest stay queued for
+ * the next connection, in order; one is dialed at once.
+ */
+static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int err)
+{
+	respio_future *f, *next, *keep_head = NULL, *keep_tail = NULL;
+	uint32_t kept = 0;
+
+	if (slot->state != RESPIO__SLOT_UP)
+		return;
+	/* shutdown() makes the kernel end the recv and any send with an error;
+	 * their CQEs then carry a stale generation. */
+	shutdown(slot->fd, SHUT_RDWR);
+	close(slot->fd);
+	slot->fd = -1;
+	slot->gen++;
+	slot->state = RESPIO__SLOT_DOWN;
+	slot->recv_armed = false;
+	respio_parser_reset(slot->parser);
+	respio__store_relaxed_u32(&sh->stats.conns_up,
+				respio__load_relaxed_u32(&sh->stats.conns_up) - 1);
+	counter_add(&sh->stats.reconnects, 1);
+
+	for (f = slot->head; f; f = next) {
+		next = f->next;
+		if (f->expired) {
+			respio__future_unref(f);
+		} else if (f->stream_end <= slot->handed_end) {
+			finish(sh, f, err, RESPIO_FATE_SENT);
+		} else {
+			f->next = NULL;
+			if (keep_tail)
+				keep_tail->next = f;
+			else
+				keep_head = f;
+			keep_tail = f;
+			kept++;
+		}
+	}
+	slot->head = keep_head;
+	slot->tail = keep_tail;
+	slot->queued = kept;
+	slot->expired = 0;
+	slot->sending.len = 0;
+	slot->sending_off = 0;
+	slot->handed_end = 0;
+	rebuild_fill(slot);
+	if (!sh->stopping)
+		request_dial(sh, slot);
+}
+
+/* A dial failed: nothing queued on this slot can be sent now, so it fails
+ * fast (safe to retry), and so do requests until the backoff ends. */
+static void fail_queued(struct respio__shard *sh, struct respio__slot *slot, int err)
+{
+	respio_future *f, *next;
+
+	for (f = slot->head; f; f = next) {
+		next = f->next;
+		if (f->expired)
+			respio__future_unref(f);
+		else
+			finish(sh, f, err, RESPIO_FATE_NOT_SENT);
+	}
+	slot->head = slot->tail = NULL;
+	slot->queued = slot->expired = 0;
+	slot->fill.len = 0;
+	slot->fill_end = slot->handed_end = 0;
+}
+
+static int64_t backoff_ns(struct respio__shard *sh, uint32_t attempts)
+{
+	int64_t ms = RESPIO__BACKOFF_BASE_MS;
+
+	while (attempts-- > 1 && ms < RESPIO__BACKOFF_MAX_MS)
+		ms *= 2;
+	if (ms > RESPIO__BACKOFF_MAX_MS)
+		ms = RESPIO__BACKOFF_MAX_MS;
+	/* Jitter in [ms/2, ms]: shards and clients that lost the same server
+	 * do not come back in lockstep. */
+	ms = ms / 2 + (int64_t)(rand_r(&sh->seed) % (unsigned)(ms / 2 + 1));
+	return ms * 1000000;
+}
+
+static void conn_ready(struct respio__shard *sh, struct respio__slot *slot, int fd)
+{
+	slot->fd = fd;
+	slot->gen++;
+	slot->state = RESPIO__SLOT_UP;
+	slot->attempts = 0;
+	slot->last_err = 0;
+	slot->last_rx_ns = respio__now_ns();
+	respio_parser_reset(slot->parser);
+	respio__store_relaxed_u32(&sh->stats.conns_up,
+				respio__load_relaxed_u32(&sh->stats.conns_up) + 1);
+	arm_recv(sh, slot);
+	flush(sh, slot);
+}
+
+static void handle_mail(struct respio__shard *sh)
+{
+	struct respio__ctl *msg, *next;
+
+	pthread_mutex_lock(&sh->mail.lock);
+	msg = sh->mail.head;
+	sh->mail.head = sh->mail.tail = NULL;
+	respio__store_relaxed_u32(&sh->mail.nonempty, 0);
+	pthread_mutex_unlock(&sh->mail.lock);
+
+	for (; msg; msg = next) {
+		struct respio__slot *slot = &sh->slots[msg->slot];
+
+		next = msg->next;
+		switch (msg->type) {
+		case RESPIO__CTL_CONN_READY:
+			if (sh->stopping || slot->state == RESPIO__SLOT_UP)
+				close(msg->fd);
+			else
+				conn_ready(sh, slot, msg->fd);
+			break;
+		case RESPIO__CTL_CONN_FAILED:
+			slot->state = RESPIO__SLOT_BACKOFF;
+			slot->last_err = msg->err;
+			slot->attempts++;
+			slot->retry_at_ns = respio__now_ns() + backoff_ns(sh, slot->attempts);
+			fail_queued(sh, slot, msg->err);
+			break;
+		case RESPIO__CTL_STOP:
+			sh->stopping = true;
+			break;
+		}
+		free(msg);
+	}
+}
+
+static void accept_request(struct respio__shard *sh, respio_future *f, int64_t now)
+{
+	struct respio__slot *slot = &sh->slots[f->conn_index % sh->nslots];
+	int rc;
+
+	inflight_add(sh, 1);
+	counter_add(&sh->stats.submitted, 1);
+	if (f->deadline_ns <= now) {
+		finish(sh, f, -ETIMEDOUT, RESPIO_FATE_NOT_SENT);
+		return;
+	}
+	if (slot->state == RESPIO__SLOT_BACKOFF) {
+		finish(sh, f, slot->last_err ? slot->last_err : RESPIO_E_NOT_CONNECTED,
+		       RESPIO_FATE_NOT_SENT);
+		return;
+	}
+	rc = append_request(slot, f);
+	if (rc < 0) {
+		finish(sh, f, rc, RESPIO_FATE_NOT_SENT);
+		return;
+	}
+	f->expired = false;
+	fifo_push(slot, f);
+	if (f->deadline_ns < sh->next_deadline_ns)
+		sh->next_deadline_ns = f->deadline_ns;
+	if (slot->state == RESPIO__SLOT_DOWN)
+		request_dial(sh, slot);
+}
+
+static uint32_t drain_ring(struct respio__shard *sh, int64_t now)
+{
+	uint32_t n = 0;
+	void *p;
+
+	while (n < RESPIO__DRAIN_BATCH && ck_ring_dequeue_mpmc(&sh->ring, sh->ring_buf, &p)) {
+		respio__tsan_acquire(p);
+		accept_request(sh, p, now);
+		n++;
+	}
+	if (n) {
+		counter_add(&sh->stats.batches, 1);
+		counter_add(&sh->stats.batched, n);
+	}
+	return n;
+}
+
+/*
+ * Deadlines are checked here, in one pass over the shard's requests, only
+ * when the earliest one known may have passed; no timer per request. A
+ * request already handed to the kernel completes now but keeps its place
+ * in the FIFO, so its late reply is read and dropped; one still in fill is
+ * taken out and never sent.
+ */
+static void expire(struct respio__shard *sh, int64_t now)
+{
+	int64_t next = INT64_MAX;
+
+	for (uint32_t i = 0; i < sh->nslots; i++) {
+		struct respio__slot *slot = &sh->slots[i];
+		respio_future *f, *prev = NULL, *nxt;
+		bool removed = false;
+
+		for (f = slot->head; f; f = nxt) {
+			nxt = f->next;
+			if (f->expired) {
+				prev = f;
+				continue;
+			}
+			if (f->deadline_ns > now) {
+				if (f->deadline_ns < next)
+					next = f->deadline_ns;
+				prev = f;
+				continue;
+			}
+			if (slot->state == RESPIO__SLOT_UP && f->stream_end <= slot->handed_end) {
+				finish_early(sh, slot, f, -ETIMEDOUT, RESPIO_FATE_SENT);
+				prev = f;
+				continue;
+			}
+			if (prev)
+				prev->next = nxt;
+			else
+				slot->head = nxt;
+			if (slot->tail == f)
+				slot->tail = prev;
+			slot->queued--;
+			removed = true;
+			finish(sh, f, -ETIMEDOUT, RESPIO_FATE_NOT_SENT);
+		}
+		if (removed)
+			rebuild_fill(slot);
+	}
+	sh->next_deadline_ns = next;
+}
+
+/* Redial after backoff; replace a connection that stopped answering (it
+ * has requests that timed out and nothing arrived for a while). */
+static void maintain(struct respio__shard *sh, int64_t now)
+{
+	int64_t stall_ns = sh->client->timeout_ns > 1000000000 ? sh->client->timeout_ns
+								 : 1000000000;
+
+	for (uint32_t i = 0; i < sh->nslots; i++) {
+		struct respio__slot *slot = &sh->slots[i];
+
+		if (slot->state == RESPIO__SLOT_BACKOFF && now >= slot->retry_at_ns)
+			request_dial(sh, slot);
+		else if (slot->state == RESPIO__SLOT_UP && slot->expired &&
+			 now - slot->last_rx_ns > stall_ns)
+			conn_fail(sh, slot, -ETIMEDOUT);
+	}
+}
+
+/* A complete reply is in the parser: it belongs to the FIFO's head. */
+static void deliver(struct respio__shard *sh, struct respio__slot *slot)
+{
+	respio_future *f = slot->head;
+	const respio_reply *r;
+	size_t size;
+	void *mem;
+
+	if (!f) {
+		/* A reply nobody asked for (a RESP3 push, or a confused
+		 * server): the stream cannot be trusted any more. */
+		respio_reply *stray = NULL;
+
+		respio_parser_take(slot->parser, &stray);
+		if (stray && respio_reply_type(stray) == RESPIO_REPLY_PUSH) {
+			respio_reply_free(stray);
+			return;
+		}
+		respio_reply_free(stray);
+		conn_fail(sh, slot, RESPIO_E_PROTOCOL);
+		return;
+	}
+	size = respio_parser_reply_size(slot->parser);
+	if (f->expired) {
+		respio_reply *late = NULL;
+
+		respio_parser_take(slot->parser, &late);
+		respio_reply_free(late);
+		slot->head = f->next;
+		if (!slot->head)
+			slot->tail = NULL;
+		slot->queued--;
+		slot->expired--;
+		respio__future_unref(f);
+		return;
+	}
+	mem = respio__future_reply_mem(f, size);
+	if (!mem) {
+		respio_reply *dropped = NULL;
+
+		respio_parser_take(slot->parser, &dropped);
+		respio_reply_free(dropped);
+	}
+	slot->head = f->next;
+	if (!slot->head)
+		slot->tail = NULL;
+	slot->queued--;
+	if (!mem) {
+		finish(sh, f, -ENOMEM, RESPIO_FATE_REPLIED);
+		return;
+	}
+	r = respio_parser_reply_build(slot->parser, mem);
+	f->reply = r;
+	finish(sh, f, respio_reply_type(r) == RESPIO_REPLY_ERROR ? RESPIO_E_SERVER : 0,
+	       RESPIO_FATE_REPLIED);
+}
+
+static void on_recv(struct respio__shard *sh, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	struct respio__slot *slot = &sh->slots[ud_slot(ud)];
+	bool has_buf = cqe->flags & IORING_CQE_F_BUFFER;
+	uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+	uint32_t gen = ud_gen(ud);
+
+	if (gen != slot->gen || slot->state != RESPIO__SLOT_UP) {
+		if (has_buf)
+			respio__bufring_recycle(&sh->bufs, bid);
+		return;
+	}
+	if (cqe->res > 0 && has_buf) {
+		const char *buf = respio__bufring_buf(&sh->bufs, bid);
+		size_t len = (size_t)cqe->res, off = 0;
+
+		slot->last_rx_ns = respio__now_ns();
+		while (off < len && slot->gen == gen) {
+			size_t used = 0;
+			int rc = respio_parser_feed(slot->parser, buf + off, len - off, &used);
+
+			if (rc < 0) {
+				conn_fail(sh, slot, rc);
+				break;
+			}
+			off += used;
+			if (rc == 0)
+				break;
+			deliver(sh, slot);
+		}
+		/* The parser copied what it needs: the buffer goes straight back. */
+		respio__bufring_recycle(&sh->bufs, bid);
+	} else if (has_buf) {
+		respio__bufring_recycle(&sh->bufs, bid);
+	}
+	if (slot->gen != gen)
+		return;
+	if (cqe->res == 0) {
+		conn_fail(sh, slot, RESPIO_E_CLOSED);
+		return;
+	}
+	if (cqe->res < 0 && cqe->res != -ENOBUFS) {
+		conn_fail(sh, slot, cqe->res);
+		return;
+	}
+	/* Multishot ends on any CQE without F_MORE (ENOBUFS included). */
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		arm_recv(sh, slot);
+}
+
+static void on_send(struct respio__shard *sh, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	struct respio__slot *slot = &sh->slots[ud_slot(ud)];
+
+	/* Whatever its generation, this was the slot's one pending send. */
+	slot->send_inflight = false;
+	if (ud_gen(ud) != slot->gen || slot->state != RESPIO__SLOT_UP) {
+		flush(sh, slot);
+		return;
+	}
+	if (cqe->res < 0) {
+		conn_fail(sh, slot, cqe->res);
+		return;
+	}
+	slot->sending_off += (size_t)cqe->res;
+	if (slot->sending_off < slot->sending.len) {
+		submit_send(sh, slot);
+		return;
+	}
+	slot->sending.len = 0;
+	slot->sending_off = 0;
+	flush(sh, slot);
+}
+
+static void arm_eventfd(struct respio__shard *sh)
+{
+	struct io_uring_sqe *sqe = get_sqe(sh);
+
+	io_uring_prep_read(sqe, sh->efd, &sh->efd_val, sizeof(sh->efd_val), 0);
+	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_EVENTFD, 0, 0));
+	sh->efd_armed = true;
+}
+
+static unsigned process_cqes(struct respio__shard *sh)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&sh->uring, head, cqe) {
+		switch (ud_op(io_uring_cqe_get_data64(cqe))) {
+		case RESPIO__OP_RECV:
+			on_recv(sh, cqe);
+			break;
+		case RESPIO__OP_SEND:
+			on_send(sh, cqe);
+			break;
+		case RESPIO__OP_EVENTFD:
+			sh->efd_armed = false;
+			break;
+		}
+		n++;
+	}
+	io_uring_cq_advance(&sh->uring, n);
+	if (!sh->efd_armed && !sh->stopping)
+		arm_eventfd(sh);
+	return n;
+}
+
+/* Start the sends that are due and publish how many connections are busy. */
+static void flush_all(struct respio__shard *sh)
+{
+	uint32_t busy = 0;
+
+	for (uint32_t i = 0; i < sh->nslots; i++) {
+		flush(sh, &sh->slots[i]);
+		busy += sh->slots[i].state == RESPIO__SLOT_UP && sh->slots[i].queued > 0;
+	}
+	if (busy != respio__load_relaxed_u32(&sh->stats.conns_busy))
+		respio__store_relaxed_u32(&sh->stats.conns_busy, busy);
+}
+
+static bool has_work(struct respio__shard *sh)
+{
+	return ck_ring_size(&sh->ring) > 0 || respio__load_relaxed_u32(&sh->mail.nonempty);
+}
+
+static int64_t next_wake(struct respio__shard *sh, int64_t now)
+{
+	int64_t t = now + RESPIO__IDLE_TICK_NS;
+
+	if (sh->next_deadline_ns < t)
+		t = sh->next_deadline_ns;
+	for (uint32_t i = 0; i < sh->nslots; i++)
+		if (sh->slots[i].state == RESPIO__SLOT_BACKOFF && sh->slots[i].retry_at_ns < t)
+			t = sh->slots[i].retry_at_ns;
+	return t > now ? t : now;
+}
+
+static void shard_loop(struct respio__shard *sh)
+{
+	int64_t last_maint = 0;
+
+	for (;;) {
+		int64_t now;
+		uint32_t drained;
+
+		if (respio__load_relaxed_u32(&sh->mail.nonempty))
+			handle_mail(sh);
+		if (sh->stopping || respio__load_acquire_u32(&sh->stop_flag))
+			return;
+		now = respio__now_ns();
+		drained = drain_ring(sh, now);
+		if (now >= sh->next_deadline_ns)
+			expire(sh, now);
+		if (now - last_maint >= 10000000) {
+			maintain(sh, now);
+			last_maint = now;
+		}
+		flush_all(sh);
+
+		if (drained == 0 && !io_uring_cq_ready(&sh->uring)) {
+			struct __kernel_timespec ts;
+			struct io_uring_cqe *cqe;
+			int64_t wait_ns;
+
+			/*
+			 * About to block. The seq_cst fence orders the store of
+			 * sleeping before the ring check below; it pairs with
+			 * the fence a producer issues between its enqueue and
+			 * its load of sleeping, so either we see its request or
+			 * it sees us asleep and writes the eventfd.
+			 */
+			respio__store_relaxed_u32(&sh->sleeping, 1);
+			respio__fence_seq_cst();
+			if (has_work(sh)) {
+				respio__store_relaxed_u32(&sh->sleeping, 0);
+				io_uring_submit(&sh->uring);
+				continue;
+			}
+			wait_ns = next_wake(sh, now) - now;
+			ts.tv_sec = wait_ns / 1000000000;
+			ts.tv_nsec = wait_ns % 1000000000;
+			io_uring_submit_and_wait_timeout(&sh->uring, &cqe, 1, &ts, NULL);
+			respio__store_relaxed_u32(&sh->sleeping, 0);
+		} else {
+			io_uring_submit_and_get_events(&sh->uring);
+		}
+		process_cqes(sh);
+	}
+}
+
+/* Everything still in the shard completes with RESPIO_E_SHUTDOWN. */
+static void shard_shutdown(struct respio__shard *sh)
+{
+	void *p;
+
+	while (ck_ring_dequeue_mpmc(&sh->ring, sh->ring_buf, &p)) {
+		respio__tsan_acquire(p);
+		inflight_add(sh, 1);
+		finish(sh, p, RESPIO_E_SHUTDOWN, RESPIO_FATE_NOT_SENT);
+	}
+	for (uint32_t i = 0; i < sh->nslots; i++) {
+		struct respio__slot *slot = &sh->slots[i];
+		respio_future *f, *next;
+
+		for (f = slot->head; f; f = next) {
+			next = f->next;
+			if (f->expired)
+				respio__future_unref(f);
+			else if (slot->state == RESPIO__SLOT_UP && f->stream_end <= slot->handed_end)
+				finish(sh, f, RESPIO_E_SHUTDOWN, RESPIO_FATE_SENT);
+			else
+				finish(sh, f, RESPIO_E_SHUTDOWN, RESPIO_FATE_NOT_SENT);
+		}
+		slot->head = slot->tail = NULL;
+		if (slot->fd >= 0) {
+			shutdown(slot->fd, SHUT_RDWR);
+			close(slot->fd);
+			slot->fd = -1;
+		}
+		slot->state = RESPIO__SLOT_DOWN;
+	}
+}
+
+/* Slots, parsers and buffers are the client's to free, after the join. */
+static void shard_free_resources(struct respio__shard *sh)
+{
+	/* Exiting the ring cancels what is pending; only then may the memory
+	 * its SQEs point at (buffers, sends) go. */
+	io_uring_queue_exit(&sh->uring);
+	respio__bufring_free(NULL, &sh->bufs);
+}
+
+static void *shard_main(void *arg)
+{
+	struct respio__shard *sh = arg;
+	struct respio_client *c = sh->client;
+	unsigned flags = 0;
+	int rc;
+
+	rc = respio__uring_init(&sh->uring, RESPIO__URING_ENTRIES, &flags);
+	if (rc == 0) {
+		rc = respio__bufring_init(&sh->uring, &sh->bufs, 0, RESPIO__RECV_BUFS,
+					  RESPIO__RECV_BUF_SIZE);
+		if (rc < 0)
+			io_uring_queue_exit(&sh->uring);
+	}
+	pthread_mutex_lock(&c->start_lock);
+	sh->init_rc = rc;
+	c->started++;
+	pthread_cond_broadcast(&c->start_cond);
+	pthread_mutex_unlock(&c->start_lock);
+	if (rc < 0)
+		return NULL;
+
+	sh->next_deadline_ns = INT64_MAX;
+	arm_eventfd(sh);
+	for (uint32_t i = 0; i < sh->nslots; i++)
+		if (sh->slots[i].state == RESPIO__SLOT_DOWN)
+			request_dial(sh, &sh->slots[i]);
+	shard_loop(sh);
+	shard_shutdown(sh);
+	/* Messages that raced with the stop: their sockets must not leak. */
+	sh->stopping = true;
+	handle_mail(sh);
+	shard_free_resources(sh);
+	return NULL;
+}
+
+int respio__shard_start(struct respio__shard *sh)
+{
+	return -pthread_create(&sh->thread, NULL, shard_main, sh);
+}
+
+void respio__shard_post(struct respio__shard *sh, struct respio__ctl *msg)
+{
+	msg->next = NULL;
+	pthread_mutex_lock(&sh->mail.lock);
+	if (sh->mail.tail)
+		sh->mail.tail->next = msg;
+	else
+		sh->mail.head = msg;
+	sh->mail.tail = msg;
+	respio__store_relaxed_u32(&sh->mail.nonempty, 1);
+	pthread_mutex_unlock(&sh->mail.lock);
+	/* Control messages are rare: always wake, so none waits a tick. */
+	if (eventfd_write(sh->efd, 1) < 0) {
+		/* The counter cannot overflow in practice; nothing to do. */
+	}
+}
+
+void respio__shard_wake(struct respio__shard *sh)
+{
+	/*
+	 * Pairs with the fence in shard_loop: our enqueue is ordered before
+	 * this load of sleeping. The exchange lets exactly one producer write
+	 * the eventfd per sleep.
+	 */
+	respio__fence_seq_cst();
+	if (respio__load_relaxed_u32(&sh->sleeping) &&
+	    respio__exchange_acq_rel_u32(&sh->sleeping, 0) == 1) {
+		if (eventfd_write(sh->efd, 1) < 0) {
+			/* Cannot fail short of a closed fd; the tick still runs. */
+		}
+	}
+}
+
+void respio__shard_join(struct respio__shard *sh)
+{
+	pthread_join(sh->thread, NULL);
+}

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/* Shards, the control thread and the client that owns them: the engine's
+ * shared structures. */
+#ifndef RESPIO_SHARD_H
+#define RESPIO_SHARD_H
+
+#include <ck_ring.h>
+#include <pthread.h>
+
+#include "future.h"
+#include "uring.h"
+
+struct respio__control;
+struct respio__shard;
+
+/* Messages the control thread leaves in a shard's mailbox. */
+enum respio__ctl_type {
+	RESPIO__CTL_CONN_READY = 1, /* fd: a connected, handshaken socket for slot */
+	RESPIO__CTL_CONN_FAILED,    /* err: why the dial for slot failed */
+	RESPIO__CTL_STOP,           /* finish every request and exit */
+};
+
+struct respio__ctl {
+	struct respio__ctl *next;
+	int type;
+	uint32_t slot;
+	int fd;
+	int err;
+};
+
+/* A mailbox for the rare control path: a mutex is fine here, and keeps the
+ * request ring free of messages that must never be dropped. */
+struct respio__mailbox {
+	pthread_mutex_t lock;
+	struct respio__ctl *head, *tail;
+	_Atomic uint32_t nonempty; /* checked by the shard every turn without the lock */
+};
+
+enum respio__slot_state {
+	RESPIO__SLOT_DOWN = 0, /* no socket, no dial asked for yet */
+	RESPIO__SLOT_DIALING,  /* the control thread is dialing */
+	RESPIO__SLOT_UP,
+	RESPIO__SLOT_BACKOFF, /* last dial failed; the next waits until retry_at */
+};
+
+struct respio__buf {
+	char *data;
+	size_t len, cap;
+};
+
+/*
+ * One connection of a shard. Its requests form one FIFO in the order their
+ * bytes go on the wire; replies pop the head. Offsets are counted in the
+ * byte stream of the current connection: a request whose stream_end is at
+ * or below handed_end was handed to the kernel (it may have executed); one
+ * above it is still in fill and can be taken back.
+ */
+struct respio__slot {
+	int state;
+	int fd;
+	uint32_t gen; /* bumped per connection; stale CQEs carry an old one */
+	respio_parser *parser;
+
+	struct respio__buf fill;    /* bytes queued for the next send */
+	struct respio__buf sending; /* bytes handed to the kernel */
+	size_t sending_off;         /* how much of sending was written */
+	bool send_inflight;         /* a send SQE (maybe of an old gen) is pending */
+	bool recv_armed;
+
+	respio_future *head, *tail;
+	uint32_t queued;   /* futures in the FIFO */
+	uint32_t expired;  /* of those, completed early (timed out): reply discarded */
+	uint64_t fill_end; /* stream offset after the last byte in fill */
+	uint64_t handed_end;
+
+	int64_t last_rx_ns;
+	int64_t retry_at_ns;
+	uint32_t attempts;
+	int last_err;
+};
+
+/* Counters a shard alone writes (relaxed) and anyone reads. */
+struct respio__shard_counters {
+	_Atomic uint64_t submitted, completed, failed, timed_out;
+	_Atomic uint64_t reconnects, batches, batched;
+	_Atomic uint32_t inflight, conns_up, conns_busy;
+};
+
+struct respio__shard {
+	/* Producer side: touched by every submitting thread. */
+	alignas(64) ck_ring_t ring;
+	ck_ring_buffer_t *ring_buf;
+	uint32_t ring_cap;
+	_Atomic uint32_t sleeping; /* the shard is about to block: wake it */
+	int efd;
+
+	/* Consumer side: the shard thread only. */
+	alignas(64) struct respio_client *client;
+	uint32_t index;
+	pthread_t thread;
+	struct io_uring uring;
+	struct respio__bufring bufs;
+	uint64_t efd_val;
+	bool efd_armed;
+	bool stopping;
+	int64_t next_deadline_ns;
+	uint32_t nslots;
+	struct respio__slot *slots;
+	struct respio__mailbox mail;
+	int init_rc; /* set by the thread once its ring is up (or failed) */
+	unsigned seed; /* backoff jitter */
+	bool initialized; /* shard_init ran: there is something to free */
+	bool running;     /* its thread was started and must be joined */
+	_Atomic uint32_t stop_flag; /* stop without a message (out of memory) */
+
+	struct respio__shard_counters stats;
+};
+
+struct respio_client {
+	respio_target target;
+	respio_config cfg; /* strings point into strings[] below */
+	char *strings;
+	int64_t timeout_ns;
+	uint32_t nshards;
+	uint32_t slots_per_shard;
+	struct respio__shard *shards;
+	struct respio__future_pool *pool;
+	struct respio__control *control;
+	_Atomic uint32_t shutting_down;
+	pthread_mutex_t start_lock;
+	pthread_cond_t start_cond;
+	uint32_t started;
+};
+
+/* shard.c */
+int respio__shard_start(struct respio__shard *sh);
+void respio__shard_post(struct respio__shard *sh, struct respio__ctl *msg);
+void respio__shard_wake(struct respio__shard *sh);
+void respio__shard_join(struct respio__shard *sh);
+
+/* control.c: the control thread dials for shards. */
+int respio__dial_now(struct respio_client *c, int *fd_out);
+int respio__control_start(struct respio_client *c, struct respio__control **out);
+void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t slot);
+void respio__control_stop(struct respio__control *ctl);
+
+/* conn.c: take the socket out of a connected respio_conn (which becomes
+ * disconnected); the caller owns the fd. -1 when not connected. */
+int respio__conn_detach_fd(respio_conn *c);
+
+#endif

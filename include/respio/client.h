@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/* The engine: many threads submit commands, shard workers pipeline them over
+ * io_uring, results come back as futures. */
+#ifndef RESPIO_CLIENT_H
+#define RESPIO_CLIENT_H
+
+#include <respio/commands.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct respio_client respio_client;
+typedef struct respio_future respio_future;
+
+/* What happened to a request's bytes: decides whether a retry is safe. */
+enum respio_fate {
+	RESPIO_FATE_NOT_SENT = 1, /* never written: safe to retry */
+	RESPIO_FATE_SENT,         /* written, no reply: it may have executed */
+	RESPIO_FATE_REPLIED,      /* the server replied (maybe with an error) */
+};
+
+/* Runs on the shard thread right after f completes; it must not block. It
+ * may read f and release it. */
+typedef void (*respio_future_cb)(respio_future *f, void *arg);
+
+typedef struct respio_submit_opts {
+	int64_t timeout_ms;  /* whole trip (queue, send, reply); 0 = cfg.timeout_ms */
+	respio_future_cb cb; /* optional completion callback */
+	void *cb_arg;
+} respio_submit_opts;
+
+/* Start cfg.shards workers (each with its io_uring, ring and connections)
+ * and the control thread; pre-warm connections. The caller owns *out. */
+RESPIO_API int respio_client_create(const respio_config *cfg, respio_client **out);
+
+/* Complete every pending future with RESPIO_E_SHUTDOWN (fate as it stands),
+ * stop every thread, close every socket, free the client. Futures the caller
+ * holds stay valid until released. Not concurrently with other calls on c. */
+RESPIO_API void respio_client_destroy(respio_client *c);
+
+/*
+ * Queue one command. Any thread. On 0, *out is a future the caller owns and
+ * must release (respio_future_release) whether or not it waited for it.
+ * Requests one thread submits run in submission order. Fails with
+ * RESPIO_E_BACKPRESSURE when the ring stays full (or max_inflight futures
+ * stay alive) until the deadline, RESPIO_E_SHUTDOWN during destroy,
+ * RESPIO_E_INVAL for bad arguments; then *out is NULL.
+ */
+RESPIO_API int respio_submit(respio_client *c, int argc, const char *const *argv,
+			     const size_t *argvlen, respio_future **out);
+RESPIO_API int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int argc,
+				  const char *const *argv, const size_t *argvlen,
+				  respio_future **out);
+
+/* Wait until f completes: 0, or -ETIMEDOUT when timeout_ms passed first
+ * (-1 = no limit; the request's own deadline still bounds it). Any thread. */
+RESPIO_API int respio_future_wait(respio_future *f, int64_t timeout_ms);
+
+/* Wait for all of fs / any of fs under one deadline. wait_any sets *index to
+ * a completed future. 0 or -ETIMEDOUT. Any thread. */
+RESPIO_API int respio_future_wait_all(respio_future *const *fs, size_t n, int64_t timeout_ms);
+RESPIO_API int respio_future_wait_any(respio_future *const *fs, size_t n, int64_t timeout_ms,
+				      size_t *index);
+
+RESPIO_API bool respio_future_ready(const respio_future *f);
+
+/* After completion: 0 with a reply; RESPIO_E_SERVER with the error reply;
+ * else a negative code (-ETIMEDOUT, RESPIO_E_CLOSED, RESPIO_E_SHUTDOWN...).
+ * -EAGAIN before completion. */
+RESPIO_API int respio_future_status(const respio_future *f);
+
+/* enum respio_fate after completion; 0 before. */
+RESPIO_API int respio_future_fate(const respio_future *f);
+
+/* The reply (NULL unless status is 0 or RESPIO_E_SERVER). Owned by f:
+ * valid until respio_future_release(f). */
+RESPIO_API const respio_reply *respio_future_reply(const respio_future *f);
+
+/* Give f back. Any thread, once, even before it completes (the engine then
+ * drops the result). f must not be used afterwards. NULL is fine. */
+RESPIO_API void respio_future_release(respio_future *f);
+
+/* A target for the typed commands (commands.h) that submits and waits:
+ * respio_get(respio_client_target(c), ...). Any thread. Lives as long as c. */
+RESPIO_API respio_target *respio_client_target(respio_client *c);
+
+/* Counters of one shard, or of the whole client. */
+typedef struct respio_stats {
+	uint32_t connections_total; /* open connections */
+	uint32_t connections_active; /* open, with requests in flight */
+	uint32_t connections_idle;  /* open, nothing in flight */
+	uint32_t inflight;          /* requests a shard holds, not yet completed */
+	uint32_t ring_depth;        /* requests queued in the ring, not yet taken */
+	uint64_t submitted;         /* requests taken from the ring */
+	uint64_t completed;         /* with a reply (server errors included) */
+	uint64_t failed;            /* with an error (timeouts included) */
+	uint64_t timed_out;
+	uint64_t reconnects;        /* connections lost and replaced */
+	uint64_t batches;           /* ring drains that took at least one request */
+	uint64_t batched;           /* requests over those drains: mean batch size
+				       is batched / batches */
+} respio_stats;
+
+/* Fill *total with the sum over shards and per_shard[0..cap) with each
+ * shard's counters (per_shard may be NULL). Returns the number of shards.
+ * Any thread; the counters are read without stopping anything, so they are
+ * each recent but not one consistent snapshot. */
+RESPIO_API int respio_client_stats(respio_client *c, respio_stats *total,
+				   respio_stats *per_shard, int cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/* Count heap allocations made by the whole process between start and stop. */
+#include "alloc_count.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+/*
+ * Defining malloc and friends in the executable interposes them for the
+ * whole process (glibc exports the real ones as __libc_*). This file is
+ * linked only into the tests that count. Sanitizer builds bring their own
+ * allocator, which this would bypass, so there it defines nothing.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+
+bool alloc_count_available(void)
+{
+	return false;
+}
+
+void alloc_count_start(void)
+{
+}
+
+long alloc_count_stop(void)
+{
+	return 0;
+}
+
+#else
+
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t sz);
+extern void *__libc_realloc(void *p, size_t n);
+extern void *__libc_memalign(size_t align, size_t n);
+extern void __libc_free(void *p);
+
+static atomic_int counting;
+static atomic_long n_allocs;
+
+static void count_alloc(void)
+{
+	if (atomic_load_explicit(&counting, memory_order_relaxed))
+		atomic_fetch_add_explicit(&n_allocs, 1, memory_order_relaxed);
+}
+
+bool alloc_count_available(void)
+{
+	return true;
+}
+
+void alloc_count_start(void)
+{
+	atomic_store(&n_allocs, 0);
+	atomic_store(&counting, 1);
+}
+
+long alloc_count_stop(void)
+{
+	atomic_store(&counting, 0);
+	return atomic_load(&n_allocs);
+}
+
+void *malloc(size_t n)
+{
+	count_alloc();
+	return __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t sz)
+{
+	count_alloc();
+	return __libc_calloc(n, sz);
+}
+
+void *realloc(void *p, size_t n)
+{
+	count_alloc();
+	return __libc_realloc(p, n);
+}
+
+void *aligned_alloc(size_t align, size_t n)
+{
+	count_alloc();
+	return __libc_memalign(align, n);
+}
+
+int posix_memalign(void **out, size_t align, size_t n)
+{
+	void *p;
+
+	count_alloc();
+	p = __libc_memalign(align, n);
+	if (!p)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+void free(void *p)
+{
+	__libc_free(p);
+}
+
+#endif
