@@ -84,6 +84,20 @@ RESPIO_API int respio_encode_argv(char *buf, size_t cap, int argc, const char *c
  * scratch, which is reused from reply to reply, so steady state allocates
  * nothing but the reply itself). No recursion: nesting uses a stack bounded
  * by limits.max_depth. Not thread-safe: one parser per stream.
+ *
+ * Limits, precisely:
+ * - max_depth: each aggregate header (array, map, set, push, attribute;
+ *   empty ones too, null arrays not) opens one level; at most max_depth
+ *   may be open at once. A top-level scalar is depth 0, so max_depth 64
+ *   accepts 64 nested arrays around a scalar and rejects 65.
+ * - max_elements: the count in one aggregate header (pairs for a map).
+ * - max_bulk_len: every string, with or without a length header: bulk,
+ *   blob error, verbatim (with its "fmt:" prefix), and the lines of simple
+ *   strings, simple errors, doubles and big numbers.
+ * - max_reply_bytes: the arena, exactly respio_parser_reply_size(); each
+ *   header is checked before anything of its size is allocated.
+ * RESPIO_E_LIMIT reports the offset of the type byte of the value that broke
+ * a limit; RESPIO_E_PROTOCOL the offset of the first invalid byte.
  */
 typedef struct respio_parser respio_parser;
 
@@ -100,19 +114,24 @@ RESPIO_API void respio_parser_reset(respio_parser *p);
  *      belongs to the next reply); collect it with respio_parser_take()
  *      (or _reply_size/_reply_build) before feeding again;
  *   0  all len bytes consumed, the reply is not complete yet;
- *  <0  RESPIO_E_PROTOCOL or RESPIO_E_LIMIT; respio_parser_error_offset()
- *      gives the offset, counted from the first byte of this reply, of the
- *      byte that was rejected. The parser must be reset before reuse.
+ *  <0  RESPIO_E_PROTOCOL or RESPIO_E_LIMIT (or -ENOMEM);
+ *      respio_parser_error_offset() gives the offset, counted from the
+ *      first byte of this reply, of the byte that was rejected. *consumed
+ *      is 0. Every later feed returns the same error until reset.
+ * Feeding again after 1 without collecting drops the uncollected reply.
  */
 RESPIO_API int respio_parser_feed(respio_parser *p, const char *buf, size_t len, size_t *consumed);
 
 /* After feed returned 1: move the reply into one new allocation the caller
- * owns (free with respio_reply_free). Returns 0 or -ENOMEM. */
+ * owns (free with respio_reply_free). Returns 0, -ENOMEM, or RESPIO_E_INVAL
+ * when no reply is complete; *out is NULL on failure. */
 RESPIO_API int respio_parser_take(respio_parser *p, respio_reply **out);
 
 /* After feed returned 1: bytes needed to hold the reply, and placing it into
  * caller memory mem (aligned to 16, at least that size); the result is not
- * freed with respio_reply_free but with the memory. Either take or build
+ * freed with respio_reply_free but with the memory (respio_reply_free on
+ * it is a no-op, as on any element). _build does not allocate; it returns
+ * NULL, and _reply_size 0, when no reply is complete. Either take or build
  * ends the reply. */
 RESPIO_API size_t respio_parser_reply_size(const respio_parser *p);
 RESPIO_API const respio_reply *respio_parser_reply_build(respio_parser *p, void *mem);
