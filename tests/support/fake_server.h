@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* A scripted, misbehaving RESP "server" for tests of what real servers never do. */
+#ifndef RESPIO_TEST_FAKE_SERVER_H
+#define RESPIO_TEST_FAKE_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * What the fake does each time a complete command arrives on a connection:
+ * write reply (if any), then repeat_count copies of repeat (a generator
+ * for huge or endless output, written as the client reads it), then close
+ * the connection if close_after. With hang it never answers: it reads and
+ * discards until the client leaves or the server is stopped.
+ * Connections are served one after another, each with the same script.
+ * Byte pointers are borrowed and must outlive the server.
+ */
+typedef struct fake_script {
+	const char *reply;
+	size_t reply_len; /* 0: strlen(reply) */
+	const char *repeat;
+	size_t repeat_len; /* 0: strlen(repeat) */
+	size_t repeat_count;
+	bool close_after;
+	bool hang;
+} fake_script;
+
+typedef struct fake_server fake_server;
+
+/* Listen on a free 127.0.0.1 port and serve in a thread. 0 or -1. */
+int fake_server_start(const fake_script *script, fake_server **out);
+
+int fake_server_port(const fake_server *fs);
+
+/* Connections accepted and complete commands seen so far. */
+int fake_server_connections(const fake_server *fs);
+int fake_server_commands(const fake_server *fs);
+
+/* Stop the thread (it notices within milliseconds, even mid-write) and
+ * free everything. Waits at most 5 s; returns -1 if the thread did not end
+ * (it is then leaked rather than hanging the test). NULL is fine. */
+int fake_server_stop(fake_server *fs);
+
+#endif

@@ -85,6 +85,7 @@ static int spawn(test_server *s)
 
 		dup2(devnull, 0);
 		dup2(devnull, 1);
+		dup2(devnull, 2);
 		execlp("redis-server", "redis-server", conf, (char *)NULL);
 		_exit(127);
 	}
