@@ -78,11 +78,17 @@ static int shard_init(struct respio_client *c, struct respio__shard *sh, uint32_
 	sh->efd = -1;
 	pthread_mutex_init(&sh->mail.lock, NULL);
 	sh->initialized = true;
-	sh->ring_cap = pow2_at_least(c->cfg.ring_capacity + 1);
-	sh->ring_buf = calloc(sh->ring_cap, sizeof(*sh->ring_buf));
-	if (!sh->ring_buf)
+	sh->lane_cap = pow2_at_least(c->cfg.ring_capacity + 1);
+	sh->lanes = aligned_alloc(64, RESPIO__LANES * sizeof(*sh->lanes));
+	if (!sh->lanes)
 		return -ENOMEM;
-	ck_ring_init(&sh->ring, sh->ring_cap);
+	memset(sh->lanes, 0, RESPIO__LANES * sizeof(*sh->lanes));
+	for (uint32_t i = 0; i < RESPIO__LANES; i++) {
+		sh->lanes[i].buf = calloc(sh->lane_cap, sizeof(*sh->lanes[i].buf));
+		if (!sh->lanes[i].buf)
+			return -ENOMEM;
+		ck_ring_init(&sh->lanes[i].ring, sh->lane_cap);
+	}
 	sh->efd = eventfd(0, EFD_CLOEXEC);
 	if (sh->efd < 0)
 		return -errno;
@@ -121,7 +127,9 @@ static void shard_fini(struct respio__shard *sh)
 	pthread_mutex_destroy(&sh->mail.lock);
 	if (sh->efd >= 0)
 		close(sh->efd);
-	free(sh->ring_buf);
+	for (uint32_t i = 0; sh->lanes && i < RESPIO__LANES; i++)
+		free(sh->lanes[i].buf);
+	free(sh->lanes);
 }
 
 static void client_free(struct respio_client *c)
@@ -180,7 +188,7 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	c->cfg = *cfg;
 	respio__limits_fill(&c->cfg.limits, &cfg->limits);
 	if (!c->cfg.ring_capacity)
-		c->cfg.ring_capacity = 4096;
+		c->cfg.ring_capacity = 1024;
 	if (!c->cfg.max_inflight)
 		c->cfg.max_inflight = 65536;
 	if (c->cfg.pool.connection_timeout_ms <= 0)
@@ -303,6 +311,7 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 		       const char *const *argv, const size_t *argvlen, respio_future **out)
 {
 	struct respio__shard *sh;
+	struct respio__lane *lane;
 	respio_future *f;
 	int64_t deadline, timeout_ns = c ? c->timeout_ns : 0;
 	uint32_t no;
@@ -331,13 +340,14 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 	f->cb_arg = opts ? opts->cb_arg : NULL;
 	no = thread_no();
 	sh = &c->shards[no % c->nshards];
+	lane = &sh->lanes[(no / c->nshards) % RESPIO__LANES];
 	f->conn_index = (no / c->nshards) % c->slots_per_shard;
 
 	/* ck_ring is inline assembly ThreadSanitizer cannot see: tell it the
 	 * future's contents are published here and acquired by the shard. */
 	respio__tsan_release(f);
 	/* A full ring is backpressure: wait for the shard, up to the deadline. */
-	for (uint32_t round = 0; !ck_ring_enqueue_mpmc(&sh->ring, sh->ring_buf, f); round++) {
+	for (uint32_t round = 0; !ck_ring_enqueue_mpmc(&lane->ring, lane->buf, f); round++) {
 		respio__shard_wake(sh);
 		if (respio__now_ns() >= deadline) {
 			respio__future_discard(f);
@@ -394,7 +404,8 @@ static void add_stats(respio_stats *s, const struct respio__shard *sh)
 	s->connections_active += busy < up ? busy : up;
 	s->connections_idle += busy < up ? up - busy : 0;
 	s->inflight += respio__load_relaxed_u32(&k->inflight);
-	s->ring_depth += ck_ring_size(&sh->ring);
+	for (uint32_t i = 0; i < RESPIO__LANES; i++)
+		s->ring_depth += ck_ring_size(&sh->lanes[i].ring);
 	s->submitted += respio__load_relaxed_u64(&k->submitted);
 	s->completed += respio__load_relaxed_u64(&k->completed);
 	s->failed += respio__load_relaxed_u64(&k->failed);

@@ -11,7 +11,7 @@ void respio_config_init(respio_config *cfg)
 	cfg->port = 6379;
 	cfg->timeout_ms = 5000;
 	cfg->protocol = 2;
-	cfg->ring_capacity = 4096;
+	cfg->ring_capacity = 1024;
 	cfg->max_inflight = 65536;
 	cfg->pool.max_connections = 10;
 	cfg->pool.min_connections = 2;

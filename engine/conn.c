@@ -724,6 +724,25 @@ void respio_conn_disconnect(respio_conn *c)
 	clear_detail(c);
 }
 
+int respio__conn_detach_fd(respio_conn *c)
+{
+	int fd;
+
+	if (!c || c->fd < 0)
+		return RESPIO_E_NOT_CONNECTED;
+	/* Bytes already read belong to the stream the new owner takes over;
+	 * after a handshake there are none, and if there are, it is broken. */
+	if (c->ipos < c->ilen || c->pending) {
+		conn_close(c);
+		return RESPIO_E_PROTOCOL;
+	}
+	fd = c->fd;
+	c->fd = -1;
+	c->wanted = false;
+	conn_close(c);
+	return fd;
+}
+
 bool respio_conn_is_connected(const respio_conn *c)
 {
 	return c && c->fd >= 0;

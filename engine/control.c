@@ -45,8 +45,13 @@ int respio__dial_now(struct respio_client *c, int *fd_out)
 	if (rc == 0)
 		rc = respio_conn_command(conn, 1, ping, NULL, &r);
 	respio_reply_free(r);
-	if (rc == 0)
-		*fd_out = respio__conn_detach_fd(conn);
+	if (rc == 0) {
+		rc = respio__conn_detach_fd(conn);
+		if (rc >= 0) {
+			*fd_out = rc;
+			rc = 0;
+		}
+	}
 	respio_conn_destroy(conn);
 	return rc;
 }

@@ -30,6 +30,11 @@ struct respio_target {
 	const struct respio_target_ops *ops;
 };
 
+/* conn.c: take the socket out of a connected respio_conn, which becomes
+ * disconnected (not wanted); the caller owns the fd. A negative code when
+ * not connected or when unread bytes are left. */
+int respio__conn_detach_fd(respio_conn *c);
+
 /* future.c: free a reply that respio__future_adopt_reply handed out. */
 void respio__future_release_adopted(respio_reply *r);
 

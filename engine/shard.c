@@ -380,14 +380,20 @@ static void accept_request(struct respio__shard *sh, respio_future *f, int64_t n
 
 static uint32_t drain_ring(struct respio__shard *sh, int64_t now)
 {
-	uint32_t n = 0;
+	uint32_t n = 0, start = sh->next_lane;
 	void *p;
 
-	while (n < RESPIO__DRAIN_BATCH && ck_ring_dequeue_mpmc(&sh->ring, sh->ring_buf, &p)) {
-		respio__tsan_acquire(p);
-		accept_request(sh, p, now);
-		n++;
+	for (uint32_t i = 0; i < RESPIO__LANES && n < RESPIO__DRAIN_BATCH; i++) {
+		struct respio__lane *lane = &sh->lanes[(start + i) % RESPIO__LANES];
+
+		while (n < RESPIO__DRAIN_BATCH && ck_ring_dequeue_mpmc(&lane->ring, lane->buf, &p)) {
+			/* Pairs with respio__tsan_release before the enqueue. */
+			respio__tsan_acquire(p);
+			accept_request(sh, p, now);
+			n++;
+		}
 	}
+	sh->next_lane = (start + 1) % RESPIO__LANES;
 	if (n) {
 		counter_add(&sh->stats.batches, 1);
 		counter_add(&sh->stats.batched, n);
@@ -644,7 +650,10 @@ static void flush_all(struct respio__shard *sh)
 
 static bool has_work(struct respio__shard *sh)
 {
-	return ck_ring_size(&sh->ring) > 0 || respio__load_relaxed_u32(&sh->mail.nonempty);
+	for (uint32_t i = 0; i < RESPIO__LANES; i++)
+		if (ck_ring_size(&sh->lanes[i].ring) > 0)
+			return true;
+	return respio__load_relaxed_u32(&sh->mail.nonempty);
 }
 
 static int64_t next_wake(struct respio__shard *sh, int64_t now)
@@ -717,10 +726,12 @@ static void shard_shutdown(struct respio__shard *sh)
 {
 	void *p;
 
-	while (ck_ring_dequeue_mpmc(&sh->ring, sh->ring_buf, &p)) {
-		respio__tsan_acquire(p);
-		inflight_add(sh, 1);
-		finish(sh, p, RESPIO_E_SHUTDOWN, RESPIO_FATE_NOT_SENT);
+	for (uint32_t i = 0; i < RESPIO__LANES; i++) {
+		while (ck_ring_dequeue_mpmc(&sh->lanes[i].ring, sh->lanes[i].buf, &p)) {
+			respio__tsan_acquire(p);
+			inflight_add(sh, 1);
+			finish(sh, p, RESPIO_E_SHUTDOWN, RESPIO_FATE_NOT_SENT);
+		}
 	}
 	for (uint32_t i = 0; i < sh->nslots; i++) {
 		struct respio__slot *slot = &sh->slots[i];

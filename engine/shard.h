@@ -86,12 +86,27 @@ struct respio__shard_counters {
 	_Atomic uint32_t inflight, conns_up, conns_busy;
 };
 
+/*
+ * A shard's request queue is several ck_rings ("lanes"); a thread always
+ * uses the same lane. ck_ring's MPMC enqueue publishes in reservation order,
+ * so a producer preempted between reserving and publishing stalls every
+ * producer behind it; with many more threads than cores that turns into a
+ * convoy that runs at one hand-off per scheduler tick. Spreading threads
+ * over lanes keeps each ring at about one producer, and a thread's order is
+ * kept because its lane (like its connection) never changes.
+ */
+#define RESPIO__LANES 16
+
+struct respio__lane {
+	alignas(64) ck_ring_t ring;
+	ck_ring_buffer_t *buf;
+};
+
 struct respio__shard {
 	/* Producer side: touched by every submitting thread. */
-	alignas(64) ck_ring_t ring;
-	ck_ring_buffer_t *ring_buf;
-	uint32_t ring_cap;
-	_Atomic uint32_t sleeping; /* the shard is about to block: wake it */
+	struct respio__lane *lanes; /* RESPIO__LANES of them */
+	uint32_t lane_cap;
+	alignas(64) _Atomic uint32_t sleeping; /* the shard is about to block: wake it */
 	int efd;
 
 	/* Consumer side: the shard thread only. */
@@ -107,6 +122,7 @@ struct respio__shard {
 	uint32_t nslots;
 	struct respio__slot *slots;
 	struct respio__mailbox mail;
+	uint32_t next_lane; /* where the next drain starts: no lane starves */
 	int init_rc; /* set by the thread once its ring is up (or failed) */
 	unsigned seed; /* backoff jitter */
 	bool initialized; /* shard_init ran: there is something to free */
@@ -143,9 +159,5 @@ int respio__dial_now(struct respio_client *c, int *fd_out);
 int respio__control_start(struct respio_client *c, struct respio__control **out);
 void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t slot);
 void respio__control_stop(struct respio__control *ctl);
-
-/* conn.c: take the socket out of a connected respio_conn (which becomes
- * disconnected); the caller owns the fd. -1 when not connected. */
-int respio__conn_detach_fd(respio_conn *c);
 
 #endif

@@ -92,7 +92,7 @@ typedef struct respio_config {
 
 	/* The engine (respio_client); ignored by respio_conn. */
 	int shards;             /* worker threads; 0 = one per online CPU */
-	uint32_t ring_capacity; /* requests queued per shard; default 4096 */
+	uint32_t ring_capacity; /* requests queued per ring lane (16 per shard); default 1024 */
 	uint32_t max_inflight;  /* futures alive at once, whole client; default 65536 */
 	struct respio_pool_config {
 		int max_connections;          /* default 10 */

@@ -1,0 +1,655 @@
+/* SPDX-License-Identifier: MIT */
+/* The engine against a real redis-server: values under many threads, order,
+ * deadlines, failures, shutdown, backpressure, typed commands, stats. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <respio.h>
+
+#include "alloc_count.h"
+#include "server.h"
+
+static test_server srv;
+static bool have_srv;
+
+static void setup(void)
+{
+	if (test_have_redis_server())
+		have_srv = test_server_start(&srv, NULL) == 0;
+}
+
+static void teardown(void)
+{
+	if (have_srv)
+		test_server_stop(&srv);
+}
+
+TestSuite(client, .init = setup, .fini = teardown, .timeout = 120);
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void base_config(respio_config *cfg)
+{
+	if (!test_have_redis_server())
+		cr_skip_test("redis-server is not installed");
+	cr_assert(have_srv, "redis-server did not start");
+	respio_config_init(cfg);
+	cfg->port = srv.port;
+	cfg->shards = 2;
+}
+
+static respio_client *make_client(const respio_config *cfg)
+{
+	respio_client *c = NULL;
+	int rc = respio_client_create(cfg, &c);
+
+	cr_assert_eq(rc, 0, "create: %s", respio_err_name(rc));
+	return c;
+}
+
+static respio_future *submit(respio_client *c, int argc, const char *const *argv)
+{
+	respio_future *f = NULL;
+	int rc = respio_submit(c, argc, argv, NULL, &f);
+
+	cr_assert_eq(rc, 0, "submit %s: %s", argv[0], respio_err_name(rc));
+	return f;
+}
+
+/* Wait and return the status; the reply stays in f. */
+static int settle(respio_future *f)
+{
+	cr_assert_eq(respio_future_wait(f, 30000), 0, "future never completed");
+	return respio_future_status(f);
+}
+
+static void expect_bulk(respio_future *f, const char *want)
+{
+	const respio_reply *r;
+	const char *s;
+	size_t len;
+
+	cr_assert_eq(settle(f), 0, "status %s", respio_err_name(respio_future_status(f)));
+	r = respio_future_reply(f);
+	cr_assert_eq(respio_reply_type(r), RESPIO_REPLY_STRING);
+	s = respio_reply_str(r, &len);
+	cr_assert_eq(len, strlen(want));
+	cr_assert_eq(memcmp(s, want, len), 0, "got '%.*s', want '%s'", (int)len, s, want);
+}
+
+static void expect_integer(respio_future *f, long long want)
+{
+	cr_assert_eq(settle(f), 0, "status %s", respio_err_name(respio_future_status(f)));
+	cr_assert_eq(respio_reply_type(respio_future_reply(f)), RESPIO_REPLY_INTEGER);
+	cr_assert_eq(respio_reply_integer(respio_future_reply(f)), want);
+}
+
+Test(client, submit_and_wait)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *set, *get;
+
+	base_config(&cfg);
+	c = make_client(&cfg);
+	set = submit(c, 3, (const char *const[]){"SET", "k", "hello"});
+	get = submit(c, 2, (const char *const[]){"GET", "k"});
+	cr_assert_eq(settle(set), 0);
+	cr_assert_eq(respio_future_fate(set), RESPIO_FATE_REPLIED);
+	cr_assert_eq(respio_reply_type(respio_future_reply(set)), RESPIO_REPLY_STATUS);
+	expect_bulk(get, "hello");
+	cr_assert(respio_future_ready(get));
+	respio_future_release(set);
+	respio_future_release(get);
+	respio_client_destroy(c);
+}
+
+Test(client, server_error_keeps_message)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *f;
+	const char *msg;
+
+	base_config(&cfg);
+	c = make_client(&cfg);
+	respio_future_release(submit(c, 3, (const char *const[]){"SET", "str", "x"}));
+	f = submit(c, 2, (const char *const[]){"LPOP", "str"});
+	cr_assert_eq(settle(f), RESPIO_E_SERVER);
+	cr_assert_eq(respio_future_fate(f), RESPIO_FATE_REPLIED);
+	msg = respio_reply_str(respio_future_reply(f), NULL);
+	cr_assert(msg && strncmp(msg, "WRONGTYPE", 9) == 0, "message: %s", msg ? msg : "(none)");
+	respio_future_release(f);
+	respio_client_destroy(c);
+}
+
+Test(client, create_fails_clearly)
+{
+	respio_config cfg;
+	respio_client *c = NULL;
+
+	base_config(&cfg);
+	cfg.port = test_free_port();
+	cr_assert_eq(respio_client_create(&cfg, &c), -ECONNREFUSED);
+	cr_assert_null(c);
+	base_config(&cfg);
+	cfg.password = "wrong";
+	cr_assert_neq(respio_client_create(&cfg, &c), 0);
+	cr_assert_null(c);
+	base_config(&cfg);
+	cfg.protocol = 4;
+	cr_assert_eq(respio_client_create(&cfg, &c), RESPIO_E_INVAL);
+}
+
+/* --- many threads, values checked ------------------------------------------ */
+
+#define MT_THREADS 64
+#define MT_ROUNDS 300
+#define MT_WINDOW 16
+
+struct mt_arg {
+	respio_client *c;
+	int id;
+	atomic_long *checked;
+};
+
+static void *mixed_worker(void *p)
+{
+	struct mt_arg *a = p;
+	char key[64], val[64], ctr[64];
+	respio_future *fs[3 * MT_WINDOW];
+	long long incrs = 0;
+
+	snprintf(ctr, sizeof(ctr), "mt:%d:ctr", a->id);
+	for (int round = 0; round < MT_ROUNDS / MT_WINDOW; round++) {
+		int n = 0;
+
+		for (int i = 0; i < MT_WINDOW; i++) {
+			int k = round * MT_WINDOW + i;
+
+			snprintf(key, sizeof(key), "mt:%d:%d", a->id, k);
+			snprintf(val, sizeof(val), "value-%d-%d", a->id, k);
+			fs[n++] = submit(a->c, 3, (const char *const[]){"SET", key, val});
+			fs[n++] = submit(a->c, 2, (const char *const[]){"GET", key});
+			fs[n++] = submit(a->c, 2, (const char *const[]){"INCR", ctr});
+		}
+		cr_assert_eq(respio_future_wait_all(fs, (size_t)n, 30000), 0);
+		for (int i = 0; i < MT_WINDOW; i++) {
+			int k = round * MT_WINDOW + i;
+
+			snprintf(val, sizeof(val), "value-%d-%d", a->id, k);
+			cr_assert_eq(respio_future_status(fs[3 * i]), 0);
+			expect_bulk(fs[3 * i + 1], val);
+			expect_integer(fs[3 * i + 2], ++incrs);
+			atomic_fetch_add(a->checked, 3);
+		}
+		for (int i = 0; i < n; i++)
+			respio_future_release(fs[i]);
+	}
+	return NULL;
+}
+
+Test(client, many_threads_values_checked)
+{
+	respio_config cfg;
+	respio_client *c;
+	pthread_t th[MT_THREADS];
+	struct mt_arg args[MT_THREADS];
+	atomic_long checked = 0;
+	respio_stats st;
+
+	base_config(&cfg);
+	c = make_client(&cfg);
+	for (int i = 0; i < MT_THREADS; i++) {
+		args[i] = (struct mt_arg){c, i, &checked};
+		cr_assert_eq(pthread_create(&th[i], NULL, mixed_worker, &args[i]), 0);
+	}
+	for (int i = 0; i < MT_THREADS; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(atomic_load(&checked), (long)MT_THREADS * (MT_ROUNDS / MT_WINDOW) * MT_WINDOW * 3);
+	cr_assert_eq(respio_client_stats(c, &st, NULL, 0), 2);
+	cr_assert_eq(st.completed, (uint64_t)atomic_load(&checked));
+	cr_assert_eq(st.failed, 0);
+	cr_assert_eq(st.inflight, 0);
+	cr_assert_geq(st.batched, st.batches);
+	respio_client_destroy(c);
+}
+
+/* --- ordering ------------------------------------------------------------------ */
+
+#define ORDER_THREADS 8
+#define ORDER_DEPTH 500
+
+static void *order_worker(void *p)
+{
+	struct mt_arg *a = p;
+	respio_future *fs[ORDER_DEPTH], *set, *get;
+	char key[32], val[32];
+
+	snprintf(key, sizeof(key), "order:%d", a->id);
+	respio_future_release(submit(a->c, 2, (const char *const[]){"DEL", key}));
+	for (int i = 0; i < ORDER_DEPTH; i++)
+		fs[i] = submit(a->c, 2, (const char *const[]){"INCR", key});
+	for (int i = 0; i < ORDER_DEPTH; i++) {
+		expect_integer(fs[i], i + 1);
+		respio_future_release(fs[i]);
+	}
+	/* A SET then a GET, both submitted before either is awaited. */
+	for (int i = 0; i < 50; i++) {
+		snprintf(val, sizeof(val), "v%d", i);
+		set = submit(a->c, 3, (const char *const[]){"SET", key, val});
+		get = submit(a->c, 2, (const char *const[]){"GET", key});
+		expect_bulk(get, val);
+		cr_assert_eq(settle(set), 0);
+		respio_future_release(set);
+		respio_future_release(get);
+	}
+	return NULL;
+}
+
+Test(client, per_thread_order)
+{
+	respio_config cfg;
+	respio_client *c;
+	pthread_t th[ORDER_THREADS];
+	struct mt_arg args[ORDER_THREADS];
+
+	base_config(&cfg);
+	cfg.pool.min_connections = 4; /* two per shard: order must hold per thread */
+	c = make_client(&cfg);
+	for (int i = 0; i < ORDER_THREADS; i++) {
+		args[i] = (struct mt_arg){c, i, NULL};
+		pthread_create(&th[i], NULL, order_worker, &args[i]);
+	}
+	for (int i = 0; i < ORDER_THREADS; i++)
+		pthread_join(th[i], NULL);
+	respio_client_destroy(c);
+}
+
+/* --- deadlines and failures ------------------------------------------------------ */
+
+/* Submit PING until one succeeds; false after limit_ms. */
+static bool recovers(respio_client *c, int64_t limit_ms)
+{
+	int64_t end = now_ms() + limit_ms;
+
+	while (now_ms() < end) {
+		respio_future *f = submit(c, 1, (const char *const[]){"PING"});
+		int rc = settle(f);
+
+		respio_future_release(f);
+		if (rc == 0)
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+Test(client, deadline_with_stopped_server)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *f, *set, *get;
+	respio_stats st;
+	int64_t t0, took;
+
+	base_config(&cfg);
+	cfg.timeout_ms = 300;
+	cfg.pool.connection_timeout_ms = 500;
+	c = make_client(&cfg);
+	cr_assert(recovers(c, 2000));
+
+	test_server_signal(&srv, SIGSTOP);
+	t0 = now_ms();
+	f = submit(c, 1, (const char *const[]){"PING"});
+	cr_assert_eq(settle(f), -ETIMEDOUT);
+	took = now_ms() - t0;
+	cr_assert_eq(respio_future_fate(f), RESPIO_FATE_SENT);
+	cr_assert(took >= 250 && took < 2000, "timed out after %lld ms", (long long)took);
+	respio_future_release(f);
+
+	/* A per-request deadline overrides the client's. */
+	{
+		respio_submit_opts o = {.timeout_ms = 100};
+
+		t0 = now_ms();
+		cr_assert_eq(respio_submit_with(c, &o, 1, (const char *const[]){"PING"}, NULL, &f), 0);
+		cr_assert_eq(settle(f), -ETIMEDOUT);
+		took = now_ms() - t0;
+		cr_assert(took >= 80 && took < 1000, "timed out after %lld ms", (long long)took);
+		respio_future_release(f);
+	}
+	usleep(1500 * 1000); /* long enough for the stalled connection to be replaced */
+	test_server_signal(&srv, SIGCONT);
+
+	cr_assert(recovers(c, 10000), "no recovery after SIGCONT");
+	/* Late replies were dropped: replies still line up with requests. */
+	set = submit(c, 3, (const char *const[]){"SET", "after", "stop"});
+	get = submit(c, 2, (const char *const[]){"GET", "after"});
+	expect_bulk(get, "stop");
+	respio_future_release(set);
+	respio_future_release(get);
+	respio_client_stats(c, &st, NULL, 0);
+	cr_assert_geq(st.timed_out, 2);
+	respio_client_destroy(c);
+}
+
+Test(client, server_killed_and_restarted)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *f;
+	respio_stats st;
+	int rc;
+
+	base_config(&cfg);
+	cfg.timeout_ms = 1000;
+	cfg.pool.connection_timeout_ms = 500;
+	c = make_client(&cfg);
+	cr_assert(recovers(c, 2000));
+	test_server_signal(&srv, SIGKILL);
+	f = submit(c, 1, (const char *const[]){"PING"});
+	rc = settle(f);
+	cr_assert_neq(rc, 0, "a request to a dead server succeeded");
+	cr_assert(respio_future_fate(f) == RESPIO_FATE_NOT_SENT ||
+		  respio_future_fate(f) == RESPIO_FATE_SENT);
+	respio_future_release(f);
+	cr_assert_eq(test_server_restart(&srv), 0);
+	cr_assert(recovers(c, 10000), "no recovery after restart");
+	respio_client_stats(c, &st, NULL, 0);
+	cr_assert_geq(st.reconnects, 1);
+	respio_client_destroy(c);
+}
+
+Test(client, destroy_with_requests_in_flight)
+{
+	enum { N = 5000 };
+	respio_config cfg;
+	respio_client *c;
+	respio_future **fs = calloc(N, sizeof(*fs));
+	int replied = 0, shut = 0;
+
+	base_config(&cfg);
+	c = make_client(&cfg);
+	for (int i = 0; i < N; i++)
+		fs[i] = submit(c, 3, (const char *const[]){"SET", "load", "x"});
+	respio_client_destroy(c);
+	for (int i = 0; i < N; i++) {
+		int rc;
+
+		cr_assert(respio_future_ready(fs[i]), "future %d not completed by destroy", i);
+		rc = respio_future_status(fs[i]);
+		if (rc == 0)
+			replied++;
+		else if (rc == RESPIO_E_SHUTDOWN)
+			shut++;
+		else
+			cr_assert_fail("unexpected status %s", respio_err_name(rc));
+		respio_future_release(fs[i]);
+	}
+	cr_assert_eq(replied + shut, N);
+	free(fs);
+}
+
+Test(client, backpressure_when_inflight_is_full)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *held[4], *f = NULL;
+	int64_t t0, took;
+
+	base_config(&cfg);
+	cfg.max_inflight = 4;
+	cfg.timeout_ms = 200;
+	c = make_client(&cfg);
+	for (int i = 0; i < 4; i++)
+		held[i] = submit(c, 1, (const char *const[]){"PING"});
+	t0 = now_ms();
+	cr_assert_eq(respio_submit(c, 1, (const char *const[]){"PING"}, NULL, &f),
+		     RESPIO_E_BACKPRESSURE);
+	took = now_ms() - t0;
+	cr_assert_null(f);
+	cr_assert(took >= 150 && took < 2000, "gave up after %lld ms", (long long)took);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(settle(held[i]), 0);
+		respio_future_release(held[i]);
+	}
+	/* Released futures make room again. */
+	f = submit(c, 1, (const char *const[]){"PING"});
+	cr_assert_eq(settle(f), 0);
+	respio_future_release(f);
+	respio_client_destroy(c);
+}
+
+Test(client, invalid_arguments)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *f = (respio_future *)&cfg;
+
+	base_config(&cfg);
+	c = make_client(&cfg);
+	cr_assert_eq(respio_submit(c, 0, (const char *const[]){"PING"}, NULL, &f), RESPIO_E_INVAL);
+	cr_assert_null(f);
+	cr_assert_eq(respio_submit(c, 1, NULL, NULL, &f), RESPIO_E_INVAL);
+	cr_assert_eq(respio_submit(NULL, 1, (const char *const[]){"PING"}, NULL, &f),
+		     RESPIO_E_INVAL);
+	respio_client_destroy(c);
+}
+
+/* --- release before completion, callbacks, wait-any ------------------------------- */
+
+Test(client, futures_released_before_completion)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_stats st;
+	int64_t end;
+
+	base_config(&cfg);
+	c = make_client(&cfg);
+	for (int i = 0; i < 20000; i++)
+		respio_future_release(submit(c, 3, (const char *const[]){"SET", "gone", "x"}));
+	end = now_ms() + 10000;
+	do {
+		respio_client_stats(c, &st, NULL, 0);
+	} while ((st.inflight || st.ring_depth) && now_ms() < end && usleep(1000) == 0);
+	cr_assert_eq(st.completed, 20000);
+	cr_assert(recovers(c, 1000));
+	respio_client_destroy(c);
+}
+
+static atomic_int cb_calls;
+static pthread_t cb_caller;
+static atomic_int cb_on_other_thread;
+
+static void on_done(respio_future *f, void *arg)
+{
+	atomic_fetch_add(&cb_calls, 1);
+	if (!pthread_equal(pthread_self(), cb_caller))
+		atomic_fetch_add(&cb_on_other_thread, 1);
+	if (arg)
+		respio_future_release(f);
+}
+
+Test(client, completion_callback)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *f;
+	respio_submit_opts o = {.cb = on_done, .cb_arg = (void *)1};
+	int64_t end;
+
+	base_config(&cfg);
+	c = make_client(&cfg);
+	cb_caller = pthread_self();
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(respio_submit_with(c, &o, 1, (const char *const[]){"PING"}, NULL, &f), 0);
+	end = now_ms() + 10000;
+	while (atomic_load(&cb_calls) < 100 && now_ms() < end)
+		usleep(1000);
+	cr_assert_eq(atomic_load(&cb_calls), 100);
+	cr_assert_eq(atomic_load(&cb_on_other_thread), 100, "callbacks run on the shard thread");
+	respio_client_destroy(c);
+}
+
+Test(client, wait_any_and_all)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *fs[3];
+	size_t idx = 99;
+
+	base_config(&cfg);
+	c = make_client(&cfg);
+	fs[0] = submit(c, 2, (const char *const[]){"GET", "nothing"});
+	fs[1] = submit(c, 1, (const char *const[]){"PING"});
+	cr_assert_eq(respio_future_wait_any(fs, 2, 5000, &idx), 0);
+	cr_assert(idx < 2);
+	cr_assert(respio_future_ready(fs[idx]));
+	cr_assert_eq(respio_future_wait_all(fs, 2, 5000), 0);
+	for (int i = 0; i < 2; i++)
+		respio_future_release(fs[i]);
+	respio_client_destroy(c);
+}
+
+/* --- typed commands ------------------------------------------------------------------ */
+
+static void typed_commands(int protocol)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_target *t;
+	respio_str s = {0};
+	respio_strv v = {0};
+	long long n = -1;
+	bool is = false;
+	respio_reply *r = NULL;
+
+	base_config(&cfg);
+	cfg.protocol = protocol;
+	c = make_client(&cfg);
+	t = respio_client_target(c);
+	cr_assert_eq(respio_set(t, "tk", 2, "val", 3, 10000), 0);
+	cr_assert_eq(respio_get(t, "tk", 2, &s), 0);
+	cr_assert_str_eq(s.ptr, "val");
+	respio_str_free(&s);
+	cr_assert_eq(respio_get(t, "missing", 7, &s), 0);
+	cr_assert_null(s.ptr);
+	cr_assert_eq(respio_ttl(t, "tk", 2, &n), 0);
+	cr_assert(n > 0 && n <= 10);
+	cr_assert_eq(respio_expire(t, "tk", 2, 100, &is), 0);
+	cr_assert(is);
+	cr_assert_eq(respio_exists(t, 2, (const char *const[]){"tk", "missing"}, NULL, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(respio_del(t, 1, (const char *const[]){"tl"}, NULL, NULL), 0);
+	cr_assert_eq(respio_rpush(t, "tl", 2, 2, (const char *const[]){"a", "b"}, NULL, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(respio_lpush(t, "tl", 2, 1, (const char *const[]){"z"}, NULL, &n), 0);
+	cr_assert_eq(respio_llen(t, "tl", 2, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(respio_lpop(t, "tl", 2, &s), 0);
+	cr_assert_str_eq(s.ptr, "z");
+	respio_str_free(&s);
+	cr_assert_eq(respio_rpop(t, "tl", 2, &s), 0);
+	cr_assert_str_eq(s.ptr, "b");
+	respio_str_free(&s);
+	respio_del(t, 2, (const char *const[]){"ts", "th"}, NULL, NULL);
+	cr_assert_eq(respio_sadd(t, "ts", 2, 2, (const char *const[]){"m1", "m2"}, NULL, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(respio_sismember(t, "ts", 2, "m1", 2, &is), 0);
+	cr_assert(is);
+	cr_assert_eq(respio_srem(t, "ts", 2, 1, (const char *const[]){"m1"}, NULL, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(respio_smembers(t, "ts", 2, &v), 0);
+	cr_assert_eq(v.n, 1);
+	cr_assert_str_eq(v.v[0].ptr, "m2");
+	respio_strv_free(&v);
+	cr_assert_eq(respio_hset(t, "th", 2, "f", 1, "v", 1, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(respio_hget(t, "th", 2, "f", 1, &s), 0);
+	cr_assert_str_eq(s.ptr, "v");
+	respio_str_free(&s);
+	cr_assert_eq(respio_hgetall(t, "th", 2, &v), 0);
+	cr_assert_eq(v.n, 2);
+	cr_assert_str_eq(v.v[0].ptr, "f");
+	cr_assert_str_eq(v.v[1].ptr, "v");
+	respio_strv_free(&v);
+	cr_assert_eq(respio_hdel(t, "th", 2, 1, (const char *const[]){"f"}, NULL, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(respio_publish(t, "chan", 4, "m", 1, &n), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(respio_lpop(t, "th", 2, &s), 0); /* th is gone: nil */
+	cr_assert_eq(respio_set(t, "th", 2, "x", 1, 0), 0);
+	cr_assert_eq(respio_lpop(t, "th", 2, &s), RESPIO_E_SERVER);
+	cr_assert_eq(respio_command(t, 2, (const char *const[]){"GET", "th"}, NULL, &r), 0);
+	cr_assert_str_eq(respio_reply_str(r, NULL), "x");
+	respio_reply_free(r); /* releases the future the reply lives in */
+	respio_client_destroy(c);
+}
+
+Test(client, typed_commands_resp2)
+{
+	typed_commands(2);
+}
+
+Test(client, typed_commands_resp3)
+{
+	typed_commands(3);
+}
+
+/* --- steady state ---------------------------------------------------------------------- */
+
+Test(client, no_allocation_per_request_in_steady_state)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *fs[64];
+	long n, failures = 0;
+
+	if (!alloc_count_available())
+		cr_skip_test("allocations are not counted in sanitizer builds");
+	base_config(&cfg);
+	c = make_client(&cfg);
+	/* No Criterion assertion inside the counted part: they may allocate. */
+	for (int round = 0; round < 2; round++) {
+		if (round == 1)
+			alloc_count_start();
+		for (int k = 0; k < 100; k++) {
+			for (int i = 0; i < 64; i++) {
+				bool get = i & 1;
+
+				if (respio_submit(c, get ? 2 : 3,
+						  get ? (const char *const[]){"GET", "small"}
+						      : (const char *const[]){"SET", "small", "0123456789"},
+						  NULL, &fs[i]) < 0)
+					failures++;
+			}
+			if (respio_future_wait_all(fs, 64, 10000) < 0)
+				failures++;
+			for (int i = 0; i < 64; i++) {
+				failures += respio_future_status(fs[i]) != 0;
+				respio_future_release(fs[i]);
+			}
+		}
+	}
+	n = alloc_count_stop();
+	cr_assert_eq(failures, 0);
+	cr_log_info("heap allocations for 6400 requests in steady state: %ld", n);
+	cr_assert_eq(n, 0, "%ld allocations for 6400 requests", n);
+	respio_client_destroy(c);
+}
