@@ -3,6 +3,7 @@
  * route submissions from any thread to a shard, and report stats. */
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -66,8 +67,25 @@ static int copy_strings(struct respio_client *c, const respio_config *cfg)
 static int client_run(respio_target *t, int argc, const char *const *argv,
 		      const size_t *argvlen, respio_reply **out);
 
+/* Error details of the synchronous path are per thread: many threads share
+ * one client target. */
+static _Thread_local char respio__client_detail[256];
+
+static void client_set_errdetail(respio_target *t, const char *msg)
+{
+	(void)t;
+	snprintf(respio__client_detail, sizeof(respio__client_detail), "%s", msg);
+}
+
+const char *respio_client_errdetail(const respio_client *c)
+{
+	(void)c;
+	return respio__client_detail;
+}
+
 static const struct respio_target_ops respio__client_ops = {
 	.run = client_run,
+	.set_errdetail = client_set_errdetail,
 };
 
 static int shard_init(struct respio_client *c, struct respio__shard *sh, uint32_t index)
@@ -270,7 +288,6 @@ void respio_client_destroy(respio_client *c)
 	/* The control thread goes first, so no connection is handed to a
 	 * shard that has already left. */
 	respio__control_stop(c->control);
-	c->control = NULL;
 	for (uint32_t i = 0; i < c->nshards; i++) {
 		struct respio__shard *sh = &c->shards[i];
 		struct respio__ctl *msg;
@@ -291,6 +308,7 @@ void respio_client_destroy(respio_client *c)
 	for (uint32_t i = 0; i < c->nshards; i++)
 		if (c->shards[i].running)
 			respio__shard_join(&c->shards[i]);
+	respio__control_free(c->control);
 	client_free(c);
 }
 
@@ -381,11 +399,20 @@ static int client_run(respio_target *t, int argc, const char *const *argv,
 	int rc;
 
 	*out = NULL;
+	respio__client_detail[0] = '\0';
 	rc = respio_submit(c, argc, argv, argvlen, &f);
 	if (rc < 0)
 		return rc;
 	respio_future_wait(f, -1);
 	rc = respio_future_status(f);
+	if (rc == RESPIO_E_SERVER) {
+		size_t len;
+		const char *msg = respio_reply_str(respio_future_reply(f), &len);
+
+		snprintf(respio__client_detail, sizeof(respio__client_detail), "%.*s",
+			 (int)(len < sizeof(respio__client_detail) ? len : sizeof(respio__client_detail)),
+			 msg ? msg : "");
+	}
 	if (rc == 0 || rc == RESPIO_E_SERVER) {
 		*out = respio__future_adopt_reply(f);
 		return rc;

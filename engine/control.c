@@ -167,6 +167,12 @@ void respio__control_stop(struct respio__control *ctl)
 	pthread_mutex_unlock(&ctl->lock);
 	/* A dial in progress is bounded by connection_timeout_ms. */
 	pthread_join(ctl->thread, NULL);
+}
+
+void respio__control_free(struct respio__control *ctl)
+{
+	if (!ctl)
+		return;
 	pthread_mutex_destroy(&ctl->lock);
 	pthread_cond_destroy(&ctl->cond);
 	free(ctl);

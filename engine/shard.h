@@ -158,6 +158,10 @@ void respio__shard_join(struct respio__shard *sh);
 int respio__dial_now(struct respio_client *c, int *fd_out);
 int respio__control_start(struct respio_client *c, struct respio__control **out);
 void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t slot);
+/* Stop dialing: later respio__control_dial calls do nothing. Shards may
+ * still call it, so the memory stays until respio__control_free, after
+ * every shard has been joined. */
 void respio__control_stop(struct respio__control *ctl);
+void respio__control_free(struct respio__control *ctl);
 
 #endif

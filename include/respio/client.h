@@ -85,6 +85,81 @@ RESPIO_API void respio_future_release(respio_future *f);
  * respio_get(respio_client_target(c), ...). Any thread. Lives as long as c. */
 RESPIO_API respio_target *respio_client_target(respio_client *c);
 
+/* The calling thread's last failure of a synchronous typed command on a
+ * client target: the server's message, or what was wrong with the reply.
+ * Valid until this thread's next command. Any thread. */
+RESPIO_API const char *respio_client_errdetail(const respio_client *c);
+
+/*
+ * The typed commands of commands.h as futures (any thread): each submits
+ * the command and returns its future in *out, which the caller releases.
+ * Read the typed result once the future is done:
+ *   respio_future_ok       SET
+ *   respio_future_str      GET, LPOP, RPOP, HGET (nil: ptr NULL)
+ *   respio_future_integer  DEL, EXISTS, TTL, LPUSH, RPUSH, LLEN, SADD, SREM,
+ *                          HSET, HDEL, PUBLISH
+ *   respio_future_bool     EXPIRE, SISMEMBER
+ *   respio_future_strv     SMEMBERS, HGETALL (flat field, value, ...)
+ * The readers return the future's status when it failed, -EAGAIN before it
+ * completes, RESPIO_E_TYPE for a reply of another shape; the strings they
+ * return are the caller's (respio_str_free / respio_strv_free). They also
+ * work on futures from respio_submit whose reply has that shape.
+ */
+RESPIO_API int respio_get_async(respio_client *c, const char *key, size_t keylen,
+				respio_future **out);
+RESPIO_API int respio_set_async(respio_client *c, const char *key, size_t keylen,
+				const char *val, size_t vallen, int64_t ttl_ms,
+				respio_future **out);
+RESPIO_API int respio_del_async(respio_client *c, int nkeys, const char *const *keys,
+				const size_t *keylens, respio_future **out);
+RESPIO_API int respio_exists_async(respio_client *c, int nkeys, const char *const *keys,
+				   const size_t *keylens, respio_future **out);
+RESPIO_API int respio_expire_async(respio_client *c, const char *key, size_t keylen,
+				   int64_t seconds, respio_future **out);
+RESPIO_API int respio_ttl_async(respio_client *c, const char *key, size_t keylen,
+				respio_future **out);
+RESPIO_API int respio_lpush_async(respio_client *c, const char *key, size_t keylen, int nvals,
+				  const char *const *vals, const size_t *vallens,
+				  respio_future **out);
+RESPIO_API int respio_rpush_async(respio_client *c, const char *key, size_t keylen, int nvals,
+				  const char *const *vals, const size_t *vallens,
+				  respio_future **out);
+RESPIO_API int respio_lpop_async(respio_client *c, const char *key, size_t keylen,
+				 respio_future **out);
+RESPIO_API int respio_rpop_async(respio_client *c, const char *key, size_t keylen,
+				 respio_future **out);
+RESPIO_API int respio_llen_async(respio_client *c, const char *key, size_t keylen,
+				 respio_future **out);
+RESPIO_API int respio_sadd_async(respio_client *c, const char *key, size_t keylen,
+				 int nmembers, const char *const *members,
+				 const size_t *memberlens, respio_future **out);
+RESPIO_API int respio_srem_async(respio_client *c, const char *key, size_t keylen,
+				 int nmembers, const char *const *members,
+				 const size_t *memberlens, respio_future **out);
+RESPIO_API int respio_sismember_async(respio_client *c, const char *key, size_t keylen,
+				      const char *member, size_t memberlen,
+				      respio_future **out);
+RESPIO_API int respio_smembers_async(respio_client *c, const char *key, size_t keylen,
+				     respio_future **out);
+RESPIO_API int respio_hset_async(respio_client *c, const char *key, size_t keylen,
+				 const char *field, size_t fieldlen, const char *val,
+				 size_t vallen, respio_future **out);
+RESPIO_API int respio_hget_async(respio_client *c, const char *key, size_t keylen,
+				 const char *field, size_t fieldlen, respio_future **out);
+RESPIO_API int respio_hdel_async(respio_client *c, const char *key, size_t keylen, int nfields,
+				 const char *const *fields, const size_t *fieldlens,
+				 respio_future **out);
+RESPIO_API int respio_hgetall_async(respio_client *c, const char *key, size_t keylen,
+				    respio_future **out);
+RESPIO_API int respio_publish_async(respio_client *c, const char *channel, size_t channellen,
+				    const char *msg, size_t msglen, respio_future **out);
+
+RESPIO_API int respio_future_ok(const respio_future *f);
+RESPIO_API int respio_future_str(const respio_future *f, respio_str *val);
+RESPIO_API int respio_future_integer(const respio_future *f, long long *n);
+RESPIO_API int respio_future_bool(const respio_future *f, bool *b);
+RESPIO_API int respio_future_strv(const respio_future *f, respio_strv *v);
+
 /* Counters of one shard, or of the whole client. */
 typedef struct respio_stats {
 	uint32_t connections_total; /* open connections */
