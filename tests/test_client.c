@@ -653,3 +653,88 @@ Test(client, no_allocation_per_request_in_steady_state)
 	cr_assert_eq(n, 0, "%ld allocations for 6400 requests", n);
 	respio_client_destroy(c);
 }
+
+Test(client, typed_commands_as_futures)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *f[12];
+	respio_str s = {0};
+	respio_strv v = {0};
+	long long n = -1;
+	bool is = false;
+
+	base_config(&cfg);
+	cfg.protocol = 3; /* HGETALL answers with a map: the reader flattens it */
+	c = make_client(&cfg);
+	respio_del(respio_client_target(c), 3, (const char *const[]){"af", "al", "ah"}, NULL,
+		   NULL);
+	cr_assert_eq(respio_set_async(c, "af", 2, "one", 3, 0, &f[0]), 0);
+	cr_assert_eq(respio_get_async(c, "af", 2, &f[1]), 0);
+	cr_assert_eq(respio_expire_async(c, "af", 2, 50, &f[2]), 0);
+	cr_assert_eq(respio_ttl_async(c, "af", 2, &f[3]), 0);
+	cr_assert_eq(respio_rpush_async(c, "al", 2, 2, (const char *const[]){"x", "y"}, NULL,
+				       &f[4]), 0);
+	cr_assert_eq(respio_lpop_async(c, "al", 2, &f[5]), 0);
+	cr_assert_eq(respio_sadd_async(c, "as", 2, 1, (const char *const[]){"m"}, NULL, &f[6]), 0);
+	cr_assert_eq(respio_sismember_async(c, "as", 2, "m", 1, &f[7]), 0);
+	cr_assert_eq(respio_hset_async(c, "ah", 2, "k", 1, "v", 1, &f[8]), 0);
+	cr_assert_eq(respio_hgetall_async(c, "ah", 2, &f[9]), 0);
+	cr_assert_eq(respio_get_async(c, "nothing-here", 12, &f[10]), 0);
+	cr_assert_eq(respio_lpop_async(c, "af", 2, &f[11]), 0); /* WRONGTYPE */
+	cr_assert_eq(respio_future_wait_all(f, 12, 10000), 0);
+
+	cr_assert_eq(respio_future_ok(f[0]), 0);
+	cr_assert_eq(respio_future_str(f[1], &s), 0);
+	cr_assert_str_eq(s.ptr, "one");
+	respio_str_free(&s);
+	cr_assert_eq(respio_future_bool(f[2], &is), 0);
+	cr_assert(is);
+	cr_assert_eq(respio_future_integer(f[3], &n), 0);
+	cr_assert(n > 0 && n <= 50);
+	cr_assert_eq(respio_future_integer(f[4], &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(respio_future_str(f[5], &s), 0);
+	cr_assert_str_eq(s.ptr, "x");
+	respio_str_free(&s);
+	cr_assert_eq(respio_future_integer(f[6], &n), 0);
+	cr_assert_eq(respio_future_bool(f[7], &is), 0);
+	cr_assert(is);
+	cr_assert_eq(respio_future_integer(f[8], &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(respio_future_strv(f[9], &v), 0);
+	cr_assert_eq(v.n, 2);
+	cr_assert_str_eq(v.v[0].ptr, "k");
+	cr_assert_str_eq(v.v[1].ptr, "v");
+	respio_strv_free(&v);
+	cr_assert_eq(respio_future_str(f[10], &s), 0);
+	cr_assert_null(s.ptr, "GET of a missing key is nil");
+	cr_assert_eq(respio_future_str(f[11], &s), RESPIO_E_SERVER);
+	cr_assert_eq(respio_future_integer(f[1], &n), RESPIO_E_TYPE, "GET's reply is no integer");
+	for (int i = 0; i < 12; i++)
+		respio_future_release(f[i]);
+
+	/* Invalid arguments fail before anything is queued. */
+	f[0] = (respio_future *)&cfg;
+	cr_assert_eq(respio_set_async(c, "k", 1, "v", 1, -5, &f[0]), RESPIO_E_INVAL);
+	cr_assert_null(f[0]);
+	respio_client_destroy(c);
+}
+
+Test(client, sync_error_detail_is_per_thread)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_str s = {0};
+
+	base_config(&cfg);
+	c = make_client(&cfg);
+	cr_assert_eq(respio_set(respio_client_target(c), "sd", 2, "x", 1, 0), 0);
+	cr_assert_eq(respio_lpop(respio_client_target(c), "sd", 2, &s), RESPIO_E_SERVER);
+	cr_assert(strncmp(respio_client_errdetail(c), "WRONGTYPE", 9) == 0, "detail: %s",
+		  respio_client_errdetail(c));
+	cr_assert_eq(respio_get(respio_client_target(c), "sd", 2, &s), 0);
+	cr_assert_str_eq(respio_client_errdetail(c), "");
+	respio_str_free(&s);
+	respio_client_destroy(c);
+}
