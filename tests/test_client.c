@@ -738,3 +738,41 @@ Test(client, sync_error_detail_is_per_thread)
 	respio_str_free(&s);
 	respio_client_destroy(c);
 }
+
+Test(client, large_commands_and_replies)
+{
+	enum { BIG = 3 << 20 }; /* spans many 16 KiB receive buffers */
+	respio_config cfg;
+	respio_client *c;
+	respio_future *f[8];
+	char *val = malloc(BIG);
+	const respio_reply *r;
+	size_t len;
+
+	base_config(&cfg);
+	c = make_client(&cfg);
+	for (size_t i = 0; i < BIG; i++)
+		val[i] = (char)('a' + i % 26);
+	for (int i = 0; i < 4; i++) {
+		char key[8];
+
+		snprintf(key, sizeof(key), "big%d", i);
+		cr_assert_eq(respio_submit(c, 3, (const char *const[]){"SET", key, val},
+					   (const size_t[]){3, strlen(key), BIG - (size_t)i}, &f[2 * i]),
+			     0);
+		f[2 * i + 1] = submit(c, 2, (const char *const[]){"GET", key});
+	}
+	cr_assert_eq(respio_future_wait_all(f, 8, 30000), 0);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(respio_future_status(f[2 * i]), 0);
+		cr_assert_eq(respio_future_status(f[2 * i + 1]), 0);
+		r = respio_future_reply(f[2 * i + 1]);
+		cr_assert_eq(respio_reply_str(r, &len) != NULL, true);
+		cr_assert_eq(len, BIG - (size_t)i);
+		cr_assert_eq(memcmp(respio_reply_str(r, NULL), val, len), 0);
+	}
+	for (int i = 0; i < 8; i++)
+		respio_future_release(f[i]);
+	free(val);
+	respio_client_destroy(c);
+}
