@@ -440,6 +440,8 @@ static void add_stats(respio_stats *s, const struct respio__shard *sh)
 	s->reconnects += respio__load_relaxed_u64(&k->reconnects);
 	s->batches += respio__load_relaxed_u64(&k->batches);
 	s->batched += respio__load_relaxed_u64(&k->batched);
+	s->sleeps += respio__load_relaxed_u64(&k->sleeps);
+	s->wakeups += respio__load_relaxed_u64(&k->wakeups);
 }
 
 int respio_client_stats(respio_client *c, respio_stats *total, respio_stats *per_shard, int cap)

@@ -709,6 +709,7 @@ static void shard_loop(struct respio__shard *sh)
 				io_uring_submit(&sh->uring);
 				continue;
 			}
+			counter_add(&sh->stats.sleeps, 1);
 			wait_ns = next_wake(sh, now) - now;
 			ts.tv_sec = wait_ns / 1000000000;
 			ts.tv_nsec = wait_ns % 1000000000;
@@ -833,6 +834,7 @@ void respio__shard_wake(struct respio__shard *sh)
 	respio__fence_seq_cst();
 	if (respio__load_relaxed_u32(&sh->sleeping) &&
 	    respio__exchange_acq_rel_u32(&sh->sleeping, 0) == 1) {
+		respio__fetch_add_relaxed_u64(&sh->stats.wakeups, 1);
 		if (eventfd_write(sh->efd, 1) < 0) {
 			/* Cannot fail short of a closed fd; the tick still runs. */
 		}

@@ -776,3 +776,99 @@ Test(client, large_commands_and_replies)
 	free(val);
 	respio_client_destroy(c);
 }
+
+/* A callback that holds the shard thread until the test lets go: the only
+ * way to stop a shard from draining its ring, to see the ring fill up. */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+static int hold_state; /* 0 waiting to block, 1 blocking, 2 released */
+
+static void hold_shard(respio_future *f, void *arg)
+{
+	(void)f;
+	(void)arg;
+	pthread_mutex_lock(&hold_lock);
+	hold_state = 1;
+	pthread_cond_broadcast(&hold_cond);
+	while (hold_state != 2)
+		pthread_cond_wait(&hold_cond, &hold_lock);
+	pthread_mutex_unlock(&hold_lock);
+}
+
+Test(client, backpressure_when_ring_is_full)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *blocker, *fs[64];
+	respio_submit_opts hold = {.cb = hold_shard};
+	int queued = 0, rc = 0;
+	int64_t t0, took;
+
+	base_config(&cfg);
+	cfg.ring_capacity = 4; /* a lane of 8 slots holds 7 requests */
+	cfg.timeout_ms = 300;
+	c = make_client(&cfg);
+	cr_assert_eq(respio_submit_with(c, &hold, 1, (const char *const[]){"PING"}, NULL,
+					&blocker),
+		     0);
+	pthread_mutex_lock(&hold_lock);
+	while (hold_state != 1)
+		pthread_cond_wait(&hold_cond, &hold_lock);
+	pthread_mutex_unlock(&hold_lock);
+
+	/* This thread's shard is stuck in the callback: its lane fills up. */
+	t0 = now_ms();
+	while (queued < 64) {
+		rc = respio_submit(c, 1, (const char *const[]){"PING"}, NULL, &fs[queued]);
+		if (rc < 0)
+			break;
+		queued++;
+	}
+	took = now_ms() - t0;
+	cr_assert_eq(rc, RESPIO_E_BACKPRESSURE, "submit: %s", respio_err_name(rc));
+	cr_assert_eq(queued, 7, "%d requests fit in the lane", queued);
+	cr_assert(took >= 250 && took < 3000, "gave up after %lld ms", (long long)took);
+
+	pthread_mutex_lock(&hold_lock);
+	hold_state = 2;
+	pthread_cond_broadcast(&hold_cond);
+	pthread_mutex_unlock(&hold_lock);
+	cr_assert_eq(respio_future_wait_all(fs, (size_t)queued, 5000), 0);
+	for (int i = 0; i < queued; i++) {
+		/* They waited in the ring past their deadline: never sent. */
+		rc = respio_future_status(fs[i]);
+		cr_assert(rc == 0 || (rc == -ETIMEDOUT && respio_future_fate(fs[i]) ==
+							       RESPIO_FATE_NOT_SENT),
+			  "status %s", respio_err_name(rc));
+		respio_future_release(fs[i]);
+	}
+	respio_future_release(blocker);
+	cr_assert(recovers(c, 2000));
+	respio_client_destroy(c);
+}
+
+Test(client, at_most_one_wakeup_per_sleep)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *fs[256];
+	respio_stats st;
+
+	base_config(&cfg);
+	c = make_client(&cfg);
+	for (int round = 0; round < 40; round++) {
+		for (int i = 0; i < 256; i++)
+			fs[i] = submit(c, 1, (const char *const[]){"PING"});
+		cr_assert_eq(respio_future_wait_all(fs, 256, 10000), 0);
+		for (int i = 0; i < 256; i++)
+			respio_future_release(fs[i]);
+	}
+	respio_client_stats(c, &st, NULL, 0);
+	cr_log_info("10240 requests: %llu sleeps, %llu wakeups, %llu batches",
+		    (unsigned long long)st.sleeps, (unsigned long long)st.wakeups,
+		    (unsigned long long)st.batches);
+	cr_assert_leq(st.wakeups, st.sleeps);
+	cr_assert_lt(st.wakeups, 10240 / 4, "a wakeup per request is what this must avoid");
+	cr_assert_eq(st.completed, 10240);
+	respio_client_destroy(c);
+}
