@@ -872,3 +872,64 @@ Test(client, at_most_one_wakeup_per_sleep)
 	cr_assert_eq(st.completed, 10240);
 	respio_client_destroy(c);
 }
+
+Test(client, remaining_typed_futures)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *f[11];
+	respio_str s = {0};
+	respio_strv v = {0};
+	long long n[11];
+
+	base_config(&cfg);
+	c = make_client(&cfg);
+	respio_del(respio_client_target(c), 3, (const char *const[]){"rl", "rs", "rh"}, NULL,
+		   NULL);
+	cr_assert_eq(respio_lpush_async(c, "rl", 2, 3, (const char *const[]){"a", "b", "c"}, NULL,
+				       &f[0]), 0);
+	cr_assert_eq(respio_rpop_async(c, "rl", 2, &f[1]), 0);
+	cr_assert_eq(respio_llen_async(c, "rl", 2, &f[2]), 0);
+	cr_assert_eq(respio_sadd_async(c, "rs", 2, 2, (const char *const[]){"x", "y"}, NULL,
+				      &f[3]), 0);
+	cr_assert_eq(respio_srem_async(c, "rs", 2, 1, (const char *const[]){"x"}, NULL, &f[4]), 0);
+	cr_assert_eq(respio_smembers_async(c, "rs", 2, &f[5]), 0);
+	cr_assert_eq(respio_hset_async(c, "rh", 2, "f", 1, "v", 1, &f[6]), 0);
+	cr_assert_eq(respio_hget_async(c, "rh", 2, "f", 1, &f[7]), 0);
+	cr_assert_eq(respio_hdel_async(c, "rh", 2, 1, (const char *const[]){"f"}, NULL, &f[8]), 0);
+	cr_assert_eq(respio_exists_async(c, 2, (const char *const[]){"rl", "rh"}, NULL, &f[9]), 0);
+	cr_assert_eq(respio_publish_async(c, "nobody", 6, "hi", 2, &f[10]), 0);
+	cr_assert_eq(respio_future_wait_all(f, 11, 10000), 0);
+
+	cr_assert_eq(respio_future_integer(f[0], &n[0]), 0);
+	cr_assert_eq(n[0], 3);
+	cr_assert_eq(respio_future_str(f[1], &s), 0);
+	cr_assert_str_eq(s.ptr, "a", "LPUSH a b c leaves a last");
+	respio_str_free(&s);
+	cr_assert_eq(respio_future_integer(f[2], &n[2]), 0);
+	cr_assert_eq(n[2], 2);
+	cr_assert_eq(respio_future_integer(f[4], &n[4]), 0);
+	cr_assert_eq(n[4], 1);
+	cr_assert_eq(respio_future_strv(f[5], &v), 0);
+	cr_assert_eq(v.n, 1);
+	cr_assert_str_eq(v.v[0].ptr, "y");
+	respio_strv_free(&v);
+	cr_assert_eq(respio_future_str(f[7], &s), 0);
+	cr_assert_str_eq(s.ptr, "v");
+	respio_str_free(&s);
+	cr_assert_eq(respio_future_integer(f[8], &n[8]), 0);
+	cr_assert_eq(n[8], 1);
+	cr_assert_eq(respio_future_integer(f[9], &n[9]), 0);
+	cr_assert_eq(n[9], 1, "rh is gone with its last field");
+	cr_assert_eq(respio_future_integer(f[10], &n[10]), 0);
+	cr_assert_eq(n[10], 0);
+	/* DEL as a future (f[1] is reused). */
+	respio_future_release(f[1]);
+	cr_assert_eq(respio_del_async(c, 1, (const char *const[]){"rl"}, NULL, &f[1]), 0);
+	respio_future_wait(f[1], 5000);
+	cr_assert_eq(respio_future_integer(f[1], &n[1]), 0);
+	cr_assert_eq(n[1], 1);
+	for (int i = 0; i < 11; i++)
+		respio_future_release(f[i]);
+	respio_client_destroy(c);
+}
