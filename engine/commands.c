@@ -503,6 +503,11 @@ static int invalid(respio_target *t, const char *name, int rc)
 static int run_built(respio_target *t, struct respio__cmd *cmd, int built, const char *name,
 		     respio__decode_fn dec, void *out)
 {
+	if (!t) {
+		if (built == 0)
+			respio__cmd_release(cmd);
+		return RESPIO_E_INVAL;
+	}
 	if (built < 0)
 		return invalid(t, name, built);
 	return respio__cmd_run(t, cmd, dec, out);
@@ -525,7 +530,7 @@ int respio_get(respio_target *t, const char *key, size_t keylen, respio_str *val
 	struct respio__cmd cmd;
 
 	str_nil(val);
-	if (!t || !val)
+	if (!val)
 		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_get(&cmd, key, keylen), "GET", respio__decode_str,
 			 val);
@@ -536,8 +541,6 @@ int respio_set(respio_target *t, const char *key, size_t keylen, const char *val
 {
 	struct respio__cmd cmd;
 
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_set(&cmd, key, keylen, val, vallen, ttl_ms), "SET",
 			 respio__decode_ok, NULL);
 }
@@ -548,8 +551,6 @@ int respio_del(respio_target *t, int nkeys, const char *const *keys, const size_
 	struct respio__cmd cmd;
 
 	ll_zero(count);
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_del(&cmd, nkeys, keys, keylens), "DEL",
 			 respio__decode_int, count);
 }
@@ -560,8 +561,6 @@ int respio_exists(respio_target *t, int nkeys, const char *const *keys, const si
 	struct respio__cmd cmd;
 
 	ll_zero(count);
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_exists(&cmd, nkeys, keys, keylens), "EXISTS",
 			 respio__decode_int, count);
 }
@@ -572,8 +571,6 @@ int respio_expire(respio_target *t, const char *key, size_t keylen, int64_t seco
 
 	if (set)
 		*set = false;
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_expire(&cmd, key, keylen, seconds), "EXPIRE",
 			 respio__decode_bool, set);
 }
@@ -583,8 +580,6 @@ int respio_ttl(respio_target *t, const char *key, size_t keylen, long long *ttl)
 	struct respio__cmd cmd;
 
 	ll_zero(ttl);
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_ttl(&cmd, key, keylen), "TTL", respio__decode_int,
 			 ttl);
 }
@@ -595,8 +590,6 @@ int respio_lpush(respio_target *t, const char *key, size_t keylen, int nvals,
 	struct respio__cmd cmd;
 
 	ll_zero(len);
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_lpush(&cmd, key, keylen, nvals, vals, vallens),
 			 "LPUSH", respio__decode_int, len);
 }
@@ -607,8 +600,6 @@ int respio_rpush(respio_target *t, const char *key, size_t keylen, int nvals,
 	struct respio__cmd cmd;
 
 	ll_zero(len);
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_rpush(&cmd, key, keylen, nvals, vals, vallens),
 			 "RPUSH", respio__decode_int, len);
 }
@@ -618,7 +609,7 @@ int respio_lpop(respio_target *t, const char *key, size_t keylen, respio_str *va
 	struct respio__cmd cmd;
 
 	str_nil(val);
-	if (!t || !val)
+	if (!val)
 		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_lpop(&cmd, key, keylen), "LPOP", respio__decode_str,
 			 val);
@@ -629,7 +620,7 @@ int respio_rpop(respio_target *t, const char *key, size_t keylen, respio_str *va
 	struct respio__cmd cmd;
 
 	str_nil(val);
-	if (!t || !val)
+	if (!val)
 		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_rpop(&cmd, key, keylen), "RPOP", respio__decode_str,
 			 val);
@@ -640,8 +631,6 @@ int respio_llen(respio_target *t, const char *key, size_t keylen, long long *len
 	struct respio__cmd cmd;
 
 	ll_zero(len);
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_llen(&cmd, key, keylen), "LLEN", respio__decode_int,
 			 len);
 }
@@ -652,8 +641,6 @@ int respio_sadd(respio_target *t, const char *key, size_t keylen, int nmembers,
 	struct respio__cmd cmd;
 
 	ll_zero(count);
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd,
 			 respio__cmd_sadd(&cmd, key, keylen, nmembers, members, memberlens),
 			 "SADD", respio__decode_int, count);
@@ -665,8 +652,6 @@ int respio_srem(respio_target *t, const char *key, size_t keylen, int nmembers,
 	struct respio__cmd cmd;
 
 	ll_zero(count);
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd,
 			 respio__cmd_srem(&cmd, key, keylen, nmembers, members, memberlens),
 			 "SREM", respio__decode_int, count);
@@ -679,8 +664,6 @@ int respio_sismember(respio_target *t, const char *key, size_t keylen, const cha
 
 	if (is_member)
 		*is_member = false;
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_sismember(&cmd, key, keylen, member, memberlen),
 			 "SISMEMBER", respio__decode_bool, is_member);
 }
@@ -690,7 +673,7 @@ int respio_smembers(respio_target *t, const char *key, size_t keylen, respio_str
 	struct respio__cmd cmd;
 
 	strv_empty(members);
-	if (!t || !members)
+	if (!members)
 		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_smembers(&cmd, key, keylen), "SMEMBERS",
 			 respio__decode_strv, members);
@@ -702,8 +685,6 @@ int respio_hset(respio_target *t, const char *key, size_t keylen, const char *fi
 	struct respio__cmd cmd;
 
 	ll_zero(added);
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd,
 			 respio__cmd_hset(&cmd, key, keylen, field, fieldlen, val, vallen), "HSET",
 			 respio__decode_int, added);
@@ -715,7 +696,7 @@ int respio_hget(respio_target *t, const char *key, size_t keylen, const char *fi
 	struct respio__cmd cmd;
 
 	str_nil(val);
-	if (!t || !val)
+	if (!val)
 		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_hget(&cmd, key, keylen, field, fieldlen), "HGET",
 			 respio__decode_str, val);
@@ -727,8 +708,6 @@ int respio_hdel(respio_target *t, const char *key, size_t keylen, int nfields,
 	struct respio__cmd cmd;
 
 	ll_zero(count);
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_hdel(&cmd, key, keylen, nfields, fields, fieldlens),
 			 "HDEL", respio__decode_int, count);
 }
@@ -738,7 +717,7 @@ int respio_hgetall(respio_target *t, const char *key, size_t keylen, respio_strv
 	struct respio__cmd cmd;
 
 	strv_empty(pairs);
-	if (!t || !pairs)
+	if (!pairs)
 		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_hgetall(&cmd, key, keylen), "HGETALL",
 			 respio__decode_pairs, pairs);
@@ -750,8 +729,6 @@ int respio_publish(respio_target *t, const char *channel, size_t channellen, con
 	struct respio__cmd cmd;
 
 	ll_zero(receivers);
-	if (!t)
-		return RESPIO_E_INVAL;
 	return run_built(t, &cmd, respio__cmd_publish(&cmd, channel, channellen, msg, msglen),
 			 "PUBLISH", respio__decode_int, receivers);
 }
