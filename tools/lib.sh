@@ -8,6 +8,7 @@ respio_packages=(
 	build-essential meson ninja-build pkg-config
 	liburing-dev libck-dev libcriterion-dev
 	redis-server redis-sentinel redis-tools
+	libhiredis-dev gnuplot-nox
 	clang libclang-rt-14-dev
 )
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -74,14 +75,22 @@ static int spawn(test_server *s)
 {
 	char conf[256];
 	long long deadline;
+	pid_t parent;
 	int status;
 
 	snprintf(conf, sizeof(conf), "%s/redis.conf", s->dir);
+	parent = getpid();
 	s->pid = fork();
 	if (s->pid < 0)
 		return -1;
 	if (s->pid == 0) {
 		int devnull = open("/dev/null", O_RDWR);
+
+		/* A test that crashes or is killed must not leave its server
+		 * running: the server dies with the thread that started it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127); /* the parent is already gone */
 
 		dup2(devnull, 0);
 		dup2(devnull, 1);

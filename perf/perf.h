@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared types of the perf harness: the workload, one run's result, the
+ * key space, and the run driver every load generator plugs into. */
+#ifndef PERF_PERF_H
+#define PERF_PERF_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "hist.h"
+
+/* What to run: one configuration (lists are expanded by the caller). */
+struct perf_workload {
+	const char *host;
+	int port;
+	const char *password;
+	int threads;
+	int inflight;
+	int shards;	/* respio only; 0 = engine default (one per CPU) */
+	int conns;	/* respio connections per client; 0 = engine default */
+	unsigned get_w; /* GET:SET ratio */
+	unsigned set_w;
+	uint32_t keys;
+	size_t dsize;
+	double duration_s; /* used when requests == 0 */
+	uint64_t requests; /* -n: total measured requests */
+	double warmup_s;
+	int timeout_ms; /* per request */
+	bool batch;	/* respio K > 1: batches of K instead of a sliding window */
+};
+
+/* One run of one client; medians of several runs use the same shape. */
+struct perf_result {
+	char client[32];
+	int threads, shards, inflight; /* shards 0 for peers */
+	double ops_per_sec;
+	double p50_us, p99_us, p999_us; /* NAN when the client does not report it */
+	double cpu_us_per_op;		/* NAN when unknown */
+	double allocs_per_op;		/* NAN when not counted */
+	uint64_t ops;
+	uint64_t errors;
+	char note[160]; /* first error, or what a peer reported besides */
+};
+
+/* ---- keyspace.c: deterministic keys and values, so a GET can be checked
+ * without shared state: the value of a key is the key repeated to -d bytes,
+ * and SETs write that same value. */
+#define PERF_KEY_MAX 32
+size_t perf_key(uint32_t i, char *buf);
+void perf_value(const char *key, size_t keylen, size_t dsize, char *out);
+bool perf_value_ok(const char *key, size_t keylen, size_t dsize, const char *got, size_t len);
+
+static inline uint64_t perf_rand(uint64_t *s)
+{
+	/* xorshift64*: cheap, per thread, good enough to spread keys. */
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1DULL;
+}
+
+/* Next operation of a thread: true = GET. Sets *key to a random key index. */
+static inline bool perf_next_op(const struct perf_workload *w, uint64_t *rng, uint32_t *key)
+{
+	uint64_t r = perf_rand(rng);
+
+	*key = (uint32_t)((r >> 32) % w->keys);
+	return (uint32_t)r % (w->get_w + w->set_w) < w->get_w;
+}
+
+static inline uint64_t perf_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- runner.c: threads, phases (warm-up, measure, stop), timing, CPU. */
+enum perf_phase { PERF_WARMUP, PERF_MEASURE, PERF_STOP };
+
+/* One application thread of a load generator. */
+struct perf_thread {
+	int id;
+	const struct perf_workload *w;
+	void *ctx; /* the load generator's shared state */
+	uint64_t rng;
+	uint64_t quota;	  /* -n: measured requests this thread makes; 0 = by time */
+	uint64_t ops;	  /* completed in the measure phase */
+	uint64_t errors;  /* any phase */
+	char error[128];  /* the first one */
+	struct hist hist; /* latencies in the measure phase */
+	bool done;
+};
+
+/* A load generator: start (connect, once per run), per-thread body, stop. */
+struct perf_load {
+	const char *name;
+	int (*start)(const struct perf_workload *w, void **ctx, char *err, size_t errlen);
+	void (*thread)(struct perf_thread *t);
+	void (*stop)(void *ctx);
+};
+
+/* The phase the threads read; the runner writes it. */
+extern _Atomic int perf_phase;
+
+static inline int perf_phase_now(void)
+{
+	return atomic_load_explicit(&perf_phase, memory_order_acquire);
+}
+
+/* Called by a thread body after each completed request (at ns since it was
+ * issued): records it when measuring, and returns false when the thread
+ * should stop issuing (phase stop, or its -n quota reached). */
+static inline bool perf_done_one(struct perf_thread *t, uint64_t ns)
+{
+	int ph = perf_phase_now();
+
+	if (ph == PERF_MEASURE && !t->done) {
+		hist_record(&t->hist, ns);
+		t->ops++;
+		if (t->quota && t->ops >= t->quota)
+			t->done = true;
+	}
+	return ph != PERF_STOP && !t->done;
+}
+
+void perf_thread_error(struct perf_thread *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Run one load with workload w, fill *r. Returns 0, or -1 when it could not
+ * start (the reason is in r->note); errors during the run are in r->errors. */
+int perf_run(const struct perf_load *load, const struct perf_workload *w, struct perf_result *r);
+
+/* Stop the embedded server and leave: for a run that cannot be stopped. */
+void perf_fatal(const char *msg) __attribute__((noreturn));
+
+/* Set when the user asked to stop (SIGINT/SIGTERM). */
+extern volatile int perf_interrupted;
+
+/* ---- loads */
+extern const struct perf_load perf_load_respio;
+extern const struct perf_load perf_load_hiredis;
+extern const bool perf_have_hiredis;
+
+/* Write the key space (every key to its value) through respio. */
+int perf_prefill(const struct perf_workload *w, char *err, size_t errlen);
+
+/* ---- redis_benchmark.c: run redis-benchmark with the same workload; the
+ * -n it is given comes from rate_hint (ops/s) * duration when no -n is set. */
+int perf_redis_benchmark(const struct perf_workload *w, double rate_hint, struct perf_result *r);
+
+/* ---- alloc_count.c: heap allocations of the whole process. */
+bool perf_alloc_count_available(void);
+void perf_alloc_count_start(void);
+long perf_alloc_count_stop(void);
+
+#endif

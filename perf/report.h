@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* Output of the harness: medians over rounds, the human table, the CSV, the
+ * ratios of respio to its peers, the gnuplot chart and the tuning advice. */
+#ifndef PERF_REPORT_H
+#define PERF_REPORT_H
+
+#include <stdio.h>
+
+#include "perf.h"
+
+/* Median of each metric over n runs of one cell (NaNs ignored); errors and
+ * ops are summed; the note is the first error's, or the first note. */
+void perf_median(const struct perf_result *runs, int n, struct perf_result *out);
+
+#define PERF_CSV_HEADER                                                                            \
+	"client,threads,shards,inflight,ops_per_sec,p50_us,p99_us,p999_us,client_cpu_us_per_op,"   \
+	"errors"
+
+void perf_print_header(FILE *f, bool csv);
+void perf_print_row(FILE *f, const struct perf_result *r, bool csv);
+
+/* "respio vs hiredis: 5.31x throughput, p50 0.92x" for each respio row and
+ * each peer row of the same threads/inflight. */
+void perf_print_ratios(FILE *f, const struct perf_result *rows, int n);
+
+/* plot.c: write a PNG through gnuplot. A sweep (several shard counts) plots
+ * throughput and p99 against shards, else bars per client and config.
+ * 0, or -1 after saying why on stderr. */
+int perf_plot(const char *png, const struct perf_result *rows, int n, const char *title);
+
+/* tune.c: for each threads/inflight, the shard count with the best
+ * throughput whose p99 is within budget_us (0: no budget), and why. */
+void perf_tune_recommend(FILE *f, const struct perf_result *rows, int n, double budget_us);
+
+#endif

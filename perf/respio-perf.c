@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: MIT */
+/* respio-perf: options and orchestration of the perf harness: runs respio
+ * and its peers on one server, interleaved over rounds, and reports medians. */
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "perf.h"
+#include "report.h"
+#include "server.h"
+
+#define MAX_LIST   32
+#define MAX_ROUNDS 64
+
+struct options {
+	struct perf_workload w;
+	int threads[MAX_LIST], nthreads;
+	int inflight[MAX_LIST], ninflight;
+	int shards[MAX_LIST], nshards;
+	int rounds;
+	bool csv, tune, hiredis, rb;
+	const char *server_cmd;
+	const char *plot;
+	double budget_us;
+};
+
+static struct perf_server server;
+
+void perf_fatal(const char *msg)
+{
+	fprintf(stderr, "respio-perf: %s\n", msg);
+	perf_server_stop(&server);
+	_exit(3);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (perf_interrupted) {
+		/* A second Ctrl-C: no more waiting for runs to wind down. */
+		perf_server_kill_now(&server);
+		_exit(130);
+	}
+	perf_interrupted = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f, "usage: respio-perf [-h HOST] [-p PORT] [-a PASSWORD] [--server-cmd PATH]\n"
+	       "                   [--threads T[,T...]] [--inflight K[,K...]] [--shards S[,S...]]\n"
+	       "                   [--ratio GET:SET] [--keys N] [-d BYTES]\n"
+	       "                   [--duration SECONDS | -n REQUESTS] [--warmup SECONDS]\n"
+	       "                   [--compare hiredis,redis-benchmark] [--rounds R]\n"
+	       "                   [--csv] [--plot FILE.png] [--tune [--p99-budget-us US]]\n"
+	       "\n"
+	       "Without -h/-p it starts redis-server (or --server-cmd) on a free loopback port\n"
+	       "for the run. --inflight 1 runs respio's synchronous helpers; K > 1 keeps K\n"
+	       "futures in flight per thread. Lists sweep every combination. --compare runs\n"
+	       "the peers on the same server, interleaved with respio over --rounds rounds\n"
+	       "(default 3), and reports medians and respio's ratio to each. --tune sweeps\n"
+	       "shard counts (default 1..max(4, 2 x CPUs)) and recommends one.\n"
+	       "Other options: --conns N (respio connections), --timeout-ms MS, --batch\n"
+	       "(respio waits for each batch of K futures, as hiredis and redis-benchmark\n"
+	       "do, instead of keeping K in flight), --help.\n"
+	       "Exit status: 0 ok, 1 a run had errors (a wrong reply counts), 2 usage or\n"
+	       "start-up failure, 130 interrupted.\n");
+}
+
+static int parse_list(const char *s, int *out, int max, int min, const char *what)
+{
+	int n = 0;
+
+	while (*s) {
+		char *end;
+		long v = strtol(s, &end, 10);
+
+		if (end == s || v < min || v > 1000000 || n == max || (*end && *end != ',')) {
+			fprintf(stderr, "respio-perf: bad %s list\n", what);
+			return -1;
+		}
+		out[n++] = (int)v;
+		s = *end ? end + 1 : end;
+	}
+	return n;
+}
+
+static double parse_num(const char *s, const char *what)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || v < 0) {
+		fprintf(stderr, "respio-perf: bad %s: %s\n", what, s);
+		exit(2);
+	}
+	return v;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	enum {
+		O_THREADS = 256,
+		O_INFLIGHT,
+		O_SHARDS,
+		O_RATIO,
+		O_KEYS,
+		O_DURATION,
+		O_WARMUP,
+		O_CSV,
+		O_COMPARE,
+		O_PLOT,
+		O_TUNE,
+		O_BUDGET,
+		O_SERVER,
+		O_ROUNDS,
+		O_CONNS,
+		O_TIMEOUT,
+		O_HELP,
+		O_BATCH,
+	};
+	static const struct option longopts[] = {
+	    {"threads", required_argument, NULL, O_THREADS},
+	    {"inflight", required_argument, NULL, O_INFLIGHT},
+	    {"shards", required_argument, NULL, O_SHARDS},
+	    {"ratio", required_argument, NULL, O_RATIO},
+	    {"keys", required_argument, NULL, O_KEYS},
+	    {"duration", required_argument, NULL, O_DURATION},
+	    {"warmup", required_argument, NULL, O_WARMUP},
+	    {"csv", no_argument, NULL, O_CSV},
+	    {"compare", required_argument, NULL, O_COMPARE},
+	    {"plot", required_argument, NULL, O_PLOT},
+	    {"tune", no_argument, NULL, O_TUNE},
+	    {"p99-budget-us", required_argument, NULL, O_BUDGET},
+	    {"server-cmd", required_argument, NULL, O_SERVER},
+	    {"rounds", required_argument, NULL, O_ROUNDS},
+	    {"conns", required_argument, NULL, O_CONNS},
+	    {"timeout-ms", required_argument, NULL, O_TIMEOUT},
+	    {"help", no_argument, NULL, O_HELP},
+	    {"batch", no_argument, NULL, O_BATCH},
+	    {NULL, 0, NULL, 0},
+	};
+	int c, rounds = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->w.host = NULL;
+	o->w.get_w = o->w.set_w = 1;
+	o->w.keys = 10000;
+	o->w.dsize = 16;
+	o->w.duration_s = 5;
+	o->w.warmup_s = 1;
+	o->w.timeout_ms = 5000;
+	o->threads[0] = 8;
+	o->nthreads = 1;
+	o->inflight[0] = 1;
+	o->ninflight = 1;
+	while ((c = getopt_long(argc, argv, "h:p:a:d:n:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h': o->w.host = optarg; break;
+		case 'p': o->w.port = (int)parse_num(optarg, "port"); break;
+		case 'a': o->w.password = optarg; break;
+		case 'd': o->w.dsize = (size_t)parse_num(optarg, "value size"); break;
+		case 'n': o->w.requests = (uint64_t)parse_num(optarg, "request count"); break;
+		case O_THREADS:
+			if ((o->nthreads = parse_list(optarg, o->threads, MAX_LIST, 1, "threads")) <
+			    0)
+				return -1;
+			break;
+		case O_INFLIGHT:
+			if ((o->ninflight =
+				 parse_list(optarg, o->inflight, MAX_LIST, 1, "inflight")) < 0)
+				return -1;
+			break;
+		case O_SHARDS:
+			if ((o->nshards = parse_list(optarg, o->shards, MAX_LIST, 1, "shards")) < 0)
+				return -1;
+			break;
+		case O_RATIO:
+			if (sscanf(optarg, "%u:%u", &o->w.get_w, &o->w.set_w) != 2 ||
+			    o->w.get_w + o->w.set_w == 0 || o->w.get_w > 1000000 ||
+			    o->w.set_w > 1000000) {
+				fprintf(stderr, "respio-perf: --ratio takes GET:SET, e.g. 1:1\n");
+				return -1;
+			}
+			break;
+		case O_KEYS: o->w.keys = (uint32_t)parse_num(optarg, "key count"); break;
+		case O_DURATION: o->w.duration_s = parse_num(optarg, "duration"); break;
+		case O_WARMUP: o->w.warmup_s = parse_num(optarg, "warm-up"); break;
+		case O_CSV: o->csv = true; break;
+		case O_COMPARE: {
+			char *list = strdup(optarg), *save = NULL;
+
+			for (char *p = strtok_r(list, ",", &save); p;
+			     p = strtok_r(NULL, ",", &save)) {
+				if (strcmp(p, "hiredis") == 0) {
+					o->hiredis = true;
+				} else if (strcmp(p, "redis-benchmark") == 0) {
+					o->rb = true;
+				} else {
+					fprintf(stderr,
+						"respio-perf: unknown peer '%s' (hiredis, "
+						"redis-benchmark)\n",
+						p);
+					free(list);
+					return -1;
+				}
+			}
+			free(list);
+			break;
+		}
+		case O_PLOT: o->plot = optarg; break;
+		case O_TUNE: o->tune = true; break;
+		case O_BUDGET: o->budget_us = parse_num(optarg, "p99 budget"); break;
+		case O_SERVER: o->server_cmd = optarg; break;
+		case O_ROUNDS: rounds = (int)parse_num(optarg, "rounds"); break;
+		case O_CONNS: o->w.conns = (int)parse_num(optarg, "connections"); break;
+		case O_TIMEOUT: o->w.timeout_ms = (int)parse_num(optarg, "timeout"); break;
+		case O_HELP: usage(stdout); exit(0);
+		case O_BATCH: o->w.batch = true; break;
+		default: return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "respio-perf: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (!o->w.keys || (!o->w.requests && !(o->w.duration_s > 0))) {
+		fprintf(stderr, "respio-perf: --keys and --duration (or -n) must be positive\n");
+		return -1;
+	}
+	if (o->w.host && !o->w.port)
+		o->w.port = 6379;
+	if (o->w.port && !o->w.host)
+		o->w.host = "127.0.0.1";
+	if (o->w.host && o->server_cmd) {
+		fprintf(stderr, "respio-perf: --server-cmd starts a server; -h/-p name one\n");
+		return -1;
+	}
+	if (!o->nshards) {
+		int cpus = get_nprocs();
+
+		if (o->tune) {
+			int top = 2 * cpus < 4 ? 4 : 2 * cpus;
+
+			for (int s = 1; s <= top && o->nshards < MAX_LIST;
+			     s = s < 4 ? s + 1 : s * 2)
+				o->shards[o->nshards++] = s;
+		} else {
+			o->shards[o->nshards++] = cpus;
+		}
+	}
+	o->rounds = rounds > 0 ? rounds : (o->hiredis || o->rb || o->tune) ? 3 : 1;
+	if (o->rounds > MAX_ROUNDS)
+		o->rounds = MAX_ROUNDS;
+	return 0;
+}
+
+/* Results of one client in one configuration, over the rounds. */
+struct cell {
+	struct perf_result runs[MAX_ROUNDS];
+	int n;
+	bool failed; /* could not start: no more rounds */
+};
+
+static void progress(const struct options *o, int round, const struct perf_result *r)
+{
+	fprintf(stderr, "  round %d/%d  %-15s threads %-3d inflight %-3d", round + 1, o->rounds,
+		r->client, r->threads, r->inflight);
+	if (r->shards)
+		fprintf(stderr, " shards %-2d", r->shards);
+	if (r->ops_per_sec > 0)
+		fprintf(stderr, "  %10.0f ops/s  p50 %.1f us", r->ops_per_sec, r->p50_us);
+	if (r->errors)
+		fprintf(stderr, "  %llu errors: %s", (unsigned long long)r->errors, r->note);
+	fprintf(stderr, "\n");
+}
+
+static double cell_median_ops(const struct cell *c)
+{
+	struct perf_result m;
+
+	if (!c->n)
+		return 0;
+	perf_median(c->runs, c->n, &m);
+	return m.ops_per_sec;
+}
+
+/* One threads/inflight configuration: every round runs respio at every
+ * shard count, then each peer. Appends the medians to rows. */
+static int run_config(const struct options *o, struct perf_workload *w, struct perf_result *rows,
+		      int *nrows, bool *printed_header)
+{
+	struct cell *cells = calloc((size_t)o->nshards + 2, sizeof(*cells));
+	struct cell *hr = &cells[o->nshards], *rb = &cells[o->nshards + 1];
+	int rc = 0;
+
+	if (!cells)
+		return -1;
+	for (int round = 0; round < o->rounds && !perf_interrupted; round++) {
+		for (int s = 0; s < o->nshards && !perf_interrupted; s++) {
+			struct perf_result *r = &cells[s].runs[cells[s].n];
+
+			w->shards = o->shards[s];
+			if (perf_run(&perf_load_respio, w, r) < 0) {
+				fprintf(stderr, "respio-perf: respio: %s\n", r->note);
+				rc = -1;
+				goto out;
+			}
+			r->shards = o->shards[s];
+			cells[s].n++;
+			progress(o, round, r);
+		}
+		if (o->hiredis && !hr->failed && !perf_interrupted) {
+			struct perf_result *r = &hr->runs[hr->n];
+
+			if (perf_run(&perf_load_hiredis, w, r) < 0) {
+				fprintf(stderr, "respio-perf: hiredis: %s\n", r->note);
+				hr->failed = true;
+				rc = -1;
+			} else {
+				hr->n++;
+				progress(o, round, r);
+			}
+		}
+		if (o->rb && !rb->failed && !perf_interrupted) {
+			struct perf_result *r = &rb->runs[rb->n];
+			/* Size its -n for about --duration: from its own last
+			 * rate, or respio's in the first round. */
+			double hint =
+			    rb->n ? rb->runs[rb->n - 1].ops_per_sec : cell_median_ops(&cells[0]);
+
+			if (perf_redis_benchmark(w, hint, r) < 0) {
+				fprintf(stderr, "respio-perf: redis-benchmark: %s\n", r->note);
+				rb->failed = true;
+				rc = -1;
+			} else {
+				rb->n++;
+				progress(o, round, r);
+			}
+		}
+	}
+out:
+	if (!*printed_header) {
+		perf_print_header(stdout, o->csv);
+		*printed_header = true;
+	}
+	for (int i = 0; i < o->nshards + 2; i++) {
+		if (!cells[i].n)
+			continue;
+		perf_median(cells[i].runs, cells[i].n, &rows[*nrows]);
+		perf_print_row(stdout, &rows[*nrows], o->csv);
+		(*nrows)++;
+	}
+	free(cells);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct perf_result *rows;
+	struct sigaction sa = {.sa_handler = on_signal};
+	char err[200], title[200];
+	bool header = false;
+	int nrows = 0, status = 0;
+	uint64_t errors = 0;
+
+	if (parse_args(argc, argv, &o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (o.hiredis && !perf_have_hiredis) {
+		fprintf(stderr,
+			"respio-perf: --compare hiredis: this build has no hiredis; install "
+			"libhiredis-dev (apt-get install libhiredis-dev), then meson setup "
+			"--reconfigure BUILDDIR\n");
+		return 2;
+	}
+
+	if (!o.w.host) {
+		if (perf_server_start(&server, o.server_cmd, err, sizeof(err)) < 0) {
+			fprintf(stderr, "respio-perf: %s\n", err);
+			return 2;
+		}
+		o.w.host = "127.0.0.1";
+		o.w.port = server.port;
+		fprintf(stderr, "respio-perf: started %s on 127.0.0.1:%d (pid %d)\n",
+			o.server_cmd ? o.server_cmd : "redis-server", server.port, (int)server.pid);
+	}
+	fprintf(stderr, "respio-perf: writing %u keys of %zu bytes\n", o.w.keys, o.w.dsize);
+	if (perf_prefill(&o.w, err, sizeof(err)) < 0) {
+		fprintf(stderr, "respio-perf: %s\n", err);
+		perf_server_stop(&server);
+		return 2;
+	}
+
+	rows = calloc((size_t)(o.nthreads * o.ninflight * (o.nshards + 2)), sizeof(*rows));
+	if (!rows) {
+		perf_server_stop(&server);
+		return 2;
+	}
+	for (int t = 0; t < o.nthreads && !perf_interrupted; t++) {
+		for (int k = 0; k < o.ninflight && !perf_interrupted; k++) {
+			o.w.threads = o.threads[t];
+			o.w.inflight = o.inflight[k];
+			if (run_config(&o, &o.w, rows, &nrows, &header) < 0)
+				status = 2;
+		}
+	}
+	for (int i = 0; i < nrows; i++)
+		errors += rows[i].errors;
+
+	/* With --csv, stdout carries only the CSV. */
+	{
+		FILE *f = o.csv ? stderr : stdout;
+
+		if (o.hiredis || o.rb) {
+			fprintf(f, "\n");
+			perf_print_ratios(f, rows, nrows);
+		}
+		if (o.tune) {
+			fprintf(f, "\nrecommendation (--p99-budget-us %.0f):\n", o.budget_us);
+			perf_tune_recommend(f, rows, nrows, o.budget_us);
+		}
+	}
+	if (o.plot && nrows) {
+		snprintf(title, sizeof(title),
+			 "respio-perf: %s:%d, GET:SET %u:%u, %zu-byte values, %u keys", o.w.host,
+			 o.w.port, o.w.get_w, o.w.set_w, o.w.dsize, o.w.keys);
+		if (perf_plot(o.plot, rows, nrows, title) == 0)
+			fprintf(stderr, "respio-perf: wrote %s\n", o.plot);
+		else if (!status)
+			status = 2;
+	}
+	perf_server_stop(&server);
+	free(rows);
+	if (perf_interrupted) {
+		fprintf(stderr, "respio-perf: interrupted\n");
+		return 130;
+	}
+	if (errors) {
+		fprintf(stderr, "respio-perf: FAILED: %llu errors (wrong or failed replies)\n",
+			(unsigned long long)errors);
+		return 1;
+	}
+	return status;
+}
