@@ -20,6 +20,10 @@
 #define RESPIO__RECV_BUF_SIZE 16384
 /* Longest sleep when nothing is due: bounds how stale maintenance gets. */
 #define RESPIO__IDLE_TICK_NS 100000000LL
+/* How long a shard keeps polling after its last work before it sleeps, and
+ * the most requests it may hold in flight to do so (see shard_loop). */
+#define RESPIO__POLL_NS 30000LL
+#define RESPIO__POLL_MAX_INFLIGHT 4
 #define RESPIO__BACKOFF_BASE_MS 50
 #define RESPIO__BACKOFF_MAX_MS 2000
 
@@ -670,7 +674,7 @@ static int64_t next_wake(struct respio__shard *sh, int64_t now)
 
 static void shard_loop(struct respio__shard *sh)
 {
-	int64_t last_maint = 0;
+	int64_t last_maint = 0, poll_until = 0;
 
 	for (;;) {
 		int64_t now;
@@ -690,6 +694,26 @@ static void shard_loop(struct respio__shard *sh)
 		}
 		flush_all(sh);
 
+		if (drained)
+			poll_until = now + RESPIO__POLL_NS;
+		if (drained == 0 && !io_uring_cq_ready(&sh->uring) && now < poll_until &&
+		    respio__load_relaxed_u32(&sh->stats.inflight) <= RESPIO__POLL_MAX_INFLIGHT) {
+			/*
+			 * Work happened moments ago and little is in flight:
+			 * the caller is waiting on a round trip, the next reply
+			 * or request is microseconds away, and a sleep would
+			 * cost a wakeup on each side (the sleeping flag stays
+			 * clear, so submitters skip the eventfd too). Under
+			 * load, batches are large and this CPU is better left
+			 * to the submitting threads.
+			 */
+			io_uring_submit_and_get_events(&sh->uring);
+			if (process_cqes(sh))
+				poll_until = respio__now_ns() + RESPIO__POLL_NS;
+			else
+				respio__cpu_relax();
+			continue;
+		}
 		if (drained == 0 && !io_uring_cq_ready(&sh->uring)) {
 			struct __kernel_timespec ts;
 			struct io_uring_cqe *cqe;
@@ -718,7 +742,8 @@ static void shard_loop(struct respio__shard *sh)
 		} else {
 			io_uring_submit_and_get_events(&sh->uring);
 		}
-		process_cqes(sh);
+		if (process_cqes(sh))
+			poll_until = respio__now_ns() + RESPIO__POLL_NS;
 	}
 }
 
