@@ -153,9 +153,5 @@ int perf_prefill(const struct perf_workload *w, char *err, size_t errlen);
  * -n it is given comes from rate_hint (ops/s) * duration when no -n is set. */
 int perf_redis_benchmark(const struct perf_workload *w, double rate_hint, struct perf_result *r);
 
-/* ---- alloc_count.c: heap allocations of the whole process. */
-bool perf_alloc_count_available(void);
-void perf_alloc_count_start(void);
-long perf_alloc_count_stop(void);
 
 #endif
