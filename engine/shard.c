@@ -472,58 +472,68 @@ static void maintain(struct respio__shard *sh, int64_t now)
 	}
 }
 
-/* A complete reply is in the parser: it belongs to the FIFO's head. */
+/* Drop the complete reply in the parser (an allocation, on rare paths only). */
+static void drop_reply(struct respio__slot *slot)
+{
+	respio_reply *r = NULL;
+
+	respio_parser_take(slot->parser, &r);
+	respio_reply_free(r);
+}
+
+static void fifo_pop(struct respio__slot *slot)
+{
+	slot->head = slot->head->next;
+	if (!slot->head)
+		slot->tail = NULL;
+	slot->queued--;
+}
+
+/*
+ * A complete reply is in the parser: it belongs to the FIFO's head, unless
+ * it is a RESP3 push (client-side caching invalidations, say), which answers
+ * no request and is dropped without disturbing the FIFO.
+ */
 static void deliver(struct respio__shard *sh, struct respio__slot *slot)
 {
 	respio_future *f = slot->head;
 	const respio_reply *r;
-	size_t size;
 	void *mem;
 
-	if (!f) {
-		/* A reply nobody asked for (a RESP3 push, or a confused
-		 * server): the stream cannot be trusted any more. */
-		respio_reply *stray = NULL;
-
-		respio_parser_take(slot->parser, &stray);
-		if (stray && respio_reply_type(stray) == RESPIO_REPLY_PUSH) {
-			respio_reply_free(stray);
-			return;
-		}
-		respio_reply_free(stray);
-		conn_fail(sh, slot, RESPIO_E_PROTOCOL);
-		return;
-	}
-	size = respio_parser_reply_size(slot->parser);
-	if (f->expired) {
+	if (!f || f->expired) {
 		respio_reply *late = NULL;
 
 		respio_parser_take(slot->parser, &late);
+		if (late && respio_reply_type(late) == RESPIO_REPLY_PUSH) {
+			respio_reply_free(late);
+			return;
+		}
 		respio_reply_free(late);
-		slot->head = f->next;
-		if (!slot->head)
-			slot->tail = NULL;
-		slot->queued--;
+		if (!f) {
+			/* A reply nobody asked for: the stream cannot be
+			 * trusted any more. */
+			conn_fail(sh, slot, RESPIO_E_PROTOCOL);
+			return;
+		}
+		/* The late reply of a request that timed out. */
+		fifo_pop(slot);
 		slot->expired--;
 		respio__future_unref(f);
 		return;
 	}
-	mem = respio__future_reply_mem(f, size);
+	/* Built straight into the head's future; should it turn out to be a
+	 * push, the future's memory is simply reused for the real reply. */
+	mem = respio__future_reply_mem(f, respio_parser_reply_size(slot->parser));
 	if (!mem) {
-		respio_reply *dropped = NULL;
-
-		respio_parser_take(slot->parser, &dropped);
-		respio_reply_free(dropped);
-	}
-	slot->head = f->next;
-	if (!slot->head)
-		slot->tail = NULL;
-	slot->queued--;
-	if (!mem) {
+		drop_reply(slot);
+		fifo_pop(slot);
 		finish(sh, f, -ENOMEM, RESPIO_FATE_REPLIED);
 		return;
 	}
 	r = respio_parser_reply_build(slot->parser, mem);
+	if (respio_reply_type(r) == RESPIO_REPLY_PUSH)
+		return;
+	fifo_pop(slot);
 	f->reply = r;
 	finish(sh, f, respio_reply_type(r) == RESPIO_REPLY_ERROR ? RESPIO_E_SERVER : 0,
 	       RESPIO_FATE_REPLIED);

@@ -933,3 +933,46 @@ Test(client, remaining_typed_futures)
 		respio_future_release(f[i]);
 	respio_client_destroy(c);
 }
+
+/* Regression: RESP3 pushes on a shared connection (here client-side caching
+ * invalidations) were taken for the reply of the request at the head. */
+Test(client, resp3_pushes_do_not_answer_requests)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_conn *other;
+	respio_reply *r = NULL;
+	respio_future *f;
+
+	base_config(&cfg);
+	cfg.protocol = 3;
+	cfg.shards = 1;
+	cfg.pool.min_connections = 1;
+	c = make_client(&cfg);
+	f = submit(c, 3, (const char *const[]){"CLIENT", "TRACKING", "ON"});
+	cr_assert_eq(settle(f), 0);
+	respio_future_release(f);
+	respio_config_init(&cfg);
+	cfg.port = srv.port;
+	cr_assert_eq(respio_conn_create(&cfg, &other), 0);
+	cr_assert_eq(respio_conn_connect(other), 0);
+	for (int i = 0; i < 50; i++) {
+		char val[16];
+
+		snprintf(val, sizeof(val), "v%d", i);
+		/* Reading the key makes the server track it for us... */
+		f = submit(c, 2, (const char *const[]){"GET", "tracked"});
+		cr_assert_eq(settle(f), 0);
+		respio_future_release(f);
+		/* ...so this write sends us an invalidation push. */
+		cr_assert_eq(respio_conn_command(other, 3, (const char *const[]){"SET", "tracked", val},
+						 NULL, &r),
+			     0);
+		respio_reply_free(r);
+		f = submit(c, 2, (const char *const[]){"GET", "tracked"});
+		expect_bulk(f, val);
+		respio_future_release(f);
+	}
+	respio_conn_destroy(other);
+	respio_client_destroy(c);
+}
