@@ -15,6 +15,7 @@
 #include <respio.h>
 
 #include "alloc_count.h"
+#include "fake_server.h"
 #include "server.h"
 
 static test_server srv;
@@ -975,4 +976,65 @@ Test(client, resp3_pushes_do_not_answer_requests)
 	}
 	respio_conn_destroy(other);
 	respio_client_destroy(c);
+}
+
+/* What a real server never does: a malformed reply, and a server that takes
+ * requests and never answers, behind a connection that passed its PING. */
+Test(client, malformed_reply_fails_the_request_not_the_client)
+{
+	static const fake_script garbage = {.first_reply = "+PONG\r\n", .reply = "@oops\r\n"};
+	respio_config cfg;
+	respio_client *c;
+	fake_server *fs;
+	respio_future *f;
+	respio_stats st;
+
+	cr_assert_eq(fake_server_start(&garbage, &fs), 0);
+	respio_config_init(&cfg);
+	cfg.port = fake_server_port(fs);
+	cfg.shards = 1;
+	cfg.pool.min_connections = 1;
+	cfg.timeout_ms = 2000;
+	c = make_client(&cfg);
+	f = submit(c, 2, (const char *const[]){"GET", "k"});
+	cr_assert_eq(settle(f), RESPIO_E_PROTOCOL);
+	cr_assert_eq(respio_future_fate(f), RESPIO_FATE_SENT);
+	respio_future_release(f);
+	/* The broken connection was replaced: the next request is answered
+	 * (badly again) on a new one. */
+	f = submit(c, 2, (const char *const[]){"GET", "k"});
+	cr_assert_eq(settle(f), RESPIO_E_PROTOCOL);
+	respio_future_release(f);
+	respio_client_stats(c, &st, NULL, 0);
+	cr_assert_geq(st.reconnects, 1);
+	cr_assert_geq(fake_server_connections(fs), 2);
+	respio_client_destroy(c);
+	fake_server_stop(fs);
+}
+
+Test(client, silent_server_times_out_on_time)
+{
+	static const fake_script silent = {.first_reply = "+PONG\r\n", .hang = true};
+	respio_config cfg;
+	respio_client *c;
+	fake_server *fs;
+	respio_future *f;
+	int64_t t0, took;
+
+	cr_assert_eq(fake_server_start(&silent, &fs), 0);
+	respio_config_init(&cfg);
+	cfg.port = fake_server_port(fs);
+	cfg.shards = 1;
+	cfg.pool.min_connections = 1;
+	cfg.timeout_ms = 200;
+	c = make_client(&cfg);
+	t0 = now_ms();
+	f = submit(c, 2, (const char *const[]){"GET", "k"});
+	cr_assert_eq(settle(f), -ETIMEDOUT);
+	took = now_ms() - t0;
+	cr_assert_eq(respio_future_fate(f), RESPIO_FATE_SENT);
+	cr_assert(took >= 150 && took < 2000, "timed out after %lld ms", (long long)took);
+	respio_future_release(f);
+	respio_client_destroy(c);
+	fake_server_stop(fs);
 }

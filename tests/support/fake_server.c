@@ -128,7 +128,7 @@ static bool write_repeat(fake_server *fs, int fd)
 static void serve(fake_server *fs, int fd)
 {
 	const fake_script *s = &fs->script;
-	size_t cap = 4096, len = 0, used;
+	size_t cap = 4096, len = 0, used, seen = 0;
 	char *buf = malloc(cap);
 
 	while (buf && wait_ready(fs, fd, POLLIN)) {
@@ -151,6 +151,11 @@ static void serve(fake_server *fs, int fd)
 			memmove(buf, buf + used, len - used);
 			len -= used;
 			atomic_fetch_add(&fs->commands, 1);
+			if (seen++ == 0 && s->first_reply) {
+				if (!write_all(fs, fd, s->first_reply, strlen(s->first_reply)))
+					goto out;
+				continue;
+			}
 			if (s->hang)
 				continue;
 			if (s->reply &&

@@ -16,6 +16,10 @@
  * Byte pointers are borrowed and must outlive the server.
  */
 typedef struct fake_script {
+	/* Answer to the first command of each connection instead of the rest
+	 * of the script ("+PONG\r\n" lets a client's connect check pass);
+	 * NULL: the first command gets the script like the others. */
+	const char *first_reply;
 	const char *reply;
 	size_t reply_len; /* 0: strlen(reply) */
 	const char *repeat;
