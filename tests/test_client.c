@@ -449,6 +449,15 @@ Test(client, invalid_arguments)
 	cr_assert_eq(respio_submit(c, 1, NULL, NULL, &f), RESPIO_E_INVAL);
 	cr_assert_eq(respio_submit(NULL, 1, (const char *const[]){"PING"}, NULL, &f),
 		     RESPIO_E_INVAL);
+	cr_assert_eq(respio_submit(c, 2, (const char *const[]){"subscribe", "ch"}, NULL, &f),
+		     RESPIO_E_INVAL, "SUBSCRIBE would turn a shared connection into a stream");
+	cr_assert_eq(respio_submit(c, 1, (const char *const[]){"MONITOR"}, NULL, &f),
+		     RESPIO_E_INVAL);
+	cr_assert_null(f);
+	/* A command that merely starts like one is fine. */
+	f = submit(c, 3, (const char *const[]){"PUBLISH", "ch", "x"});
+	cr_assert_eq(settle(f), 0);
+	respio_future_release(f);
 	respio_client_destroy(c);
 }
 

@@ -45,7 +45,9 @@ RESPIO_API void respio_client_destroy(respio_client *c);
  * Requests one thread submits run in submission order. Fails with
  * RESPIO_E_BACKPRESSURE when the ring stays full (or max_inflight futures
  * stay alive) until the deadline, RESPIO_E_SHUTDOWN during destroy,
- * RESPIO_E_INVAL for bad arguments; then *out is NULL.
+ * RESPIO_E_INVAL for bad arguments and for SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE
+ * and MONITOR, which would turn a shared connection into a stream of
+ * pushes (use a respio_conn); then *out is NULL.
  */
 RESPIO_API int respio_submit(respio_client *c, int argc, const char *const *argv,
 			     const size_t *argvlen, respio_future **out);
