@@ -3,6 +3,7 @@
  * (Criterion cannot start there): many threads, values checked, per-thread
  * order, releases racing completions, callbacks, destroy under load. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +199,81 @@ static void destroy_under_load(int port)
 	}
 }
 
+static test_server *restart_srv;
+
+static void *submit_through_restart(void *p)
+{
+	respio_client *c = p;
+	respio_future *fs[32];
+
+	for (int round = 0; round < 100; round++) {
+		for (int i = 0; i < 32; i++)
+			if (respio_submit(c, 2, (const char *const[]){"INCR", "restart"}, NULL,
+					  &fs[i]) < 0)
+				fs[i] = NULL;
+		for (int i = 0; i < 32; i++) {
+			int st;
+
+			if (!fs[i])
+				continue;
+			CHECK(respio_future_wait(fs[i], 30000) == 0, "a future never completed");
+			st = respio_future_status(fs[i]);
+			/* Through a restart: a reply, or an error that says
+			 * whether the command may have run. */
+			CHECK(st == 0 || respio_future_fate(fs[i]) == RESPIO_FATE_SENT ||
+				      respio_future_fate(fs[i]) == RESPIO_FATE_NOT_SENT,
+			      "status %d without a fate", st);
+			respio_future_release(fs[i]);
+		}
+	}
+	return NULL;
+}
+
+/* Connections break and come back while threads submit: the reconnect path
+ * (shards, control thread, mailboxes) under load. */
+static void server_restart_under_load(int port)
+{
+	respio_config cfg;
+	respio_client *c = NULL;
+	pthread_t th[4];
+	respio_future *f;
+	int ok = 0;
+
+	respio_config_init(&cfg);
+	cfg.port = port;
+	cfg.shards = 2;
+	cfg.timeout_ms = 2000;
+	cfg.pool.connection_timeout_ms = 500;
+	CHECK(respio_client_create(&cfg, &c) == 0, "create");
+	if (!c)
+		return;
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, submit_through_restart, c);
+	for (int k = 0; k < 2; k++) {
+		struct timespec ts = {0, 50000000};
+
+		nanosleep(&ts, NULL);
+		test_server_signal(restart_srv, SIGKILL);
+		CHECK(test_server_restart(restart_srv) == 0, "restart");
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	/* Recovered: a request succeeds within a few seconds. */
+	for (int i = 0; i < 200 && !ok; i++) {
+		struct timespec ts = {0, 20000000};
+
+		if (respio_submit(c, 1, (const char *const[]){"PING"}, NULL, &f) == 0) {
+			respio_future_wait(f, 5000);
+			ok = respio_future_status(f) == 0;
+			respio_future_release(f);
+		}
+		if (!ok)
+			nanosleep(&ts, NULL);
+	}
+	CHECK(ok, "no recovery after the restarts");
+	respio_client_destroy(c);
+}
+
 int main(void)
 {
 	test_server srv;
@@ -210,6 +286,8 @@ int main(void)
 		return 1;
 	run("many threads, values and order checked", many_threads, srv.port);
 	run("destroy under load", destroy_under_load, srv.port);
+	restart_srv = &srv;
+	run("server restarts under load", server_restart_under_load, srv.port);
 	test_server_stop(&srv);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
