@@ -369,6 +369,23 @@ Test(client, server_killed_and_restarted)
 	cr_assert(respio_future_fate(f) == RESPIO_FATE_NOT_SENT ||
 		  respio_future_fate(f) == RESPIO_FATE_SENT);
 	respio_future_release(f);
+	/* While the server is down, requests fail fast with the dial's error
+	 * and say they were never sent, rather than waiting out the deadline. */
+	for (int i = 0;; i++) {
+		int64_t t0 = now_ms();
+
+		cr_assert(i < 100, "no request failed fast with ECONNREFUSED");
+		f = submit(c, 1, (const char *const[]){"PING"});
+		rc = settle(f);
+		if (rc == -ECONNREFUSED) {
+			cr_assert_eq(respio_future_fate(f), RESPIO_FATE_NOT_SENT);
+			cr_assert_lt(now_ms() - t0, 500, "failing fast took too long");
+			respio_future_release(f);
+			break;
+		}
+		respio_future_release(f);
+		usleep(10000);
+	}
 	cr_assert_eq(test_server_restart(&srv), 0);
 	cr_assert(recovers(c, 10000), "no recovery after restart");
 	respio_client_stats(c, &st, NULL, 0);
