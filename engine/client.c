@@ -16,7 +16,7 @@
 #include "reply_internal.h"
 #include "shard.h"
 
-#define RESPIO__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define RESPIO__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /*
  * Each thread gets a number on its first submission; it picks the shard
@@ -65,8 +65,8 @@ static int copy_strings(struct respio_client *c, const respio_config *cfg)
 	return 0;
 }
 
-static int client_run(respio_target *t, int argc, const char *const *argv,
-		      const size_t *argvlen, respio_reply **out);
+static int client_run(respio_target *t, int argc, const char *const *argv, const size_t *argvlen,
+		      respio_reply **out);
 
 /* Error details of the synchronous path are per thread: many threads share
  * one client target. */
@@ -85,8 +85,8 @@ const char *respio_client_errdetail(const respio_client *c)
 }
 
 static const struct respio_target_ops respio__client_ops = {
-	.run = client_run,
-	.set_errdetail = client_set_errdetail,
+    .run = client_run,
+    .set_errdetail = client_set_errdetail,
 };
 
 static int shard_init(struct respio_client *c, struct respio__shard *sh, uint32_t index)
@@ -331,12 +331,9 @@ static void backoff_pause(uint32_t round)
 static bool turns_into_stream(const char *cmd, size_t len)
 {
 	switch (len) {
-	case 7:
-		return !strncasecmp(cmd, "MONITOR", 7);
-	case 9:
-		return !strncasecmp(cmd, "SUBSCRIBE", 9);
-	case 10:
-		return !strncasecmp(cmd, "PSUBSCRIBE", 10) || !strncasecmp(cmd, "SSUBSCRIBE", 10);
+	case 7: return !strncasecmp(cmd, "MONITOR", 7);
+	case 9: return !strncasecmp(cmd, "SUBSCRIBE", 9);
+	case 10: return !strncasecmp(cmd, "PSUBSCRIBE", 10) || !strncasecmp(cmd, "SSUBSCRIBE", 10);
 	}
 	return false;
 }
@@ -410,8 +407,8 @@ respio_target *respio_client_target(respio_client *c)
 
 /* The synchronous path: submit, wait, hand the reply over without copying
  * (freeing it releases the future it lives in). */
-static int client_run(respio_target *t, int argc, const char *const *argv,
-		      const size_t *argvlen, respio_reply **out)
+static int client_run(respio_target *t, int argc, const char *const *argv, const size_t *argvlen,
+		      respio_reply **out)
 {
 	struct respio_client *c = RESPIO__CONTAINER_OF(t, struct respio_client, target);
 	respio_future *f;
@@ -429,7 +426,8 @@ static int client_run(respio_target *t, int argc, const char *const *argv,
 		const char *msg = respio_reply_str(respio_future_reply(f), &len);
 
 		snprintf(respio__client_detail, sizeof(respio__client_detail), "%.*s",
-			 (int)(len < sizeof(respio__client_detail) ? len : sizeof(respio__client_detail)),
+			 (int)(len < sizeof(respio__client_detail) ? len
+								   : sizeof(respio__client_detail)),
 			 msg ? msg : "");
 	}
 	if (rc == 0 || rc == RESPIO_E_SERVER) {

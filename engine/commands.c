@@ -143,8 +143,7 @@ int respio__cmd_set(struct respio__cmd *cmd, const char *key, size_t keylen, con
 	if (rc < 0 || ttl_ms == 0)
 		return rc;
 	cmd_push(cmd, "PX", 2);
-	cmd_push(cmd, cmd->num,
-		 (size_t)snprintf(cmd->num, sizeof(cmd->num), "%" PRId64, ttl_ms));
+	cmd_push(cmd, cmd->num, (size_t)snprintf(cmd->num, sizeof(cmd->num), "%" PRId64, ttl_ms));
 	return 0;
 }
 
@@ -166,8 +165,7 @@ int respio__cmd_expire(struct respio__cmd *cmd, const char *key, size_t keylen, 
 
 	if (rc < 0)
 		return rc;
-	cmd_push(cmd, cmd->num,
-		 (size_t)snprintf(cmd->num, sizeof(cmd->num), "%" PRId64, seconds));
+	cmd_push(cmd, cmd->num, (size_t)snprintf(cmd->num, sizeof(cmd->num), "%" PRId64, seconds));
 	return 0;
 }
 
@@ -414,13 +412,19 @@ const char *respio__decode_expects(respio__decode_fn dec)
 static const char *type_name(const respio_reply *r)
 {
 	static const char *const names[] = {
-		[RESPIO_REPLY_STRING] = "string",   [RESPIO_REPLY_STATUS] = "status",
-		[RESPIO_REPLY_ERROR] = "error",     [RESPIO_REPLY_INTEGER] = "integer",
-		[RESPIO_REPLY_NIL] = "nil",         [RESPIO_REPLY_DOUBLE] = "double",
-		[RESPIO_REPLY_BOOL] = "boolean",    [RESPIO_REPLY_BIGNUM] = "big number",
-		[RESPIO_REPLY_VERBATIM] = "verbatim string",
-		[RESPIO_REPLY_ARRAY] = "array",     [RESPIO_REPLY_MAP] = "map",
-		[RESPIO_REPLY_SET] = "set",         [RESPIO_REPLY_PUSH] = "push",
+	    [RESPIO_REPLY_STRING] = "string",
+	    [RESPIO_REPLY_STATUS] = "status",
+	    [RESPIO_REPLY_ERROR] = "error",
+	    [RESPIO_REPLY_INTEGER] = "integer",
+	    [RESPIO_REPLY_NIL] = "nil",
+	    [RESPIO_REPLY_DOUBLE] = "double",
+	    [RESPIO_REPLY_BOOL] = "boolean",
+	    [RESPIO_REPLY_BIGNUM] = "big number",
+	    [RESPIO_REPLY_VERBATIM] = "verbatim string",
+	    [RESPIO_REPLY_ARRAY] = "array",
+	    [RESPIO_REPLY_MAP] = "map",
+	    [RESPIO_REPLY_SET] = "set",
+	    [RESPIO_REPLY_PUSH] = "push",
 	};
 	unsigned t = (unsigned)respio_reply_type(r);
 
@@ -642,8 +646,8 @@ int respio_sadd(respio_target *t, const char *key, size_t keylen, int nmembers,
 
 	ll_zero(count);
 	return run_built(t, &cmd,
-			 respio__cmd_sadd(&cmd, key, keylen, nmembers, members, memberlens),
-			 "SADD", respio__decode_int, count);
+			 respio__cmd_sadd(&cmd, key, keylen, nmembers, members, memberlens), "SADD",
+			 respio__decode_int, count);
 }
 
 int respio_srem(respio_target *t, const char *key, size_t keylen, int nmembers,
@@ -653,8 +657,8 @@ int respio_srem(respio_target *t, const char *key, size_t keylen, int nmembers,
 
 	ll_zero(count);
 	return run_built(t, &cmd,
-			 respio__cmd_srem(&cmd, key, keylen, nmembers, members, memberlens),
-			 "SREM", respio__decode_int, count);
+			 respio__cmd_srem(&cmd, key, keylen, nmembers, members, memberlens), "SREM",
+			 respio__decode_int, count);
 }
 
 int respio_sismember(respio_target *t, const char *key, size_t keylen, const char *member,
@@ -685,9 +689,8 @@ int respio_hset(respio_target *t, const char *key, size_t keylen, const char *fi
 	struct respio__cmd cmd;
 
 	ll_zero(added);
-	return run_built(t, &cmd,
-			 respio__cmd_hset(&cmd, key, keylen, field, fieldlen, val, vallen), "HSET",
-			 respio__decode_int, added);
+	return run_built(t, &cmd, respio__cmd_hset(&cmd, key, keylen, field, fieldlen, val, vallen),
+			 "HSET", respio__decode_int, added);
 }
 
 int respio_hget(respio_target *t, const char *key, size_t keylen, const char *field,

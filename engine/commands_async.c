@@ -7,8 +7,7 @@
 
 /* Submit a built command; the argv is encoded into the future at once, so
  * cmd is released before returning. */
-static int submit_built(respio_client *c, struct respio__cmd *cmd, int built,
-			respio_future **out)
+static int submit_built(respio_client *c, struct respio__cmd *cmd, int built, respio_future **out)
 {
 	int rc;
 
@@ -45,8 +44,8 @@ int respio_del_async(respio_client *c, int nkeys, const char *const *keys, const
 	return submit_built(c, &cmd, respio__cmd_del(&cmd, nkeys, keys, keylens), out);
 }
 
-int respio_exists_async(respio_client *c, int nkeys, const char *const *keys,
-			const size_t *keylens, respio_future **out)
+int respio_exists_async(respio_client *c, int nkeys, const char *const *keys, const size_t *keylens,
+			respio_future **out)
 {
 	struct respio__cmd cmd;
 
@@ -113,7 +112,7 @@ int respio_sadd_async(respio_client *c, const char *key, size_t keylen, int nmem
 	struct respio__cmd cmd;
 
 	return submit_built(
-		c, &cmd, respio__cmd_sadd(&cmd, key, keylen, nmembers, members, memberlens), out);
+	    c, &cmd, respio__cmd_sadd(&cmd, key, keylen, nmembers, members, memberlens), out);
 }
 
 int respio_srem_async(respio_client *c, const char *key, size_t keylen, int nmembers,
@@ -122,7 +121,7 @@ int respio_srem_async(respio_client *c, const char *key, size_t keylen, int nmem
 	struct respio__cmd cmd;
 
 	return submit_built(
-		c, &cmd, respio__cmd_srem(&cmd, key, keylen, nmembers, members, memberlens), out);
+	    c, &cmd, respio__cmd_srem(&cmd, key, keylen, nmembers, members, memberlens), out);
 }
 
 int respio_sismember_async(respio_client *c, const char *key, size_t keylen, const char *member,
@@ -146,8 +145,8 @@ int respio_hset_async(respio_client *c, const char *key, size_t keylen, const ch
 {
 	struct respio__cmd cmd;
 
-	return submit_built(
-		c, &cmd, respio__cmd_hset(&cmd, key, keylen, field, fieldlen, val, vallen), out);
+	return submit_built(c, &cmd,
+			    respio__cmd_hset(&cmd, key, keylen, field, fieldlen, val, vallen), out);
 }
 
 int respio_hget_async(respio_client *c, const char *key, size_t keylen, const char *field,
@@ -174,8 +173,8 @@ int respio_hgetall_async(respio_client *c, const char *key, size_t keylen, respi
 	return submit_built(c, &cmd, respio__cmd_hgetall(&cmd, key, keylen), out);
 }
 
-int respio_publish_async(respio_client *c, const char *channel, size_t channellen,
-			 const char *msg, size_t msglen, respio_future **out)
+int respio_publish_async(respio_client *c, const char *channel, size_t channellen, const char *msg,
+			 size_t msglen, respio_future **out)
 {
 	struct respio__cmd cmd;
 

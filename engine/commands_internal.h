@@ -23,9 +23,9 @@ struct respio__cmd {
 	int argc;
 	const char **argv;
 	size_t *argvlen;
-	const char *name;                   /* "GET", for error details */
-	void *heap;                          /* argv + argvlen when > inline */
-	char num[24];                        /* one decimal argument (PX, EXPIRE) */
+	const char *name; /* "GET", for error details */
+	void *heap;	  /* argv + argvlen when > inline */
+	char num[24];	  /* one decimal argument (PX, EXPIRE) */
 	const char *inl_argv[RESPIO__CMD_INLINE_ARGS];
 	size_t inl_argvlen[RESPIO__CMD_INLINE_ARGS];
 };
@@ -41,8 +41,7 @@ int respio__cmd_del(struct respio__cmd *cmd, int nkeys, const char *const *keys,
 		    const size_t *keylens);
 int respio__cmd_exists(struct respio__cmd *cmd, int nkeys, const char *const *keys,
 		       const size_t *keylens);
-int respio__cmd_expire(struct respio__cmd *cmd, const char *key, size_t keylen,
-		       int64_t seconds);
+int respio__cmd_expire(struct respio__cmd *cmd, const char *key, size_t keylen, int64_t seconds);
 int respio__cmd_ttl(struct respio__cmd *cmd, const char *key, size_t keylen);
 int respio__cmd_lpush(struct respio__cmd *cmd, const char *key, size_t keylen, int nvals,
 		      const char *const *vals, const size_t *vallens);
@@ -76,12 +75,12 @@ int respio__cmd_publish(struct respio__cmd *cmd, const char *channel, size_t cha
  */
 typedef int (*respio__decode_fn)(const respio_reply *r, void *out);
 
-int respio__decode_ok(const respio_reply *r, void *unused);     /* +OK */
-int respio__decode_int(const respio_reply *r, void *out);       /* long long * */
-int respio__decode_bool(const respio_reply *r, void *out);      /* bool * (0/1 or #t/#f) */
-int respio__decode_str(const respio_reply *r, void *out);       /* respio_str *, nil ok */
-int respio__decode_strv(const respio_reply *r, void *out);      /* respio_strv *, array/set */
-int respio__decode_pairs(const respio_reply *r, void *out);     /* respio_strv *, array/map */
+int respio__decode_ok(const respio_reply *r, void *unused); /* +OK */
+int respio__decode_int(const respio_reply *r, void *out);   /* long long * */
+int respio__decode_bool(const respio_reply *r, void *out);  /* bool * (0/1 or #t/#f) */
+int respio__decode_str(const respio_reply *r, void *out);   /* respio_str *, nil ok */
+int respio__decode_strv(const respio_reply *r, void *out);  /* respio_strv *, array/set */
+int respio__decode_pairs(const respio_reply *r, void *out); /* respio_strv *, array/map */
 
 /* What a decoder expects, in words, for error details ("an integer"). */
 const char *respio__decode_expects(respio__decode_fn dec);
@@ -94,7 +93,6 @@ int respio__cmd_decode(const char *cmd_name, respio__decode_fn dec, const respio
 		       void *out, char *detail, size_t detailsize);
 
 /* Blocking: run cmd on t, decode into out, release cmd. */
-int respio__cmd_run(respio_target *t, struct respio__cmd *cmd, respio__decode_fn dec,
-		    void *out);
+int respio__cmd_run(respio_target *t, struct respio__cmd *cmd, respio__decode_fn dec, void *out);
 
 #endif

@@ -53,22 +53,22 @@
 #define CONN_OBUF_KEEP ((size_t)1 << 20)
 /* Dead peers in seconds: first probe after 10 s idle, then every 5 s, give
  * up after 3; unacknowledged data gives up after the same 25 s. */
-#define CONN_KEEPIDLE_S 10
-#define CONN_KEEPINTVL_S 5
-#define CONN_KEEPCNT 3
+#define CONN_KEEPIDLE_S	     10
+#define CONN_KEEPINTVL_S     5
+#define CONN_KEEPCNT	     3
 #define CONN_USER_TIMEOUT_MS ((CONN_KEEPIDLE_S + CONN_KEEPINTVL_S * CONN_KEEPCNT) * 1000)
-#define CONN_ERRDETAIL_SIZE 512
+#define CONN_ERRDETAIL_SIZE  512
 
 struct respio_conn {
 	struct respio_target target; /* handed out by respio_conn_target */
-	respio_config cfg;           /* strings point at the copies below */
+	respio_config cfg;	     /* strings point at the copies below */
 	char *host;
 	char *username;
 	char *password;
 
 	int fd;
-	int proto;      /* 2 or 3 while connected, else 0 */
-	bool wanted;    /* connect called, disconnect not: reconnect on demand */
+	int proto;	/* 2 or 3 while connected, else 0 */
+	bool wanted;	/* connect called, disconnect not: reconnect on demand */
 	size_t pending; /* appended commands whose reply was not read yet */
 
 	respio_parser *parser;
@@ -94,8 +94,7 @@ static int64_t deadline_after(int ms)
 	return ms > 0 ? now_ms() + ms : -1;
 }
 
-static void set_detail(respio_conn *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void set_detail(respio_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void set_detail(respio_conn *c, const char *fmt, ...)
 {
@@ -299,9 +298,10 @@ static int conn_read(respio_conn *c, int64_t deadline, respio_reply **out)
 			rc = respio_parser_feed(c->parser, c->ibuf + c->ipos, c->ilen - c->ipos,
 						&used);
 			if (rc < 0) {
-				set_detail(c, "protocol error at byte %llu: %s",
-					   (unsigned long long)respio_parser_error_offset(c->parser),
-					   respio_parser_error_reason(c->parser));
+				set_detail(
+				    c, "protocol error at byte %llu: %s",
+				    (unsigned long long)respio_parser_error_offset(c->parser),
+				    respio_parser_error_reason(c->parser));
 				conn_close(c);
 				return rc;
 			}
@@ -353,8 +353,8 @@ static int conn_read(respio_conn *c, int64_t deadline, respio_reply **out)
  * respio_conn_command: queue, write, read the next non-push reply. A
  * timeout closes the socket here, since the reply may still come.
  */
-static int conn_roundtrip(respio_conn *c, int argc, const char *const *argv,
-			  const size_t *argvlen, int64_t deadline, respio_reply **out)
+static int conn_roundtrip(respio_conn *c, int argc, const char *const *argv, const size_t *argvlen,
+			  int64_t deadline, respio_reply **out)
 {
 	respio_reply *r = NULL;
 	int rc;
@@ -417,8 +417,7 @@ static int try_connect(const struct addrinfo *ai, int64_t deadline)
 	int fd, rc, err = 0;
 	socklen_t len = sizeof(err);
 
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    ai->ai_protocol);
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd < 0)
 		return -errno;
 	set_sockopts(fd);
@@ -525,8 +524,8 @@ static int handshake(respio_conn *c, int64_t deadline)
 	int rc;
 
 	if (c->cfg.protocol == 3) {
-		const char *argv[] = {"HELLO", "3", "AUTH",
-				      c->username ? c->username : "default", c->password};
+		const char *argv[] = {"HELLO", "3", "AUTH", c->username ? c->username : "default",
+				      c->password};
 		long long proto = 3;
 
 		rc = handshake_step(c, "HELLO 3", c->password ? 5 : 2, argv, deadline, &r);
@@ -620,8 +619,8 @@ static void target_set_errdetail(respio_target *t, const char *msg)
 }
 
 static const struct respio_target_ops conn_target_ops = {
-	.run = target_run,
-	.set_errdetail = target_set_errdetail,
+    .run = target_run,
+    .set_errdetail = target_set_errdetail,
 };
 
 respio_target *respio_conn_target(respio_conn *c)
@@ -764,8 +763,8 @@ const char *respio_conn_errdetail(const respio_conn *c)
 }
 
 /* On 0 or RESPIO_E_SERVER, *out is the caller's (respio_reply_free). */
-int respio_conn_command(respio_conn *c, int argc, const char *const *argv,
-			const size_t *argvlen, respio_reply **out)
+int respio_conn_command(respio_conn *c, int argc, const char *const *argv, const size_t *argvlen,
+			respio_reply **out)
 {
 	int rc;
 

@@ -90,7 +90,7 @@
  * where there are cores to spare (more than RESPIO__SPIN_MIN_CPUS): on two
  * cores the spinning waiters took the CPU the shards and the server needed
  * (measured: 32 synchronous threads ran 1.8x faster without the spin). */
-#define RESPIO__SPIN_NS 4000
+#define RESPIO__SPIN_NS	      4000
 #define RESPIO__SPIN_MIN_CPUS 2
 
 struct respio__future_pool {
@@ -99,7 +99,7 @@ struct respio__future_pool {
 
 	/* Read-mostly in steady state. */
 	alignas(RESPIO__CACHELINE) uint32_t capacity;
-	int64_t spin_ns; /* RESPIO__SPIN_NS, or 0 without spare cores */
+	int64_t spin_ns;	      /* RESPIO__SPIN_NS, or 0 without spare cores */
 	_Atomic uint32_t nalloc;      /* futures ever allocated, <= capacity */
 	_Atomic uint32_t live;	      /* futures not freed + 1 until close */
 	_Atomic uint32_t any_waiters; /* wait_any calls asleep or about to be */

@@ -24,10 +24,8 @@ static int has_str(const respio_reply *r)
 	case RESPIO_REPLY_ERROR:
 	case RESPIO_REPLY_VERBATIM:
 	case RESPIO_REPLY_BIGNUM:
-	case RESPIO_REPLY_DOUBLE:
-		return 1;
-	default:
-		return 0;
+	case RESPIO_REPLY_DOUBLE: return 1;
+	default: return 0;
 	}
 }
 
@@ -37,10 +35,8 @@ static int is_aggregate(const respio_reply *r)
 	case RESPIO_REPLY_ARRAY:
 	case RESPIO_REPLY_MAP:
 	case RESPIO_REPLY_SET:
-	case RESPIO_REPLY_PUSH:
-		return 1;
-	default:
-		return 0;
+	case RESPIO_REPLY_PUSH: return 1;
+	default: return 0;
 	}
 }
 

@@ -34,11 +34,11 @@ struct respio_reply {
 	char fmt[4];   /* VERBATIM format, NUL-terminated */
 	union {
 		long long integer; /* INTEGER, BOOL (0/1) */
-		double dbl;        /* DOUBLE */
+		double dbl;	   /* DOUBLE */
 	} v;
 	union {
-		const char *str;                   /* string types */
-		const struct respio_reply *elem;   /* aggregates */
+		const char *str;		 /* string types */
+		const struct respio_reply *elem; /* aggregates */
 	} p;
 	/* String length, or the number of element nodes (2 * pairs for a MAP). */
 	size_t len;

@@ -51,8 +51,7 @@ static char *put_header(char *dst, char prefix, size_t v)
  * few lengths are kept so the writing pass does not strlen() them again. */
 #define LEN_CACHE 8
 
-static size_t arg_len(const char *const *argv, const size_t *argvlen, const size_t *cache,
-		      int i)
+static size_t arg_len(const char *const *argv, const size_t *argvlen, const size_t *cache, int i)
 {
 	if (!argv[i])
 		return 0;

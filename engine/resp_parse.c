@@ -65,14 +65,14 @@
 
 enum state {
 	ST_TYPE,    /* expect a type byte */
-	ST_NUM,     /* sign and digits after a type byte */
+	ST_NUM,	    /* sign and digits after a type byte */
 	ST_NUM_LF,  /* LF ending a number line */
 	ST_LINE,    /* text of a simple string, error, double or big number */
 	ST_LINE_LF, /* LF ending a text line */
 	ST_BULK,    /* body of a bulk, blob error or verbatim */
 	ST_BOOL,    /* 't' or 'f' */
-	ST_CR,      /* CR after a bulk body, a boolean or '_' */
-	ST_LF,      /* LF after that CR */
+	ST_CR,	    /* CR after a bulk body, a boolean or '_' */
+	ST_LF,	    /* LF after that CR */
 	ST_DONE,    /* a reply is complete, waiting for take/build */
 	ST_ERROR,   /* sticky until reset */
 };
@@ -90,11 +90,11 @@ struct pnode {
 };
 
 struct frame {
-	uint64_t remaining; /* values (parse) or slots (build) still expected */
-	uint8_t is_attr;    /* this frame is an attribute map */
-	uint8_t attr_pending; /* parse: an attribute waits for its value */
-	respio_reply *slot;   /* build: next child slot */
-	respio_reply *owner;  /* build: the aggregate being filled */
+	uint64_t remaining;		  /* values (parse) or slots (build) still expected */
+	uint8_t is_attr;		  /* this frame is an attribute map */
+	uint8_t attr_pending;		  /* parse: an attribute waits for its value */
+	respio_reply *slot;		  /* build: next child slot */
+	respio_reply *owner;		  /* build: the aggregate being filled */
 	const respio_reply *pending_attr; /* build: attribute for the next slot */
 };
 
@@ -108,11 +108,11 @@ struct respio_parser {
 	const char *reason;
 	uint64_t err_off;
 
-	uint64_t off;      /* bytes of this reply consumed by earlier feeds */
+	uint64_t off;	   /* bytes of this reply consumed by earlier feeds */
 	uint64_t type_off; /* reply offset of the current type byte */
 	uint64_t body_off; /* reply offset of the current bulk body */
-	uint64_t acct;     /* arena bytes charged so far */
-	uint64_t num;      /* magnitude of the number being read */
+	uint64_t acct;	   /* arena bytes charged so far */
+	uint64_t num;	   /* magnitude of the number being read */
 	uint64_t num_max;  /* largest magnitude allowed for it */
 	uint64_t str_off;  /* current string's offset in bytes */
 	uint64_t str_len;  /* bytes of it read so far */
@@ -349,14 +349,9 @@ static int on_type(respio_parser *p, unsigned char c, uint64_t at)
 		p->num_max = INT64_MAX;
 		p->st = ST_NUM;
 		return 0;
-	case '#':
-		p->st = ST_BOOL;
-		return 0;
-	case '_':
-		p->st = ST_CR;
-		return 0;
-	default:
-		return fail(p, RESPIO_E_PROTOCOL, "invalid type byte", at);
+	case '#': p->st = ST_BOOL; return 0;
+	case '_': p->st = ST_CR; return 0;
+	default: return fail(p, RESPIO_E_PROTOCOL, "invalid type byte", at);
 	}
 }
 
@@ -399,11 +394,10 @@ static int on_num(respio_parser *p, const char *buf, size_t len, size_t *pi)
 				return fail(p, RESPIO_E_PROTOCOL, "leading zero in number",
 					    p->off + i);
 			if (p->num_neg && p->type != ':' && (d != 1 || p->num_digits))
-				return fail(p, RESPIO_E_PROTOCOL,
-					    "negative length other than -1", p->off + i);
-			if (p->num > (p->num_max - d) / 10)
-				return fail(p, RESPIO_E_PROTOCOL, "integer overflow",
+				return fail(p, RESPIO_E_PROTOCOL, "negative length other than -1",
 					    p->off + i);
+			if (p->num > (p->num_max - d) / 10)
+				return fail(p, RESPIO_E_PROTOCOL, "integer overflow", p->off + i);
 			p->num = p->num * 10 + d;
 			p->num_digits++;
 			continue;
@@ -516,22 +510,16 @@ static int num_done(respio_parser *p, uint64_t at_next)
 		if (p->num_neg)
 			return scalar(p, RESPIO_REPLY_NIL, 0);
 		return bulk_start(p, RESPIO_REPLY_STRING, at_next);
-	case '!':
-		return bulk_start(p, RESPIO_REPLY_ERROR, at_next);
-	case '=':
-		return bulk_start(p, RESPIO_REPLY_VERBATIM, at_next);
+	case '!': return bulk_start(p, RESPIO_REPLY_ERROR, at_next);
+	case '=': return bulk_start(p, RESPIO_REPLY_VERBATIM, at_next);
 	case '*':
 		if (p->num_neg)
 			return scalar(p, RESPIO_REPLY_NIL, 0);
 		return agg_start(p, RESPIO_REPLY_ARRAY, 0);
-	case '%':
-		return agg_start(p, RESPIO_REPLY_MAP, 0);
-	case '~':
-		return agg_start(p, RESPIO_REPLY_SET, 0);
-	case '>':
-		return agg_start(p, RESPIO_REPLY_PUSH, 0);
-	default: /* '|' */
-		return agg_start(p, RESPIO_REPLY_MAP, 1);
+	case '%': return agg_start(p, RESPIO_REPLY_MAP, 0);
+	case '~': return agg_start(p, RESPIO_REPLY_SET, 0);
+	case '>': return agg_start(p, RESPIO_REPLY_PUSH, 0);
+	default: /* '|' */ return agg_start(p, RESPIO_REPLY_MAP, 1);
 	}
 }
 
@@ -607,12 +595,8 @@ static int line_done(respio_parser *p)
 	/* ST_LINE already checked that n + 1 fits; the bytes are there. */
 	s[n] = '\0';
 	switch (p->type) {
-	case '+':
-		type = RESPIO_REPLY_STATUS;
-		break;
-	case '-':
-		type = RESPIO_REPLY_ERROR;
-		break;
+	case '+': type = RESPIO_REPLY_STATUS; break;
+	case '-': type = RESPIO_REPLY_ERROR; break;
 	case '(':
 		type = RESPIO_REPLY_BIGNUM;
 		bad = bad_bignum(s, n);
@@ -670,10 +654,8 @@ static int scalar_done(respio_parser *p)
 	struct pnode *node;
 
 	switch (p->type) {
-	case '_':
-		return scalar(p, RESPIO_REPLY_NIL, 0);
-	case '#':
-		return scalar(p, RESPIO_REPLY_BOOL, p->bool_v);
+	case '_': return scalar(p, RESPIO_REPLY_NIL, 0);
+	case '#': return scalar(p, RESPIO_REPLY_BOOL, p->bool_v);
 	case '=':
 		node = &p->nodes[p->nnodes - 1];
 		if (p->bytes[p->str_off + 3] != ':')
@@ -687,9 +669,7 @@ static int scalar_done(respio_parser *p)
 		p->bytes[p->str_off + node->n] = '\0';
 		p->nbytes -= 4;
 		return value_done(p, 0);
-	default: /* '$', '!' */
-		p->bytes[p->str_off + p->str_len] = '\0';
-		return value_done(p, 0);
+	default: /* '$', '!' */ p->bytes[p->str_off + p->str_len] = '\0'; return value_done(p, 0);
 	}
 }
 
@@ -725,14 +705,15 @@ int respio_parser_feed(respio_parser *p, const char *buf, size_t len, size_t *co
 				goto line;
 			break;
 		case ST_NUM:
-num:
+		num:
 			rc = on_num(p, buf, len, &i);
 			if (rc || i == len || p->st != ST_NUM_LF)
 				break;
 			/* fallthrough */
 		case ST_NUM_LF:
 			if (buf[i] != '\n') {
-				rc = fail(p, RESPIO_E_PROTOCOL, "CR not followed by LF", p->off + i);
+				rc =
+				    fail(p, RESPIO_E_PROTOCOL, "CR not followed by LF", p->off + i);
 				break;
 			}
 			i++;
@@ -742,14 +723,15 @@ num:
 				break;
 			goto bulk;
 		case ST_LINE:
-line:
+		line:
 			rc = on_line(p, buf, len, &i);
 			if (rc || i == len || p->st != ST_LINE_LF)
 				break;
 			/* fallthrough */
 		case ST_LINE_LF:
 			if (buf[i] != '\n') {
-				rc = fail(p, RESPIO_E_PROTOCOL, "CR not followed by LF", p->off + i);
+				rc =
+				    fail(p, RESPIO_E_PROTOCOL, "CR not followed by LF", p->off + i);
 				break;
 			}
 			i++;
@@ -757,7 +739,7 @@ line:
 			rc = line_done(p);
 			break;
 		case ST_BULK:
-bulk:
+		bulk:
 			/* One memcpy per piece: the body never goes through the
 			 * byte loop. */
 			n = len - i;
@@ -782,8 +764,8 @@ bulk:
 			if (buf[i] != '\r') {
 				rc = fail(p, RESPIO_E_PROTOCOL,
 					  p->type == '#' || p->type == '_'
-						  ? "expected CR"
-						  : "bulk string not followed by CRLF",
+					      ? "expected CR"
+					      : "bulk string not followed by CRLF",
 					  p->off + i);
 				break;
 			}
@@ -794,7 +776,8 @@ bulk:
 			/* fallthrough */
 		case ST_LF:
 			if (buf[i] != '\n') {
-				rc = fail(p, RESPIO_E_PROTOCOL, "CR not followed by LF", p->off + i);
+				rc =
+				    fail(p, RESPIO_E_PROTOCOL, "CR not followed by LF", p->off + i);
 				break;
 			}
 			i++;
@@ -839,8 +822,8 @@ size_t respio_parser_reply_size(const respio_parser *p)
 
 static int is_agg(uint8_t type)
 {
-	return type == RESPIO_REPLY_ARRAY || type == RESPIO_REPLY_MAP ||
-	       type == RESPIO_REPLY_SET || type == RESPIO_REPLY_PUSH;
+	return type == RESPIO_REPLY_ARRAY || type == RESPIO_REPLY_MAP || type == RESPIO_REPLY_SET ||
+	       type == RESPIO_REPLY_PUSH;
 }
 
 /*

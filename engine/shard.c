@@ -14,18 +14,18 @@
 
 /* Requests taken from the ring per loop turn: enough to batch, small enough
  * that replies keep flowing while producers are busy. */
-#define RESPIO__DRAIN_BATCH 512
+#define RESPIO__DRAIN_BATCH   512
 #define RESPIO__URING_ENTRIES 256
-#define RESPIO__RECV_BUFS 128
+#define RESPIO__RECV_BUFS     128
 #define RESPIO__RECV_BUF_SIZE 16384
 /* Longest sleep when nothing is due: bounds how stale maintenance gets. */
 #define RESPIO__IDLE_TICK_NS 100000000LL
 /* How long a shard keeps polling after its last work before it sleeps, and
  * the most requests it may hold in flight to do so (see shard_loop). */
-#define RESPIO__POLL_NS 30000LL
+#define RESPIO__POLL_NS		  30000LL
 #define RESPIO__POLL_MAX_INFLIGHT 4
-#define RESPIO__BACKOFF_BASE_MS 50
-#define RESPIO__BACKOFF_MAX_MS 2000
+#define RESPIO__BACKOFF_BASE_MS	  50
+#define RESPIO__BACKOFF_MAX_MS	  2000
 
 /*
  * CQE user_data: op in the low byte, slot index above it, and the slot's
@@ -99,8 +99,9 @@ static void counter_add(_Atomic uint64_t *c, uint64_t n)
 
 static void inflight_add(struct respio__shard *sh, int32_t d)
 {
-	respio__store_relaxed_u32(&sh->stats.inflight,
-				(uint32_t)((int32_t)respio__load_relaxed_u32(&sh->stats.inflight) + d));
+	respio__store_relaxed_u32(
+	    &sh->stats.inflight,
+	    (uint32_t)((int32_t)respio__load_relaxed_u32(&sh->stats.inflight) + d));
 }
 
 /* Complete f for its caller and let go of it. */
@@ -238,7 +239,7 @@ static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int e
 	slot->recv_armed = false;
 	respio_parser_reset(slot->parser);
 	respio__store_relaxed_u32(&sh->stats.conns_up,
-				respio__load_relaxed_u32(&sh->stats.conns_up) - 1);
+				  respio__load_relaxed_u32(&sh->stats.conns_up) - 1);
 	counter_add(&sh->stats.reconnects, 1);
 
 	for (f = slot->head; f; f = next) {
@@ -312,7 +313,7 @@ static void conn_ready(struct respio__shard *sh, struct respio__slot *slot, int 
 	slot->last_rx_ns = respio__now_ns();
 	respio_parser_reset(slot->parser);
 	respio__store_relaxed_u32(&sh->stats.conns_up,
-				respio__load_relaxed_u32(&sh->stats.conns_up) + 1);
+				  respio__load_relaxed_u32(&sh->stats.conns_up) + 1);
 	arm_recv(sh, slot);
 	flush(sh, slot);
 }
@@ -345,9 +346,7 @@ static void handle_mail(struct respio__shard *sh)
 			slot->retry_at_ns = respio__now_ns() + backoff_ns(sh, slot->attempts);
 			fail_queued(sh, slot, msg->err);
 			break;
-		case RESPIO__CTL_STOP:
-			sh->stopping = true;
-			break;
+		case RESPIO__CTL_STOP: sh->stopping = true; break;
 		}
 		free(msg);
 	}
@@ -390,7 +389,8 @@ static uint32_t drain_ring(struct respio__shard *sh, int64_t now)
 	for (uint32_t i = 0; i < RESPIO__LANES && n < RESPIO__DRAIN_BATCH; i++) {
 		struct respio__lane *lane = &sh->lanes[(start + i) % RESPIO__LANES];
 
-		while (n < RESPIO__DRAIN_BATCH && ck_ring_dequeue_mpmc(&lane->ring, lane->buf, &p)) {
+		while (n < RESPIO__DRAIN_BATCH &&
+		       ck_ring_dequeue_mpmc(&lane->ring, lane->buf, &p)) {
 			/* Pairs with respio__tsan_release before the enqueue. */
 			respio__tsan_acquire(p);
 			accept_request(sh, p, now);
@@ -458,8 +458,8 @@ static void expire(struct respio__shard *sh, int64_t now)
  * has requests that timed out and nothing arrived for a while). */
 static void maintain(struct respio__shard *sh, int64_t now)
 {
-	int64_t stall_ns = sh->client->timeout_ns > 1000000000 ? sh->client->timeout_ns
-								 : 1000000000;
+	int64_t stall_ns =
+	    sh->client->timeout_ns > 1000000000 ? sh->client->timeout_ns : 1000000000;
 
 	for (uint32_t i = 0; i < sh->nslots; i++) {
 		struct respio__slot *slot = &sh->slots[i];
@@ -629,17 +629,12 @@ static unsigned process_cqes(struct respio__shard *sh)
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
 
-	io_uring_for_each_cqe(&sh->uring, head, cqe) {
+	io_uring_for_each_cqe(&sh->uring, head, cqe)
+	{
 		switch (ud_op(io_uring_cqe_get_data64(cqe))) {
-		case RESPIO__OP_RECV:
-			on_recv(sh, cqe);
-			break;
-		case RESPIO__OP_SEND:
-			on_send(sh, cqe);
-			break;
-		case RESPIO__OP_EVENTFD:
-			sh->efd_armed = false;
-			break;
+		case RESPIO__OP_RECV: on_recv(sh, cqe); break;
+		case RESPIO__OP_SEND: on_send(sh, cqe); break;
+		case RESPIO__OP_EVENTFD: sh->efd_armed = false; break;
 		}
 		n++;
 	}
@@ -777,7 +772,8 @@ static void shard_shutdown(struct respio__shard *sh)
 			next = f->next;
 			if (f->expired)
 				respio__future_unref(f);
-			else if (slot->state == RESPIO__SLOT_UP && f->stream_end <= slot->handed_end)
+			else if (slot->state == RESPIO__SLOT_UP &&
+				 f->stream_end <= slot->handed_end)
 				finish(sh, f, RESPIO_E_SHUTDOWN, RESPIO_FATE_SENT);
 			else
 				finish(sh, f, RESPIO_E_SHUTDOWN, RESPIO_FATE_NOT_SENT);

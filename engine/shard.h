@@ -17,7 +17,7 @@ struct respio__shard;
 enum respio__ctl_type {
 	RESPIO__CTL_CONN_READY = 1, /* fd: a connected, handshaken socket for slot */
 	RESPIO__CTL_CONN_FAILED,    /* err: why the dial for slot failed */
-	RESPIO__CTL_STOP,           /* finish every request and exit */
+	RESPIO__CTL_STOP,	    /* finish every request and exit */
 };
 
 struct respio__ctl {
@@ -63,8 +63,8 @@ struct respio__slot {
 
 	struct respio__buf fill;    /* bytes queued for the next send */
 	struct respio__buf sending; /* bytes handed to the kernel */
-	size_t sending_off;         /* how much of sending was written */
-	bool send_inflight;         /* a send SQE (maybe of an old gen) is pending */
+	size_t sending_off;	    /* how much of sending was written */
+	bool send_inflight;	    /* a send SQE (maybe of an old gen) is pending */
 	bool recv_armed;
 
 	respio_future *head, *tail;
@@ -123,11 +123,11 @@ struct respio__shard {
 	uint32_t nslots;
 	struct respio__slot *slots;
 	struct respio__mailbox mail;
-	uint32_t next_lane; /* where the next drain starts: no lane starves */
-	int init_rc; /* set by the thread once its ring is up (or failed) */
-	unsigned seed; /* backoff jitter */
-	bool initialized; /* shard_init ran: there is something to free */
-	bool running;     /* its thread was started and must be joined */
+	uint32_t next_lane;	    /* where the next drain starts: no lane starves */
+	int init_rc;		    /* set by the thread once its ring is up (or failed) */
+	unsigned seed;		    /* backoff jitter */
+	bool initialized;	    /* shard_init ran: there is something to free */
+	bool running;		    /* its thread was started and must be joined */
 	_Atomic uint32_t stop_flag; /* stop without a message (out of memory) */
 
 	struct respio__shard_counters stats;

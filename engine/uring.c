@@ -8,16 +8,16 @@
 #include "uring.h"
 
 static const unsigned respio__setup_flags[] = {
-	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-	IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-	0,
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    0,
 };
 
 static const int respio__needed_ops[] = {
-	IORING_OP_SEND,
-	IORING_OP_RECV,
-	IORING_OP_READ,
-	IORING_OP_ASYNC_CANCEL,
+    IORING_OP_SEND,
+    IORING_OP_RECV,
+    IORING_OP_READ,
+    IORING_OP_ASYNC_CANCEL,
 };
 
 int respio__uring_init(struct io_uring *ring, unsigned entries, unsigned *flags_out)
@@ -71,8 +71,7 @@ int respio__bufring_init(struct io_uring *ring, struct respio__bufring *b, uint1
 	b->size = size;
 	b->bgid = bgid;
 	b->br_bytes = nbufs * sizeof(struct io_uring_buf);
-	b->br = mmap(NULL, b->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
-		     0);
+	b->br = mmap(NULL, b->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
 	if (b->br == MAP_FAILED) {
 		b->br = NULL;
 		return -errno;

@@ -153,5 +153,4 @@ int perf_prefill(const struct perf_workload *w, char *err, size_t errlen);
  * -n it is given comes from rate_hint (ops/s) * duration when no -n is set. */
 int perf_redis_benchmark(const struct perf_workload *w, double rate_hint, struct perf_result *r);
 
-
 #endif

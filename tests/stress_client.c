@@ -15,20 +15,20 @@
 #include "server.h"
 
 #define THREADS 16
-#define ROUNDS 60
-#define WINDOW 16
+#define ROUNDS	60
+#define WINDOW	16
 
 static int passed, failed;
 static atomic_long errors;
 
-#define CHECK(cond, ...)                                                                        \
-	do {                                                                                    \
-		if (!(cond)) {                                                                  \
-			fprintf(stderr, "stress: %s:%d: ", __FILE__, __LINE__);                 \
-			fprintf(stderr, __VA_ARGS__);                                           \
-			fprintf(stderr, "\n");                                                  \
-			atomic_fetch_add(&errors, 1);                                           \
-		}                                                                               \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "stress: %s:%d: ", __FILE__, __LINE__);                    \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fprintf(stderr, "\n");                                                     \
+			atomic_fetch_add(&errors, 1);                                              \
+		}                                                                                  \
 	} while (0)
 
 struct worker {
@@ -187,7 +187,8 @@ static void destroy_under_load(int port)
 		for (int i = 0; i < 4; i++)
 			pthread_join(th[i], NULL);
 		for (int i = 0; i < 100; i++)
-			CHECK(respio_submit(c, 1, (const char *const[]){"PING"}, NULL, &held[i]) == 0,
+			CHECK(respio_submit(c, 1, (const char *const[]){"PING"}, NULL, &held[i]) ==
+				  0,
 			      "submit");
 		respio_client_destroy(c);
 		for (int i = 0; i < 100; i++) {
@@ -221,7 +222,7 @@ static void *submit_through_restart(void *p)
 			/* Through a restart: a reply, or an error that says
 			 * whether the command may have run. */
 			CHECK(st == 0 || respio_future_fate(fs[i]) == RESPIO_FATE_SENT ||
-				      respio_future_fate(fs[i]) == RESPIO_FATE_NOT_SENT,
+				  respio_future_fate(fs[i]) == RESPIO_FATE_NOT_SENT,
 			      "status %d without a fate", st);
 			respio_future_release(fs[i]);
 		}

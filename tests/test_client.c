@@ -159,8 +159,8 @@ Test(client, create_fails_clearly)
 /* --- many threads, values checked ------------------------------------------ */
 
 #define MT_THREADS 64
-#define MT_ROUNDS 300
-#define MT_WINDOW 16
+#define MT_ROUNDS  300
+#define MT_WINDOW  16
 
 struct mt_arg {
 	respio_client *c;
@@ -221,7 +221,8 @@ Test(client, many_threads_values_checked)
 	}
 	for (int i = 0; i < MT_THREADS; i++)
 		pthread_join(th[i], NULL);
-	cr_assert_eq(atomic_load(&checked), (long)MT_THREADS * (MT_ROUNDS / MT_WINDOW) * MT_WINDOW * 3);
+	cr_assert_eq(atomic_load(&checked),
+		     (long)MT_THREADS * (MT_ROUNDS / MT_WINDOW) * MT_WINDOW * 3);
 	cr_assert_eq(respio_client_stats(c, &st, NULL, 0), 2);
 	cr_assert_eq(st.completed, (uint64_t)atomic_load(&checked));
 	cr_assert_eq(st.failed, 0);
@@ -233,7 +234,7 @@ Test(client, many_threads_values_checked)
 /* --- ordering ------------------------------------------------------------------ */
 
 #define ORDER_THREADS 8
-#define ORDER_DEPTH 500
+#define ORDER_DEPTH   500
 
 static void *order_worker(void *p)
 {
@@ -328,7 +329,8 @@ Test(client, deadline_with_stopped_server)
 		respio_submit_opts o = {.timeout_ms = 100};
 
 		t0 = now_ms();
-		cr_assert_eq(respio_submit_with(c, &o, 1, (const char *const[]){"PING"}, NULL, &f), 0);
+		cr_assert_eq(respio_submit_with(c, &o, 1, (const char *const[]){"PING"}, NULL, &f),
+			     0);
 		cr_assert_eq(settle(f), -ETIMEDOUT);
 		took = now_ms() - t0;
 		cr_assert(took >= 80 && took < 1000, "timed out after %lld ms", (long long)took);
@@ -525,7 +527,8 @@ Test(client, completion_callback)
 	c = make_client(&cfg);
 	cb_caller = pthread_self();
 	for (int i = 0; i < 100; i++)
-		cr_assert_eq(respio_submit_with(c, &o, 1, (const char *const[]){"PING"}, NULL, &f), 0);
+		cr_assert_eq(respio_submit_with(c, &o, 1, (const char *const[]){"PING"}, NULL, &f),
+			     0);
 	end = now_ms() + 10000;
 	while (atomic_load(&cb_calls) < 100 && now_ms() < end)
 		usleep(1000);
@@ -660,10 +663,11 @@ Test(client, no_allocation_per_request_in_steady_state)
 			for (int i = 0; i < 64; i++) {
 				bool get = i & 1;
 
-				if (respio_submit(c, get ? 2 : 3,
-						  get ? (const char *const[]){"GET", "small"}
-						      : (const char *const[]){"SET", "small", "0123456789"},
-						  NULL, &fs[i]) < 0)
+				if (respio_submit(
+					c, get ? 2 : 3,
+					get ? (const char *const[]){"GET", "small"}
+					    : (const char *const[]){"SET", "small", "0123456789"},
+					NULL, &fs[i]) < 0)
 					failures++;
 			}
 			if (respio_future_wait_all(fs, 64, 10000) < 0)
@@ -694,14 +698,13 @@ Test(client, typed_commands_as_futures)
 	base_config(&cfg);
 	cfg.protocol = 3; /* HGETALL answers with a map: the reader flattens it */
 	c = make_client(&cfg);
-	respio_del(respio_client_target(c), 3, (const char *const[]){"af", "al", "ah"}, NULL,
-		   NULL);
+	respio_del(respio_client_target(c), 3, (const char *const[]){"af", "al", "ah"}, NULL, NULL);
 	cr_assert_eq(respio_set_async(c, "af", 2, "one", 3, 0, &f[0]), 0);
 	cr_assert_eq(respio_get_async(c, "af", 2, &f[1]), 0);
 	cr_assert_eq(respio_expire_async(c, "af", 2, 50, &f[2]), 0);
 	cr_assert_eq(respio_ttl_async(c, "af", 2, &f[3]), 0);
-	cr_assert_eq(respio_rpush_async(c, "al", 2, 2, (const char *const[]){"x", "y"}, NULL,
-				       &f[4]), 0);
+	cr_assert_eq(
+	    respio_rpush_async(c, "al", 2, 2, (const char *const[]){"x", "y"}, NULL, &f[4]), 0);
 	cr_assert_eq(respio_lpop_async(c, "al", 2, &f[5]), 0);
 	cr_assert_eq(respio_sadd_async(c, "as", 2, 1, (const char *const[]){"m"}, NULL, &f[6]), 0);
 	cr_assert_eq(respio_sismember_async(c, "as", 2, "m", 1, &f[7]), 0);
@@ -785,7 +788,8 @@ Test(client, large_commands_and_replies)
 
 		snprintf(key, sizeof(key), "big%d", i);
 		cr_assert_eq(respio_submit(c, 3, (const char *const[]){"SET", key, val},
-					   (const size_t[]){3, strlen(key), BIG - (size_t)i}, &f[2 * i]),
+					   (const size_t[]){3, strlen(key), BIG - (size_t)i},
+					   &f[2 * i]),
 			     0);
 		f[2 * i + 1] = submit(c, 2, (const char *const[]){"GET", key});
 	}
@@ -835,8 +839,7 @@ Test(client, backpressure_when_ring_is_full)
 	cfg.ring_capacity = 4; /* a lane of 8 slots holds 7 requests */
 	cfg.timeout_ms = 300;
 	c = make_client(&cfg);
-	cr_assert_eq(respio_submit_with(c, &hold, 1, (const char *const[]){"PING"}, NULL,
-					&blocker),
+	cr_assert_eq(respio_submit_with(c, &hold, 1, (const char *const[]){"PING"}, NULL, &blocker),
 		     0);
 	pthread_mutex_lock(&hold_lock);
 	while (hold_state != 1)
@@ -864,8 +867,8 @@ Test(client, backpressure_when_ring_is_full)
 	for (int i = 0; i < queued; i++) {
 		/* They waited in the ring past their deadline: never sent. */
 		rc = respio_future_status(fs[i]);
-		cr_assert(rc == 0 || (rc == -ETIMEDOUT && respio_future_fate(fs[i]) ==
-							       RESPIO_FATE_NOT_SENT),
+		cr_assert(rc == 0 || (rc == -ETIMEDOUT &&
+				      respio_future_fate(fs[i]) == RESPIO_FATE_NOT_SENT),
 			  "status %s", respio_err_name(rc));
 		respio_future_release(fs[i]);
 	}
@@ -911,14 +914,14 @@ Test(client, remaining_typed_futures)
 
 	base_config(&cfg);
 	c = make_client(&cfg);
-	respio_del(respio_client_target(c), 3, (const char *const[]){"rl", "rs", "rh"}, NULL,
-		   NULL);
-	cr_assert_eq(respio_lpush_async(c, "rl", 2, 3, (const char *const[]){"a", "b", "c"}, NULL,
-				       &f[0]), 0);
+	respio_del(respio_client_target(c), 3, (const char *const[]){"rl", "rs", "rh"}, NULL, NULL);
+	cr_assert_eq(
+	    respio_lpush_async(c, "rl", 2, 3, (const char *const[]){"a", "b", "c"}, NULL, &f[0]),
+	    0);
 	cr_assert_eq(respio_rpop_async(c, "rl", 2, &f[1]), 0);
 	cr_assert_eq(respio_llen_async(c, "rl", 2, &f[2]), 0);
-	cr_assert_eq(respio_sadd_async(c, "rs", 2, 2, (const char *const[]){"x", "y"}, NULL,
-				      &f[3]), 0);
+	cr_assert_eq(respio_sadd_async(c, "rs", 2, 2, (const char *const[]){"x", "y"}, NULL, &f[3]),
+		     0);
 	cr_assert_eq(respio_srem_async(c, "rs", 2, 1, (const char *const[]){"x"}, NULL, &f[4]), 0);
 	cr_assert_eq(respio_smembers_async(c, "rs", 2, &f[5]), 0);
 	cr_assert_eq(respio_hset_async(c, "rh", 2, "f", 1, "v", 1, &f[6]), 0);
@@ -992,8 +995,8 @@ Test(client, resp3_pushes_do_not_answer_requests)
 		cr_assert_eq(settle(f), 0);
 		respio_future_release(f);
 		/* ...so this write sends us an invalidation push. */
-		cr_assert_eq(respio_conn_command(other, 3, (const char *const[]){"SET", "tracked", val},
-						 NULL, &r),
+		cr_assert_eq(respio_conn_command(
+				 other, 3, (const char *const[]){"SET", "tracked", val}, NULL, &r),
 			     0);
 		respio_reply_free(r);
 		f = submit(c, 2, (const char *const[]){"GET", "tracked"});

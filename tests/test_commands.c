@@ -47,11 +47,11 @@ static respio_conn *open_conn(int protocol)
 }
 
 /* Assert success and say what failed otherwise. */
-#define OK(c, expr)                                                                             \
-	do {                                                                                    \
-		int rc_ = (expr);                                                               \
-		cr_assert_eq(rc_, 0, "%s: %s (%s)", #expr, respio_err_name(rc_),                \
-			     respio_conn_errdetail(c));                                         \
+#define OK(c, expr)                                                                                \
+	do {                                                                                       \
+		int rc_ = (expr);                                                                  \
+		cr_assert_eq(rc_, 0, "%s: %s (%s)", #expr, respio_err_name(rc_),                   \
+			     respio_conn_errdetail(c));                                            \
 	} while (0)
 
 static void expect_str(const respio_str *s, const char *want)

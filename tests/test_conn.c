@@ -277,8 +277,7 @@ Test(conn, auth_with_acl_user)
 
 Test(conn, wrong_password_is_server_error)
 {
-	static const char *const extra[] = {"requirepass s3cret", "user bob on >pw ~* +@all",
-					    NULL};
+	static const char *const extra[] = {"requirepass s3cret", "user bob on >pw ~* +@all", NULL};
 	test_server *s;
 
 	s = start(extra);
@@ -554,9 +553,8 @@ Test(conn, pubsub_subscribe_and_read)
 		expect_text(respio_reply_element(r, 0), RESPIO_REPLY_STRING, "subscribe");
 		respio_reply_free(r);
 
-		cr_assert_eq(respio_publish(respio_conn_target(pub), "news", 4, "hello", 5,
-					    &receivers),
-			     0);
+		cr_assert_eq(
+		    respio_publish(respio_conn_target(pub), "news", 4, "hello", 5, &receivers), 0);
 		cr_assert_eq(receivers, 1);
 		cr_assert_eq(respio_conn_read_reply(sub, 2000, &r), 0);
 		cr_assert_eq(respio_reply_type(r), agg);
@@ -586,7 +584,7 @@ Test(conn, resp3_push_skipped_by_command_returned_by_read_reply)
 	respio_reply_free(cmd(c, 3, tracking));
 	respio_reply_free(cmd(c, 2, get));
 	respio_reply_free(cmd(other, 3, set)); /* invalidation is queued for c */
-	ping(c); /* the push arrives first and is skipped */
+	ping(c);			       /* the push arrives first and is skipped */
 
 	respio_reply_free(cmd(c, 2, get));
 	respio_reply_free(cmd(other, 3, set));
@@ -644,8 +642,7 @@ Test(conn, ten_megabyte_value_round_trip)
 		big[i] = (char)(i * 7 + (i >> 13));
 	s = start(NULL);
 	c = open_conn(s, 2);
-	cr_assert_eq(respio_conn_command(c, 3, set, setlen, &r), 0, "%s",
-		     respio_conn_errdetail(c));
+	cr_assert_eq(respio_conn_command(c, 3, set, setlen, &r), 0, "%s", respio_conn_errdetail(c));
 	respio_reply_free(r);
 	cr_assert_eq(respio_conn_command(c, 2, get, NULL, &r), 0);
 	p = respio_reply_str(r, &len);

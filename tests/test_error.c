@@ -10,7 +10,7 @@ Test(error, every_code_has_message_and_name)
 {
 	static const int codes[] = {
 #define XX(name, value, msg) RESPIO_E_##name,
-		RESPIO_ERRNO_MAP(XX)
+	    RESPIO_ERRNO_MAP(XX)
 #undef XX
 	};
 

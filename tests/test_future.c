@@ -136,7 +136,8 @@ Test(future, complete_then_wait)
 	cr_assert(respio_future_ready(f));
 	cr_assert_eq(respio_future_status(f), 0);
 	cr_assert_eq(respio_future_fate(f), RESPIO_FATE_REPLIED);
-	cr_assert_eq((const void *)respio_future_reply(f), (const void *)(f->reply_inline + RESPIO__REPLY_HDR));
+	cr_assert_eq((const void *)respio_future_reply(f),
+		     (const void *)(f->reply_inline + RESPIO__REPLY_HDR));
 	cr_assert_eq(respio_reply_integer(respio_future_reply(f)), 42);
 	respio_future_release(f);
 	respio__future_pool_close(pool);
@@ -800,8 +801,9 @@ static void *stress_producer(void *arg)
 			cr_assert_eq(respio_future_fate(f), RESPIO_FATE_REPLIED);
 			cr_assert_eq(respio_reply_integer(respio_future_reply(f)), id);
 			if (id % 7 == 0)
-				cr_assert_eq((const void *)respio_future_reply(f),
-					     (const void *)((char *)f->reply_heap + RESPIO__REPLY_HDR));
+				cr_assert_eq(
+				    (const void *)respio_future_reply(f),
+				    (const void *)((char *)f->reply_heap + RESPIO__REPLY_HDR));
 			else
 				cr_assert_eq((const void *)respio_future_reply(f),
 					     (const void *)(f->reply_inline + RESPIO__REPLY_HDR));

@@ -232,8 +232,7 @@ Test(misbehaving, push_before_reply_is_skipped)
 	const char *argv[] = {"PING"};
 	respio_reply *r = NULL;
 
-	cr_assert_eq(respio_conn_command(c, 1, argv, NULL, &r), 0, "%s",
-		     respio_conn_errdetail(c));
+	cr_assert_eq(respio_conn_command(c, 1, argv, NULL, &r), 0, "%s", respio_conn_errdetail(c));
 	cr_assert_eq(respio_reply_type(r), RESPIO_REPLY_STATUS);
 	cr_assert_str_eq(respio_reply_str(r, NULL), "PONG");
 	respio_reply_free(r);

@@ -109,10 +109,8 @@ Test(encode, invalid_arguments)
 	cr_assert_eq(respio_encode_argv(buf, sizeof(buf), 0, argv, NULL, &len), RESPIO_E_INVAL);
 	cr_assert_eq(respio_encode_argv(buf, sizeof(buf), -1, argv, NULL, &len), RESPIO_E_INVAL);
 	cr_assert_eq(respio_encode_argv(buf, sizeof(buf), 1, NULL, NULL, &len), RESPIO_E_INVAL);
-	cr_assert_eq(respio_encode_argv(buf, sizeof(buf), 1, nullarg, NULL, &len),
-		     RESPIO_E_INVAL);
-	cr_assert_eq(respio_encode_argv(buf, sizeof(buf), 1, nullarg, lens, &len),
-		     RESPIO_E_INVAL);
+	cr_assert_eq(respio_encode_argv(buf, sizeof(buf), 1, nullarg, NULL, &len), RESPIO_E_INVAL);
+	cr_assert_eq(respio_encode_argv(buf, sizeof(buf), 1, nullarg, lens, &len), RESPIO_E_INVAL);
 	cr_assert_eq(respio_encode_argv(buf, sizeof(buf), 1, argv, NULL, NULL), RESPIO_E_INVAL);
 }
 

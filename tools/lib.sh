@@ -9,7 +9,7 @@ respio_packages=(
 	liburing-dev libck-dev libcriterion-dev
 	redis-server redis-sentinel redis-tools
 	libhiredis-dev gnuplot-nox
-	clang libclang-rt-14-dev
+	clang libclang-rt-14-dev clang-format
 )
 
 # Install the Debian packages the project needs, only when one is missing.

@@ -60,8 +60,8 @@ static void typed_commands(respio_conn *c)
 
 	if (respio_lpop(t, "respio:demo:hash", 16, &val) == RESPIO_E_SERVER)
 		printf("  LPOP on a hash -> server error: %s\n", respio_conn_errdetail(c));
-	respio_del(t, 3,
-		   (const char *const[]){key, "respio:demo:list", "respio:demo:hash"}, NULL, &n);
+	respio_del(t, 3, (const char *const[]){key, "respio:demo:list", "respio:demo:hash"}, NULL,
+		   &n);
 	printf("  DEL of the three demo keys -> %lld deleted\n", n);
 }
 
@@ -79,8 +79,7 @@ static void pipeline(respio_conn *c, int count)
 			ok++;
 		respio_reply_free(r);
 	}
-	printf("  %d INCRs one at a time: %.0f ops/s (%d ok)\n", count, count / (now_s() - t0),
-	       ok);
+	printf("  %d INCRs one at a time: %.0f ops/s (%d ok)\n", count, count / (now_s() - t0), ok);
 
 	t0 = now_s();
 	ok = 0;
@@ -114,7 +113,9 @@ int main(int argc, char **argv)
 		case 'u': cfg.username = optarg; break;
 		case 'n': cfg.db = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: respio-demo [-h host] [-p port] [-a pass] [-u user] [-n db]\n");
+			fprintf(
+			    stderr,
+			    "usage: respio-demo [-h host] [-p port] [-a pass] [-u user] [-n db]\n");
 			return 2;
 		}
 	}
@@ -122,12 +123,13 @@ int main(int argc, char **argv)
 	for (int proto = 2; proto <= 3; proto++) {
 		cfg.protocol = proto;
 		if ((rc = respio_conn_create(&cfg, &c)) < 0 || (rc = respio_conn_connect(c)) < 0) {
-			fprintf(stderr, "demo: cannot connect to %s:%d: %s (%s)\n", cfg.host, cfg.port,
-				respio_strerror(rc), c ? respio_conn_errdetail(c) : "");
+			fprintf(stderr, "demo: cannot connect to %s:%d: %s (%s)\n", cfg.host,
+				cfg.port, respio_strerror(rc), c ? respio_conn_errdetail(c) : "");
 			respio_conn_destroy(c);
 			return 1;
 		}
-		printf("Connected to %s:%d with RESP%d\n", cfg.host, cfg.port, respio_conn_protocol(c));
+		printf("Connected to %s:%d with RESP%d\n", cfg.host, cfg.port,
+		       respio_conn_protocol(c));
 		if (proto == 2) {
 			typed_commands(c);
 			pipeline(c, 20000);

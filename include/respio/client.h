@@ -16,8 +16,8 @@ typedef struct respio_future respio_future;
 /* What happened to a request's bytes: decides whether a retry is safe. */
 enum respio_fate {
 	RESPIO_FATE_NOT_SENT = 1, /* never written: safe to retry */
-	RESPIO_FATE_SENT,         /* written, no reply: it may have executed */
-	RESPIO_FATE_REPLIED,      /* the server replied (maybe with an error) */
+	RESPIO_FATE_SENT,	  /* written, no reply: it may have executed */
+	RESPIO_FATE_REPLIED,	  /* the server replied (maybe with an error) */
 };
 
 /* Runs on the shard thread right after f completes; it must not block. It
@@ -109,9 +109,8 @@ RESPIO_API const char *respio_client_errdetail(const respio_client *c);
  */
 RESPIO_API int respio_get_async(respio_client *c, const char *key, size_t keylen,
 				respio_future **out);
-RESPIO_API int respio_set_async(respio_client *c, const char *key, size_t keylen,
-				const char *val, size_t vallen, int64_t ttl_ms,
-				respio_future **out);
+RESPIO_API int respio_set_async(respio_client *c, const char *key, size_t keylen, const char *val,
+				size_t vallen, int64_t ttl_ms, respio_future **out);
 RESPIO_API int respio_del_async(respio_client *c, int nkeys, const char *const *keys,
 				const size_t *keylens, respio_future **out);
 RESPIO_API int respio_exists_async(respio_client *c, int nkeys, const char *const *keys,
@@ -132,20 +131,19 @@ RESPIO_API int respio_rpop_async(respio_client *c, const char *key, size_t keyle
 				 respio_future **out);
 RESPIO_API int respio_llen_async(respio_client *c, const char *key, size_t keylen,
 				 respio_future **out);
-RESPIO_API int respio_sadd_async(respio_client *c, const char *key, size_t keylen,
-				 int nmembers, const char *const *members,
-				 const size_t *memberlens, respio_future **out);
-RESPIO_API int respio_srem_async(respio_client *c, const char *key, size_t keylen,
-				 int nmembers, const char *const *members,
-				 const size_t *memberlens, respio_future **out);
+RESPIO_API int respio_sadd_async(respio_client *c, const char *key, size_t keylen, int nmembers,
+				 const char *const *members, const size_t *memberlens,
+				 respio_future **out);
+RESPIO_API int respio_srem_async(respio_client *c, const char *key, size_t keylen, int nmembers,
+				 const char *const *members, const size_t *memberlens,
+				 respio_future **out);
 RESPIO_API int respio_sismember_async(respio_client *c, const char *key, size_t keylen,
-				      const char *member, size_t memberlen,
-				      respio_future **out);
+				      const char *member, size_t memberlen, respio_future **out);
 RESPIO_API int respio_smembers_async(respio_client *c, const char *key, size_t keylen,
 				     respio_future **out);
 RESPIO_API int respio_hset_async(respio_client *c, const char *key, size_t keylen,
-				 const char *field, size_t fieldlen, const char *val,
-				 size_t vallen, respio_future **out);
+				 const char *field, size_t fieldlen, const char *val, size_t vallen,
+				 respio_future **out);
 RESPIO_API int respio_hget_async(respio_client *c, const char *key, size_t keylen,
 				 const char *field, size_t fieldlen, respio_future **out);
 RESPIO_API int respio_hdel_async(respio_client *c, const char *key, size_t keylen, int nfields,
@@ -164,30 +162,30 @@ RESPIO_API int respio_future_strv(const respio_future *f, respio_strv *v);
 
 /* Counters of one shard, or of the whole client. */
 typedef struct respio_stats {
-	uint32_t connections_total; /* open connections */
+	uint32_t connections_total;  /* open connections */
 	uint32_t connections_active; /* open, with requests in flight */
-	uint32_t connections_idle;  /* open, nothing in flight */
-	uint32_t inflight;          /* requests a shard holds, not yet completed */
-	uint32_t ring_depth;        /* requests queued in the ring, not yet taken */
-	uint64_t submitted;         /* requests taken from the ring */
-	uint64_t completed;         /* with a reply (server errors included) */
-	uint64_t failed;            /* with an error (timeouts included) */
+	uint32_t connections_idle;   /* open, nothing in flight */
+	uint32_t inflight;	     /* requests a shard holds, not yet completed */
+	uint32_t ring_depth;	     /* requests queued in the ring, not yet taken */
+	uint64_t submitted;	     /* requests taken from the ring */
+	uint64_t completed;	     /* with a reply (server errors included) */
+	uint64_t failed;	     /* with an error (timeouts included) */
 	uint64_t timed_out;
-	uint64_t reconnects;        /* connections lost and replaced */
-	uint64_t batches;           /* ring drains that took at least one request */
-	uint64_t batched;           /* requests over those drains: mean batch size
-				       is batched / batches */
-	uint64_t sleeps;            /* times a shard blocked waiting for work */
-	uint64_t wakeups;           /* eventfd writes by submitters: at most one per
-				       sleep, never one per request */
+	uint64_t reconnects; /* connections lost and replaced */
+	uint64_t batches;    /* ring drains that took at least one request */
+	uint64_t batched;    /* requests over those drains: mean batch size
+				is batched / batches */
+	uint64_t sleeps;     /* times a shard blocked waiting for work */
+	uint64_t wakeups;    /* eventfd writes by submitters: at most one per
+				sleep, never one per request */
 } respio_stats;
 
 /* Fill *total with the sum over shards and per_shard[0..cap) with each
  * shard's counters (per_shard may be NULL). Returns the number of shards.
  * Any thread; the counters are read without stopping anything, so they are
  * each recent but not one consistent snapshot. */
-RESPIO_API int respio_client_stats(respio_client *c, respio_stats *total,
-				   respio_stats *per_shard, int cap);
+RESPIO_API int respio_client_stats(respio_client *c, respio_stats *total, respio_stats *per_shard,
+				   int cap);
 
 #ifdef __cplusplus
 }

@@ -105,8 +105,7 @@ RESPIO_API int respio_hdel(respio_target *t, const char *key, size_t keylen, int
 			   const char *const *fields, const size_t *fieldlens, long long *count);
 
 /* HGETALL key: flat list field, value, field, value... (RESP2 and RESP3). */
-RESPIO_API int respio_hgetall(respio_target *t, const char *key, size_t keylen,
-			      respio_strv *pairs);
+RESPIO_API int respio_hgetall(respio_target *t, const char *key, size_t keylen, respio_strv *pairs);
 
 /* PUBLISH channel message: *receivers = clients that got it. */
 RESPIO_API int respio_publish(respio_target *t, const char *channel, size_t channellen,

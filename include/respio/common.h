@@ -25,21 +25,21 @@ extern "C" {
  *
  * XX(name, value, message)
  */
-#define RESPIO_ERRNO_MAP(XX)                                                  \
-	XX(PROTOCOL, -30001, "protocol error: malformed reply")               \
-	XX(SERVER, -30002, "server replied with an error")                     \
-	XX(NOT_CONNECTED, -30003, "not connected")                             \
-	XX(POOL_EXHAUSTED, -30004, "connection pool exhausted")                \
-	XX(SHUTDOWN, -30005, "client is shutting down")                        \
-	XX(INVAL, -30006, "invalid argument")                                  \
-	XX(LIMIT, -30007, "reply exceeds a configured limit")                  \
-	XX(CLOSED, -30008, "connection closed by peer")                        \
-	XX(NOBUFS, -30009, "buffer too small")                                 \
-	XX(TYPE, -30010, "reply has an unexpected type")                       \
-	XX(RESOLVE, -30011, "cannot resolve host name")                        \
-	XX(NOT_SENT, -30012, "request was not sent")                           \
-	XX(MAYBE_EXECUTED, -30013, "request was sent but no reply came back")  \
-	XX(BACKPRESSURE, -30014, "too many requests queued")                   \
+#define RESPIO_ERRNO_MAP(XX)                                                                       \
+	XX(PROTOCOL, -30001, "protocol error: malformed reply")                                    \
+	XX(SERVER, -30002, "server replied with an error")                                         \
+	XX(NOT_CONNECTED, -30003, "not connected")                                                 \
+	XX(POOL_EXHAUSTED, -30004, "connection pool exhausted")                                    \
+	XX(SHUTDOWN, -30005, "client is shutting down")                                            \
+	XX(INVAL, -30006, "invalid argument")                                                      \
+	XX(LIMIT, -30007, "reply exceeds a configured limit")                                      \
+	XX(CLOSED, -30008, "connection closed by peer")                                            \
+	XX(NOBUFS, -30009, "buffer too small")                                                     \
+	XX(TYPE, -30010, "reply has an unexpected type")                                           \
+	XX(RESOLVE, -30011, "cannot resolve host name")                                            \
+	XX(NOT_SENT, -30012, "request was not sent")                                               \
+	XX(MAYBE_EXECUTED, -30013, "request was sent but no reply came back")                      \
+	XX(BACKPRESSURE, -30014, "too many requests queued")                                       \
 	XX(HANDSHAKE, -30015, "connection handshake failed")
 
 enum respio_errno {
@@ -62,15 +62,15 @@ RESPIO_API const char *respio_err_name(int err);
  * its stream can no longer be trusted). Zero in a field means "default".
  */
 typedef struct respio_limits {
-	uint64_t max_bulk_len;    /* one string; default 512 MiB (the server's own cap) */
-	uint64_t max_elements;    /* one aggregate; default 2^24 */
-	uint32_t max_depth;       /* nesting; default 64 */
+	uint64_t max_bulk_len;	  /* one string; default 512 MiB (the server's own cap) */
+	uint64_t max_elements;	  /* one aggregate; default 2^24 */
+	uint32_t max_depth;	  /* nesting; default 64 */
 	uint64_t max_reply_bytes; /* whole reply incl. overhead; default 1 GiB */
 } respio_limits;
 
-#define RESPIO_DEFAULT_MAX_BULK_LEN (512ull << 20)
-#define RESPIO_DEFAULT_MAX_ELEMENTS (1ull << 24)
-#define RESPIO_DEFAULT_MAX_DEPTH 64u
+#define RESPIO_DEFAULT_MAX_BULK_LEN    (512ull << 20)
+#define RESPIO_DEFAULT_MAX_ELEMENTS    (1ull << 24)
+#define RESPIO_DEFAULT_MAX_DEPTH       64u
 #define RESPIO_DEFAULT_MAX_REPLY_BYTES (1ull << 30)
 
 /*
@@ -80,25 +80,25 @@ typedef struct respio_limits {
  * later versions get their defaults.
  */
 typedef struct respio_config {
-	const char *host;       /* name or address; default "127.0.0.1" */
-	int port;               /* default 6379 */
-	const char *username;   /* ACL user, or NULL for "default" */
-	const char *password;   /* NULL: no AUTH */
-	int db;                 /* SELECT at connect when non-zero; default 0 */
-	int timeout_ms;         /* per command (write + reply); default 5000; <=0: none */
+	const char *host;	/* name or address; default "127.0.0.1" */
+	int port;		/* default 6379 */
+	const char *username;	/* ACL user, or NULL for "default" */
+	const char *password;	/* NULL: no AUTH */
+	int db;			/* SELECT at connect when non-zero; default 0 */
+	int timeout_ms;		/* per command (write + reply); default 5000; <=0: none */
 	int connect_timeout_ms; /* TCP connect + handshake; 0 = timeout_ms */
-	int protocol;           /* 2 or 3 (HELLO 3 at connect); default 2 */
+	int protocol;		/* 2 or 3 (HELLO 3 at connect); default 2 */
 	respio_limits limits;
 
 	/* The engine (respio_client); ignored by respio_conn. */
-	int shards;             /* worker threads; 0 = one per online CPU */
+	int shards;		/* worker threads; 0 = one per online CPU */
 	uint32_t ring_capacity; /* requests queued per ring lane (16 per shard); default 1024 */
-	uint32_t max_inflight;  /* futures alive at once, whole client; default 65536 */
+	uint32_t max_inflight;	/* futures alive at once, whole client; default 65536 */
 	struct respio_pool_config {
-		int max_connections;          /* default 10 */
-		int min_connections;          /* kept open, pre-warmed; default 2 */
+		int max_connections;	      /* default 10 */
+		int min_connections;	      /* kept open, pre-warmed; default 2 */
 		int connection_timeout_ms;    /* dial + handshake; default 5000 */
-		int max_idle_time_ms;         /* idle above min closed after; default 30000 */
+		int max_idle_time_ms;	      /* idle above min closed after; default 30000 */
 		int health_check_interval_ms; /* PING idle connections; default 10000 */
 	} pool;
 } respio_config;

@@ -13,18 +13,18 @@ extern "C" {
  * all read as RESPIO_REPLY_NIL; blob errors read as RESPIO_REPLY_ERROR. */
 enum respio_reply_type {
 	RESPIO_REPLY_STRING = 1, /* $ bulk string */
-	RESPIO_REPLY_STATUS,     /* + simple string */
-	RESPIO_REPLY_ERROR,      /* - simple error, ! blob error */
-	RESPIO_REPLY_INTEGER,    /* : */
-	RESPIO_REPLY_NIL,        /* _ , $-1, *-1 */
-	RESPIO_REPLY_DOUBLE,     /* , */
-	RESPIO_REPLY_BOOL,       /* # */
-	RESPIO_REPLY_BIGNUM,     /* ( */
-	RESPIO_REPLY_VERBATIM,   /* = */
-	RESPIO_REPLY_ARRAY,      /* * */
-	RESPIO_REPLY_MAP,        /* % */
-	RESPIO_REPLY_SET,        /* ~ */
-	RESPIO_REPLY_PUSH,       /* > */
+	RESPIO_REPLY_STATUS,	 /* + simple string */
+	RESPIO_REPLY_ERROR,	 /* - simple error, ! blob error */
+	RESPIO_REPLY_INTEGER,	 /* : */
+	RESPIO_REPLY_NIL,	 /* _ , $-1, *-1 */
+	RESPIO_REPLY_DOUBLE,	 /* , */
+	RESPIO_REPLY_BOOL,	 /* # */
+	RESPIO_REPLY_BIGNUM,	 /* ( */
+	RESPIO_REPLY_VERBATIM,	 /* = */
+	RESPIO_REPLY_ARRAY,	 /* * */
+	RESPIO_REPLY_MAP,	 /* % */
+	RESPIO_REPLY_SET,	 /* ~ */
+	RESPIO_REPLY_PUSH,	 /* > */
 };
 
 /*

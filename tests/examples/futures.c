@@ -32,7 +32,8 @@ int main(int argc, char **argv)
 			ok++;
 		else if (f[i])
 			fprintf(stderr, "INCR failed: %s (fate %d)\n",
-				respio_strerror(respio_future_status(f[i])), respio_future_fate(f[i]));
+				respio_strerror(respio_future_status(f[i])),
+				respio_future_fate(f[i]));
 		respio_future_release(f[i]); /* always, done or not */
 	}
 	printf("%d of 100 INCRs done\n", ok);

@@ -27,7 +27,8 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		printf("user:42 = %s\n", value.ptr ? value.ptr : "(nil)");
 	else
-		fprintf(stderr, "error: %s %s\n", respio_strerror(rc), respio_client_errdetail(client));
+		fprintf(stderr, "error: %s %s\n", respio_strerror(rc),
+			respio_client_errdetail(client));
 	respio_str_free(&value);
 	respio_client_destroy(client);
 	return rc == 0 ? 0 : 1;

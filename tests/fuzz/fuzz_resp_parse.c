@@ -107,10 +107,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	respio_limits lim = {
-		.max_bulk_len = 300,
-		.max_elements = 40,
-		.max_depth = 6,
-		.max_reply_bytes = 1 << 15,
+	    .max_bulk_len = 300,
+	    .max_elements = 40,
+	    .max_depth = 6,
+	    .max_reply_bytes = 1 << 15,
 	};
 	uint8_t mode, rng;
 	size_t pos = 0, nreplies = 0;
@@ -131,17 +131,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		/* Policy: one byte at a time, small random pieces, or the rest. */
 		switch (mode & 3) {
-		case 0:
-			n = 1;
-			break;
+		case 0: n = 1; break;
 		case 1:
 		case 2:
 			rng = (uint8_t)(rng * 37 + 11);
 			n = 1 + (size_t)(rng % ((mode & 3) == 1 ? 8 : 64));
 			break;
-		default:
-			n = size - pos;
-			break;
+		default: n = size - pos; break;
 		}
 		if (n > size - pos)
 			n = size - pos;

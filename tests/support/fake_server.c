@@ -158,8 +158,8 @@ static void serve(fake_server *fs, int fd)
 			}
 			if (s->hang)
 				continue;
-			if (s->reply &&
-			    !write_all(fs, fd, s->reply, s->reply_len ? s->reply_len : strlen(s->reply)))
+			if (s->reply && !write_all(fs, fd, s->reply,
+						   s->reply_len ? s->reply_len : strlen(s->reply)))
 				goto out;
 			if (s->repeat && !write_repeat(fs, fd))
 				goto out;

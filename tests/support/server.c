@@ -61,8 +61,7 @@ static bool answers(int port)
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
 		return false;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    write(fd, "PING\r\n", 6) == 6) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && write(fd, "PING\r\n", 6) == 6) {
 		pfd = (struct pollfd){.fd = fd, .events = POLLIN};
 		if (poll(&pfd, 1, 1000) == 1 && read(fd, buf, sizeof(buf)) > 0)
 			ok = buf[0] == '+' || buf[0] == '-';
@@ -120,8 +119,9 @@ static int write_config(test_server *s)
 	f = fopen(path, "w");
 	if (!f)
 		return -1;
-	fprintf(f, "port %d\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir %s\n"
-		   "logfile %s/redis.log\ndaemonize no\n",
+	fprintf(f,
+		"port %d\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir %s\n"
+		"logfile %s/redis.log\ndaemonize no\n",
 		s->port, s->dir, s->dir);
 	for (char **l = s->extra; l && *l; l++)
 		fprintf(f, "%s\n", *l);

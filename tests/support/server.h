@@ -9,8 +9,8 @@
 typedef struct test_server {
 	pid_t pid;
 	int port;
-	char dir[128];   /* its own temp dir: config, log, nothing persisted */
-	char **extra;    /* copy of the extra config lines, for restart */
+	char dir[128]; /* its own temp dir: config, log, nothing persisted */
+	char **extra;  /* copy of the extra config lines, for restart */
 } test_server;
 
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
