@@ -90,6 +90,19 @@ static int buf_append(struct respio__buf *b, const char *data, size_t len)
 	return 0;
 }
 
+/* A buffer that grew for a burst of large commands goes back to the heap
+ * once empty, so one burst does not pin its memory for good. */
+#define RESPIO__BUF_KEEP (1u << 20)
+
+static void buf_trim(struct respio__buf *b)
+{
+	if (b->len == 0 && b->cap > RESPIO__BUF_KEEP) {
+		free(b->data);
+		b->data = NULL;
+		b->cap = 0;
+	}
+}
+
 static void counter_add(_Atomic uint64_t *c, uint64_t n)
 {
 	/* Single writer (this shard): a relaxed load and store is enough and
@@ -212,6 +225,7 @@ static void flush(struct respio__shard *sh, struct respio__slot *slot)
 	slot->sending = slot->fill;
 	slot->fill = tmp;
 	slot->fill.len = 0;
+	buf_trim(&slot->fill);
 	slot->sending_off = 0;
 	slot->handed_end = slot->fill_end;
 	submit_send(sh, slot);
