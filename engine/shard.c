@@ -23,7 +23,7 @@
 /* How long a shard keeps polling after its last work before it sleeps, and
  * the most requests it may hold in flight to do so (see shard_loop). */
 #define RESPIO__POLL_NS		  30000LL
-#define RESPIO__POLL_MAX_INFLIGHT 4
+#define RESPIO__POLL_MAX_INFLIGHT 1
 #define RESPIO__BACKOFF_BASE_MS	  50
 #define RESPIO__BACKOFF_MAX_MS	  2000
 
@@ -718,13 +718,14 @@ static void shard_loop(struct respio__shard *sh)
 		if (drained == 0 && !io_uring_cq_ready(&sh->uring) && now < poll_until &&
 		    respio__load_relaxed_u32(&sh->stats.inflight) <= RESPIO__POLL_MAX_INFLIGHT) {
 			/*
-			 * Work happened moments ago and little is in flight:
-			 * the caller is waiting on a round trip, the next reply
-			 * or request is microseconds away, and a sleep would
-			 * cost a wakeup on each side (the sleeping flag stays
-			 * clear, so submitters skip the eventfd too). Under
-			 * load, batches are large and this CPU is better left
-			 * to the submitting threads.
+			 * Work happened moments ago and at most one request is
+			 * in flight: a lone caller waits on a round trip, the
+			 * next reply or request is microseconds away, and a
+			 * sleep would cost a wakeup on each side (the sleeping
+			 * flag stays clear, so submitters skip the eventfd
+			 * too). With more callers the poll took the CPU they
+			 * and the server needed (4 synchronous threads on 2
+			 * cores ran slower with it); they sleep as before.
 			 */
 			io_uring_submit_and_get_events(&sh->uring);
 			if (process_cqes(sh))
