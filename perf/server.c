@@ -3,60 +3,18 @@
  * -h/-p is given, so that nothing is left behind, not even on Ctrl-C. */
 #include "server.h"
 #include "perf.h"
+#include "port.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int fd, port = -1;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
-/* True once the port answers PING with any RESP reply. */
-static bool answers(int port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	struct pollfd pfd;
-	char buf[64];
-	bool ok = false;
-	int fd;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && write(fd, "PING\r\n", 6) == 6) {
-		pfd = (struct pollfd){.fd = fd, .events = POLLIN};
-		if (poll(&pfd, 1, 1000) == 1 && read(fd, buf, sizeof(buf)) > 0)
-			ok = buf[0] == '+' || buf[0] == '-';
-	}
-	close(fd);
-	return ok;
-}
 
 static bool is_dragonfly(const char *cmd)
 {
@@ -133,7 +91,7 @@ int perf_server_start(struct perf_server *s, const char *cmd, char *err, size_t 
 	for (int attempt = 0; attempt < 5 && !perf_interrupted; attempt++) {
 		uint64_t deadline = perf_now_ns() + 10000000000ull;
 
-		s->port = free_port();
+		s->port = test_free_port();
 		if (s->port <= 0)
 			continue;
 		s->pid = spawn(s, cmd);
@@ -142,7 +100,7 @@ int perf_server_start(struct perf_server *s, const char *cmd, char *err, size_t 
 			break;
 		}
 		while (perf_now_ns() < deadline && !perf_interrupted) {
-			if (answers(s->port))
+			if (test_port_answers(s->port))
 				return 0;
 			if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
 				s->pid = 0;

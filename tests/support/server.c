@@ -1,18 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* Throwaway redis-server processes for tests: start, wait until up, stop. */
 #include "server.h"
+#include "port.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,49 +22,9 @@ static long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-int test_free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int fd, port = -1;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
 bool test_have_redis_server(void)
 {
 	return system("command -v redis-server >/dev/null 2>&1") == 0;
-}
-
-/* True once something on the port answers a PING with any RESP reply
- * (+PONG, or -NOAUTH when a password is set). */
-static bool answers(int port)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	struct pollfd pfd;
-	char buf[64];
-	bool ok = false;
-	int fd;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return false;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && write(fd, "PING\r\n", 6) == 6) {
-		pfd = (struct pollfd){.fd = fd, .events = POLLIN};
-		if (poll(&pfd, 1, 1000) == 1 && read(fd, buf, sizeof(buf)) > 0)
-			ok = buf[0] == '+' || buf[0] == '-';
-	}
-	close(fd);
-	return ok;
 }
 
 static int spawn(test_server *s)
@@ -99,7 +56,7 @@ static int spawn(test_server *s)
 	}
 	deadline = now_ms() + 10000;
 	while (now_ms() < deadline) {
-		if (answers(s->port))
+		if (test_port_answers(s->port))
 			return 0;
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
 			s->pid = 0;

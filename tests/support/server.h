@@ -6,15 +6,14 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "port.h"
+
 typedef struct test_server {
 	pid_t pid;
 	int port;
 	char dir[128]; /* its own temp dir: config, log, nothing persisted */
 	char **extra;  /* copy of the extra config lines, for restart */
 } test_server;
-
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
-int test_free_port(void);
 
 /* True when a redis-server binary is on PATH. Tests skip (cr_skip_test) when not. */
 bool test_have_redis_server(void);
