@@ -25,7 +25,7 @@ enum respio_fate {
 typedef void (*respio_future_cb)(respio_future *f, void *arg);
 
 typedef struct respio_submit_opts {
-	int64_t timeout_ms;  /* whole trip (queue, send, reply); 0 = cfg.timeout_ms */
+	int64_t timeout_ms;  /* whole trip (queue, send, reply); 0 = cfg.timeout_ms, < 0 = none */
 	respio_future_cb cb; /* optional completion callback */
 	void *cb_arg;
 } respio_submit_opts;
