@@ -92,7 +92,6 @@ static const struct respio_target_ops respio__client_ops = {
 static int shard_init(struct respio_client *c, struct respio__shard *sh, uint32_t index)
 {
 	sh->client = c;
-	sh->index = index;
 	sh->seed = (unsigned)time(NULL) ^ (index * 2654435761u);
 	sh->efd = -1;
 	pthread_mutex_init(&sh->mail.lock, NULL);

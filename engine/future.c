@@ -238,7 +238,6 @@ static int pool_grow(struct respio__future_pool *pool, respio_future **out)
 	} while (!respio__cas_relaxed_u32(&pool->nalloc, &n, n + 1));
 
 	memset(f, 0, sizeof(*f));
-	f->msg.kind = RESPIO__MSG_REQUEST;
 	f->pool = pool;
 	f->pool_index = n;
 	/* Relaxed: the matching decrement comes after this in happens-before

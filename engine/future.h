@@ -15,17 +15,6 @@
 #define RESPIO__REQ_INLINE   192
 #define RESPIO__REPLY_INLINE 256
 
-/* Everything that travels through a shard's ring starts with this header, so
- * the shard can tell requests from control messages. */
-enum respio__msg_kind {
-	RESPIO__MSG_REQUEST = 1,
-	RESPIO__MSG_CONTROL,
-};
-
-struct respio__msg {
-	uint8_t kind;
-};
-
 /* future.state: PENDING -> DONE once, and DONE is exactly DONE (waiters
  * only CAS from a non-DONE value). Before DONE, waiters may OR in flags:
  * WAITERS means someone sleeps on the futex and the completer must wake it;
@@ -41,7 +30,6 @@ enum {
 struct respio__future_pool;
 
 struct respio_future {
-	struct respio__msg msg;
 	_Atomic uint32_t state;
 	/* One reference for the caller, one for the engine; the last one to
 	 * drop returns the future to its pool. */

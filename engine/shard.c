@@ -200,7 +200,6 @@ static void arm_recv(struct respio__shard *sh, struct respio__slot *slot)
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = sh->bufs.bgid;
 	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_RECV, slot_index(sh, slot), slot->gen));
-	slot->recv_armed = true;
 }
 
 static void submit_send(struct respio__shard *sh, struct respio__slot *slot)
@@ -250,7 +249,6 @@ static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int e
 	slot->fd = -1;
 	slot->gen++;
 	slot->state = RESPIO__SLOT_DOWN;
-	slot->recv_armed = false;
 	respio_parser_reset(slot->parser);
 	respio__store_relaxed_u32(&sh->stats.conns_up,
 				  respio__load_relaxed_u32(&sh->stats.conns_up) - 1);

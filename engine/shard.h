@@ -65,7 +65,6 @@ struct respio__slot {
 	struct respio__buf sending; /* bytes handed to the kernel */
 	size_t sending_off;	    /* how much of sending was written */
 	bool send_inflight;	    /* a send SQE (maybe of an old gen) is pending */
-	bool recv_armed;
 
 	respio_future *head, *tail;
 	uint32_t queued;   /* futures in the FIFO */
@@ -112,7 +111,6 @@ struct respio__shard {
 
 	/* Consumer side: the shard thread only. */
 	alignas(64) struct respio_client *client;
-	uint32_t index;
 	pthread_t thread;
 	struct io_uring uring;
 	struct respio__bufring bufs;
