@@ -582,6 +582,16 @@ static long bad_double(const char *s, size_t len)
 	return j == len ? -1 : (long)j;
 }
 
+/* The LF that must follow a header's or a line's CR; then a new value. */
+static int expect_lf(respio_parser *p, const char *buf, size_t *pi)
+{
+	if (buf[*pi] != '\n')
+		return fail(p, RESPIO_E_PROTOCOL, "CR not followed by LF", p->off + *pi);
+	(*pi)++;
+	p->st = ST_TYPE;
+	return 0;
+}
+
 /* The LF after a text line. */
 static int line_done(respio_parser *p)
 {
@@ -711,13 +721,9 @@ int respio_parser_feed(respio_parser *p, const char *buf, size_t len, size_t *co
 				break;
 			/* fallthrough */
 		case ST_NUM_LF:
-			if (buf[i] != '\n') {
-				rc =
-				    fail(p, RESPIO_E_PROTOCOL, "CR not followed by LF", p->off + i);
+			rc = expect_lf(p, buf, &i);
+			if (rc)
 				break;
-			}
-			i++;
-			p->st = ST_TYPE;
 			rc = num_done(p, p->off + i);
 			if (rc || i == len || p->st != ST_BULK)
 				break;
@@ -729,13 +735,9 @@ int respio_parser_feed(respio_parser *p, const char *buf, size_t len, size_t *co
 				break;
 			/* fallthrough */
 		case ST_LINE_LF:
-			if (buf[i] != '\n') {
-				rc =
-				    fail(p, RESPIO_E_PROTOCOL, "CR not followed by LF", p->off + i);
+			rc = expect_lf(p, buf, &i);
+			if (rc)
 				break;
-			}
-			i++;
-			p->st = ST_TYPE;
 			rc = line_done(p);
 			break;
 		case ST_BULK:
