@@ -454,6 +454,7 @@ static void add_stats(respio_stats *s, const struct respio__shard *sh)
 	s->failed += respio__load_relaxed_u64(&k->failed);
 	s->timed_out += respio__load_relaxed_u64(&k->timed_out);
 	s->reconnects += respio__load_relaxed_u64(&k->reconnects);
+	s->dial_failures += respio__load_relaxed_u64(&k->dial_failures);
 	s->batches += respio__load_relaxed_u64(&k->batches);
 	s->batched += respio__load_relaxed_u64(&k->batched);
 	s->sleeps += respio__load_relaxed_u64(&k->sleeps);

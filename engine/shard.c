@@ -352,6 +352,7 @@ static void handle_mail(struct respio__shard *sh)
 				conn_ready(sh, slot, msg->fd);
 			break;
 		case RESPIO__CTL_CONN_FAILED:
+			counter_add(&sh->stats.dial_failures, 1);
 			slot->state = RESPIO__SLOT_BACKOFF;
 			slot->last_err = msg->err;
 			slot->attempts++;

@@ -171,13 +171,14 @@ typedef struct respio_stats {
 	uint64_t completed;	     /* with a reply (server errors included) */
 	uint64_t failed;	     /* with an error (timeouts included) */
 	uint64_t timed_out;
-	uint64_t reconnects; /* connections lost and replaced */
-	uint64_t batches;    /* ring drains that took at least one request */
-	uint64_t batched;    /* requests over those drains: mean batch size
-				is batched / batches */
-	uint64_t sleeps;     /* times a shard blocked waiting for work */
-	uint64_t wakeups;    /* eventfd writes by submitters: at most one per
-				sleep, never one per request */
+	uint64_t reconnects;	/* connections lost and replaced */
+	uint64_t dial_failures; /* dials that failed; each retried after a backoff */
+	uint64_t batches;	/* ring drains that took at least one request */
+	uint64_t batched;	/* requests over those drains: mean batch size
+				   is batched / batches */
+	uint64_t sleeps;	/* times a shard blocked waiting for work */
+	uint64_t wakeups;	/* eventfd writes by submitters: at most one per
+				   sleep, never one per request */
 } respio_stats;
 
 /* Fill *total with the sum over shards and per_shard[0..cap) with each
