@@ -369,12 +369,18 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 		return rc;
 	}
 	f->deadline_ns = deadline;
-	f->cb = opts ? opts->cb : NULL;
-	f->cb_arg = opts ? opts->cb_arg : NULL;
+	/* A fresh future has no callback (recycling clears it): leave its
+	 * cache line unwritten unless there is one. */
+	if (opts && opts->cb) {
+		f->cb = opts->cb;
+		f->cb_arg = opts->cb_arg;
+	}
 	no = thread_no();
 	sh = &c->shards[no % c->nshards];
 	lane = &sh->lanes[(no / c->nshards) % RESPIO__LANES];
-	f->conn_index = (no / c->nshards) % c->slots_per_shard;
+	/* Below 2^16 for any pool size in use; the shard takes it modulo its
+	 * connection count anyway. */
+	f->conn_index = (uint16_t)((no / c->nshards) % c->slots_per_shard);
 
 	/* ck_ring is inline assembly ThreadSanitizer cannot see: tell it the
 	 * future's contents are published here and acquired by the shard. */

@@ -119,6 +119,7 @@ int respio__control_start(struct respio_client *c, struct respio__control **out)
 		free(ctl);
 		return -rc;
 	}
+	pthread_setname_np(ctl->thread, "respio-control");
 	*out = ctl;
 	return 0;
 }

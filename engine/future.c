@@ -68,6 +68,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysinfo.h>
@@ -75,6 +76,10 @@
 #include "atomic.h"
 #include "future.h"
 #include "reply_internal.h"
+
+/* Everything a request writes fits its future's first cache line. */
+_Static_assert(offsetof(struct respio_future, pool) == RESPIO__CACHELINE,
+	       "the per-request fields outgrew the first cache line");
 
 #define RESPIO__HEAD_INDEX   0x3fffffffu
 #define RESPIO__HEAD_NIL     0x3fffffffu /* empty stack */
@@ -256,8 +261,12 @@ static void future_recycle(respio_future *f)
 {
 	struct respio__future_pool *pool = f->pool;
 
-	free(f->reply_heap);
-	f->reply_heap = NULL;
+	/* The second cache line is only written when something there is set,
+	 * so small requests leave it shared between the caller and shard. */
+	if (f->reply_heap) {
+		free(f->reply_heap);
+		f->reply_heap = NULL;
+	}
 	f->reply = NULL;
 	if (f->req_heap_cap > RESPIO__REQ_KEEP_MAX) {
 		free(f->req_heap);
@@ -266,8 +275,10 @@ static void future_recycle(respio_future *f)
 	}
 	f->req = NULL;
 	f->req_len = 0;
-	f->cb = NULL;
-	f->cb_arg = NULL;
+	if (f->cb) {
+		f->cb = NULL;
+		f->cb_arg = NULL;
+	}
 	if (!stack_push(pool, f)) {
 		/* Closed: f still counts in live, so the pool is alive until
 		 * our pool_put. */
@@ -426,9 +437,10 @@ int respio__future_set_request(respio_future *f, int argc, const char *const *ar
 
 	if (!f)
 		return RESPIO_E_INVAL;
-	rc = respio_encode_argv(f->req_inline, sizeof(f->req_inline), argc, argv, argvlen, &need);
+	rc = respio_encode_argv((char *)f->inline_buf, sizeof(f->inline_buf), argc, argv, argvlen,
+				&need);
 	if (rc == 0) {
-		f->req = f->req_inline;
+		f->req = (char *)f->inline_buf;
 		f->req_len = (uint32_t)need;
 		return 0;
 	}
@@ -442,7 +454,7 @@ int respio__future_set_request(respio_future *f, int argc, const char *const *ar
 		 * recycle anyway. */
 		cap = need;
 		if (cap <= RESPIO__REQ_KEEP_MAX) {
-			cap = 2 * RESPIO__REQ_INLINE;
+			cap = 2 * RESPIO__INLINE;
 			while (cap < need)
 				cap *= 2;
 		}
@@ -468,11 +480,13 @@ void *respio__future_reply_mem(respio_future *f, size_t size)
 	/* Every reply is preceded by a pointer back to its future, so a reply
 	 * handed out by the synchronous path can release the future when it
 	 * is freed (respio__future_adopt_reply). */
-	if (size <= sizeof(f->reply_inline) - RESPIO__REPLY_HDR) {
-		mem = f->reply_inline;
+	if (size <= sizeof(f->inline_buf) - RESPIO__REPLY_HDR) {
+		mem = f->inline_buf;
 	} else {
-		free(f->reply_heap);
-		f->reply_heap = NULL;
+		if (f->reply_heap) {
+			free(f->reply_heap);
+			f->reply_heap = NULL;
+		}
 		if (size > SIZE_MAX - 15 - RESPIO__REPLY_HDR)
 			return NULL;
 		/* aligned_alloc wants a multiple of the alignment. */
@@ -506,13 +520,20 @@ void respio__future_release_adopted(respio_reply *r)
 
 /* --- completion ---------------------------------------------------------- */
 
-void respio__future_publish(respio_future *f, int status, int fate)
+void respio__wakes_flush(struct respio__wakes *w)
+{
+	for (uint32_t i = 0; i < w->n; i++)
+		respio__futex_wake(w->words[i], INT_MAX);
+	w->n = 0;
+}
+
+void respio__future_publish(respio_future *f, int status, int fate, struct respio__wakes *w)
 {
 	struct respio__future_pool *pool = f->pool;
 	uint32_t old;
 
 	f->status = status;
-	f->fate = fate;
+	f->fate = (uint8_t)fate;
 	/* Release: status, fate, reply and the reply's bytes happen-before
 	 * whatever reader sees DONE with an acquire load (wait, ready,
 	 * status...). Acquire: pairs with the release CAS a waiter used to
@@ -520,8 +541,13 @@ void respio__future_publish(respio_future *f, int status, int fate)
 	 * before is visible below. */
 	old = respio__exchange_acq_rel_u32(&f->state, RESPIO__FUT_DONE);
 
-	if (old & RESPIO__FUT_WAITERS)
+	if ((old & RESPIO__FUT_WAITERS) && !w) {
 		respio__futex_wake(&f->state, INT_MAX);
+	} else if (old & RESPIO__FUT_WAITERS) {
+		if (w->n == RESPIO__WAKE_BATCH)
+			respio__wakes_flush(w);
+		w->words[w->n++] = &f->state;
+	}
 
 	/* The engine's reference (dropped by our caller afterwards) keeps f
 	 * and its pool alive through the callback, even if the callback
@@ -546,9 +572,9 @@ void respio__future_unref(respio_future *f)
 	future_put(f);
 }
 
-void respio__future_complete(respio_future *f, int status, int fate)
+void respio__future_complete(respio_future *f, int status, int fate, struct respio__wakes *w)
 {
-	respio__future_publish(f, status, fate);
+	respio__future_publish(f, status, fate, w);
 	future_put(f);
 }
 
@@ -617,12 +643,16 @@ int respio_future_wait(respio_future *f, int64_t timeout_ms)
 {
 	if (!f)
 		return RESPIO_E_INVAL;
+	/* Done already (often, with many in flight): no clock read. */
+	if (is_done(f))
+		return 0;
 	return wait_until(f, deadline_from_ms(timeout_ms));
 }
 
 int respio_future_wait_all(respio_future *const *fs, size_t n, int64_t timeout_ms)
 {
-	int64_t deadline_ns = deadline_from_ms(timeout_ms);
+	int64_t deadline_ns = 0;
+	bool have_deadline = false;
 	size_t i;
 	int rc;
 
@@ -632,6 +662,13 @@ int respio_future_wait_all(respio_future *const *fs, size_t n, int64_t timeout_m
 		if (!fs[i])
 			return RESPIO_E_INVAL;
 	for (i = 0; i < n; i++) {
+		if (is_done(fs[i]))
+			continue;
+		/* The clock is read once, when the first wait is needed. */
+		if (!have_deadline) {
+			deadline_ns = deadline_from_ms(timeout_ms);
+			have_deadline = true;
+		}
 		rc = wait_until(fs[i], deadline_ns);
 		if (rc)
 			return rc;

@@ -2,6 +2,7 @@
 /* The shard worker: drains its ring, pipelines requests onto its
  * connections through io_uring, parses replies and completes futures. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -127,7 +128,7 @@ static void finish(struct respio__shard *sh, respio_future *f, int status, int f
 	else
 		counter_add(&sh->stats.failed, 1);
 	inflight_add(sh, -1);
-	respio__future_complete(f, status, fate);
+	respio__future_complete(f, status, fate, &sh->wakes);
 }
 
 /* Complete f for its caller but keep the engine's reference: its reply is
@@ -140,7 +141,7 @@ static void finish_early(struct respio__shard *sh, struct respio__slot *slot, re
 	inflight_add(sh, -1);
 	f->expired = true;
 	slot->expired++;
-	respio__future_publish(f, status, fate);
+	respio__future_publish(f, status, fate, &sh->wakes);
 }
 
 static uint32_t slot_index(struct respio__shard *sh, struct respio__slot *slot)
@@ -322,7 +323,7 @@ static void conn_ready(struct respio__shard *sh, struct respio__slot *slot, int 
 	slot->state = RESPIO__SLOT_UP;
 	slot->attempts = 0;
 	slot->last_err = 0;
-	slot->last_rx_ns = respio__now_ns();
+	slot->last_rx_ns = respio__coarse_now_ns();
 	respio_parser_reset(slot->parser);
 	respio__store_relaxed_u32(&sh->stats.conns_up,
 				  respio__load_relaxed_u32(&sh->stats.conns_up) + 1);
@@ -534,8 +535,21 @@ static void deliver(struct respio__shard *sh, struct respio__slot *slot)
 		respio__future_unref(f);
 		return;
 	}
-	/* Built straight into the head's future; should it turn out to be a
-	 * push, the future's memory is simply reused for the real reply. */
+	if (f->stream_end > slot->handed_end) {
+		/* No server answers a command it has not received: this is a
+		 * push, and the head's command (whose bytes the reply would
+		 * overwrite in the future) is still to be sent. */
+		respio_reply *early = NULL;
+
+		respio_parser_take(slot->parser, &early);
+		if (!early || respio_reply_type(early) != RESPIO_REPLY_PUSH)
+			conn_fail(sh, slot, RESPIO_E_PROTOCOL);
+		respio_reply_free(early);
+		return;
+	}
+	/* Built straight into the head's future, over its command, which the
+	 * kernel has taken; should it turn out to be a push, the future's
+	 * memory is simply reused for the real reply. */
 	mem = respio__future_reply_mem(f, respio_parser_reply_size(slot->parser));
 	if (!mem) {
 		drop_reply(slot);
@@ -569,7 +583,9 @@ static void on_recv(struct respio__shard *sh, struct io_uring_cqe *cqe)
 		const char *buf = respio__bufring_buf(&sh->bufs, bid);
 		size_t len = (size_t)cqe->res, off = 0;
 
-		slot->last_rx_ns = respio__now_ns();
+		/* For stall detection, counted in seconds: the coarse clock
+		 * does, at a fraction of the cost per receive. */
+		slot->last_rx_ns = respio__coarse_now_ns();
 		while (off < len && slot->gen == gen) {
 			size_t used = 0;
 			int rc = respio_parser_feed(slot->parser, buf + off, len - off, &used);
@@ -652,6 +668,8 @@ static unsigned process_cqes(struct respio__shard *sh)
 		n++;
 	}
 	io_uring_cq_advance(&sh->uring, n);
+	/* Every reply of this batch is published: wake its waiters now. */
+	respio__wakes_flush(&sh->wakes);
 	if (!sh->efd_armed && !sh->stopping)
 		arm_eventfd(sh);
 	return n;
@@ -693,6 +711,7 @@ static int64_t next_wake(struct respio__shard *sh, int64_t now)
 static void shard_loop(struct respio__shard *sh)
 {
 	int64_t last_maint = 0, poll_until = 0;
+	bool replies = false; /* the last turn completed something */
 
 	for (;;) {
 		int64_t now;
@@ -711,8 +730,12 @@ static void shard_loop(struct respio__shard *sh)
 			last_maint = now;
 		}
 		flush_all(sh);
+		/* Requests failed above (deadline, backoff, no memory). */
+		respio__wakes_flush(&sh->wakes);
 
-		if (drained)
+		/* One clock read per turn: the poll window opens at the start
+		 * of the turn after the work, microseconds late at most. */
+		if (drained || replies)
 			poll_until = now + RESPIO__POLL_NS;
 		if (drained == 0 && !io_uring_cq_ready(&sh->uring) && now < poll_until &&
 		    respio__load_relaxed_u32(&sh->stats.inflight) <= RESPIO__POLL_MAX_INFLIGHT) {
@@ -727,9 +750,8 @@ static void shard_loop(struct respio__shard *sh)
 			 * cores ran slower with it); they sleep as before.
 			 */
 			io_uring_submit_and_get_events(&sh->uring);
-			if (process_cqes(sh))
-				poll_until = respio__now_ns() + RESPIO__POLL_NS;
-			else
+			replies = process_cqes(sh) > 0;
+			if (!replies)
 				respio__cpu_relax();
 			continue;
 		}
@@ -761,8 +783,7 @@ static void shard_loop(struct respio__shard *sh)
 		} else {
 			io_uring_submit_and_get_events(&sh->uring);
 		}
-		if (process_cqes(sh))
-			poll_until = respio__now_ns() + RESPIO__POLL_NS;
+		replies = process_cqes(sh) > 0;
 	}
 }
 
@@ -843,13 +864,22 @@ static void *shard_main(void *arg)
 	/* Messages that raced with the stop: their sockets must not leak. */
 	sh->stopping = true;
 	handle_mail(sh);
+	respio__wakes_flush(&sh->wakes);
 	shard_free_resources(sh);
 	return NULL;
 }
 
 int respio__shard_start(struct respio__shard *sh)
 {
-	return -pthread_create(&sh->thread, NULL, shard_main, sh);
+	char name[16];
+	int rc = pthread_create(&sh->thread, NULL, shard_main, sh);
+
+	if (rc)
+		return -rc;
+	/* Named after its index, for top -H, perf and debuggers. */
+	snprintf(name, sizeof(name), "respio-shard%u", (unsigned)(sh - sh->client->shards) % 1000);
+	pthread_setname_np(sh->thread, name);
+	return 0;
 }
 
 void respio__shard_post(struct respio__shard *sh, struct respio__ctl *msg)

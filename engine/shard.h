@@ -121,6 +121,7 @@ struct respio__shard {
 	uint32_t nslots;
 	struct respio__slot *slots;
 	struct respio__mailbox mail;
+	struct respio__wakes wakes; /* held back until the end of a batch */
 	uint32_t next_lane;	    /* where the next drain starts: no lane starves */
 	int init_rc;		    /* set by the thread once its ring is up (or failed) */
 	unsigned seed;		    /* backoff jitter */

@@ -134,9 +134,9 @@ static void hiredis_thread(struct perf_thread *t)
 		perf_thread_error(t, "out of memory");
 		more = false;
 	}
-	while (more) {
-		uint64_t t0 = perf_now_ns();
-
+	/* A batch starts when the previous one's last reply was read: one
+	 * clock read per request, as for respio. */
+	for (uint64_t t0 = perf_now_ns(), t1 = t0; more; t0 = t1) {
 		for (int i = 0; i < k; i++)
 			append(t->w, c, &ops[i], val, &t->rng);
 		for (int i = 0; i < k; i++) {
@@ -144,7 +144,8 @@ static void hiredis_thread(struct perf_thread *t)
 				more = false;
 				break;
 			}
-			if (!perf_done_one(t, perf_now_ns() - t0))
+			t1 = perf_now_ns();
+			if (!perf_done_one(t, t1 - t0))
 				more = false; /* finish reading this batch */
 		}
 	}

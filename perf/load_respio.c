@@ -77,24 +77,27 @@ static void check_future(struct perf_thread *t, respio_future *f, bool get, cons
 				  key, len, (int)respio_reply_type(r));
 }
 
-/* --inflight 1: the typed helpers on the client target, one at a time. */
+/* --inflight 1: the typed helpers on the client target, one at a time.
+ * One clock read per request: a request starts when the previous one was
+ * seen complete, so its latency also holds the harness's own check of the
+ * previous reply (an overestimate of a few ns, never an underestimate). */
 static void run_sync(struct perf_thread *t, respio_client *c, char *val)
 {
 	const struct perf_workload *w = t->w;
 	respio_target *tg = respio_client_target(c);
 	char key[PERF_KEY_MAX];
+	uint64_t t0 = perf_now_ns();
 
 	for (;;) {
 		uint32_t k;
 		bool get = perf_next_op(w, &t->rng, &k);
 		size_t kl = perf_key(k, key);
-		uint64_t t0, t1;
+		uint64_t t1;
 		int rc;
 
 		if (get) {
 			respio_str v = {0};
 
-			t0 = perf_now_ns();
 			rc = respio_get(tg, key, kl, &v);
 			t1 = perf_now_ns();
 			if (rc < 0)
@@ -106,7 +109,6 @@ static void run_sync(struct perf_thread *t, respio_client *c, char *val)
 			respio_str_free(&v);
 		} else {
 			perf_value(key, kl, w->dsize, val);
-			t0 = perf_now_ns();
 			rc = respio_set(tg, key, kl, val, w->dsize, 0);
 			t1 = perf_now_ns();
 			if (rc < 0)
@@ -115,6 +117,7 @@ static void run_sync(struct perf_thread *t, respio_client *c, char *val)
 		}
 		if (!perf_done_one(t, t1 - t0))
 			return;
+		t0 = t1;
 	}
 }
 
@@ -126,7 +129,9 @@ struct slot {
 	char key[PERF_KEY_MAX];
 };
 
-static void issue(struct perf_thread *t, respio_client *c, struct slot *s, char *val)
+/* Issue the next request into s; now is its start (the caller's last clock
+ * read, so a request costs one read, not two). */
+static void issue(struct perf_thread *t, respio_client *c, struct slot *s, char *val, uint64_t now)
 {
 	const struct perf_workload *w = t->w;
 	uint32_t k;
@@ -136,7 +141,7 @@ static void issue(struct perf_thread *t, respio_client *c, struct slot *s, char 
 	s->keylen = perf_key(k, s->key);
 	if (!s->get)
 		perf_value(s->key, s->keylen, w->dsize, val);
-	s->t0 = perf_now_ns();
+	s->t0 = now;
 	if (s->get)
 		rc = respio_get_async(c, s->key, s->keylen, &s->f);
 	else
@@ -165,15 +170,14 @@ static void run_window(struct perf_thread *t, respio_client *c, char *val)
 		return;
 	}
 	for (int i = 0; i < k; i++) {
-		issue(t, c, &slots[i], val);
+		issue(t, c, &slots[i], val, perf_now_ns());
 		live += slots[i].f != NULL;
 	}
 	for (int i = 0; live > 0 || more; i = (i + 1) % k) {
 		struct slot *s = &slots[i];
+		uint64_t t1 = 0;
 
 		if (s->f) {
-			uint64_t t1;
-
 			if (respio_future_wait(s->f, wait_ms) < 0)
 				perf_thread_error(t, "%s %s: no completion within %lld ms",
 						  s->get ? "GET" : "SET", s->key,
@@ -190,7 +194,7 @@ static void run_window(struct perf_thread *t, respio_client *c, char *val)
 			more = false;
 		}
 		if (more) {
-			issue(t, c, s, val);
+			issue(t, c, s, val, t1 ? t1 : perf_now_ns());
 			live += s->f != NULL;
 		}
 	}
@@ -213,8 +217,10 @@ static void run_batch(struct perf_thread *t, respio_client *c, char *val)
 	while (more) {
 		int n = 0;
 
+		uint64_t now = perf_now_ns();
+
 		for (int i = 0; i < k; i++) {
-			issue(t, c, &slots[i], val);
+			issue(t, c, &slots[i], val, now);
 			if (slots[i].f)
 				fs[n++] = slots[i].f;
 		}

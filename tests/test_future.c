@@ -67,7 +67,7 @@ static void fake_complete(respio_future *f, int status, int fate, long long valu
 	r->type = RESPIO_REPLY_INTEGER;
 	r->v.integer = value;
 	f->reply = r;
-	respio__future_complete(f, status, fate);
+	respio__future_complete(f, status, fate, NULL);
 }
 
 static int set_req(respio_future *f, const char *cmd, const char *arg)
@@ -128,7 +128,7 @@ Test(future, complete_then_wait)
 	respio_future *f = take(pool);
 
 	cr_assert_eq(set_req(f, "GET", "k"), 0);
-	cr_assert_eq(f->req, f->req_inline);
+	cr_assert_eq(f->req, (char *)f->inline_buf);
 	cr_assert_eq(f->req_len, strlen("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"));
 	cr_assert_eq(memcmp(f->req, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", f->req_len), 0);
 	fake_complete(f, 0, RESPIO_FATE_REPLIED, 42, 0);
@@ -137,7 +137,7 @@ Test(future, complete_then_wait)
 	cr_assert_eq(respio_future_status(f), 0);
 	cr_assert_eq(respio_future_fate(f), RESPIO_FATE_REPLIED);
 	cr_assert_eq((const void *)respio_future_reply(f),
-		     (const void *)(f->reply_inline + RESPIO__REPLY_HDR));
+		     (const void *)(f->inline_buf + RESPIO__REPLY_HDR));
 	cr_assert_eq(respio_reply_integer(respio_future_reply(f)), 42);
 	respio_future_release(f);
 	respio__future_pool_close(pool);
@@ -613,7 +613,7 @@ Test(future, publish_then_unref)
 	struct respio__future_pool *pool = make_pool(1);
 	respio_future *f = take(pool), *g = NULL;
 
-	respio__future_publish(f, -ETIMEDOUT, RESPIO_FATE_SENT);
+	respio__future_publish(f, -ETIMEDOUT, RESPIO_FATE_SENT, NULL);
 	cr_assert_eq(respio_future_wait(f, 0), 0);
 	cr_assert_eq(respio_future_status(f), -ETIMEDOUT);
 	respio_future_release(f);
@@ -806,7 +806,7 @@ static void *stress_producer(void *arg)
 				    (const void *)((char *)f->reply_heap + RESPIO__REPLY_HDR));
 			else
 				cr_assert_eq((const void *)respio_future_reply(f),
-					     (const void *)(f->reply_inline + RESPIO__REPLY_HDR));
+					     (const void *)(f->inline_buf + RESPIO__REPLY_HDR));
 			atomic_fetch_add(&s->checked, 1);
 			respio_future_release(f);
 			break;
