@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "clock.h"
 #include "hist.h"
 
 /* What to run: one configuration (lists are expanded by the caller). */
@@ -69,14 +70,6 @@ static inline bool perf_next_op(const struct perf_workload *w, uint64_t *rng, ui
 
 	*key = (uint32_t)((r >> 32) % w->keys);
 	return (uint32_t)r % (w->get_w + w->set_w) < w->get_w;
-}
-
-static inline uint64_t perf_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- runner.c: threads, phases (warm-up, measure, stop), timing, CPU. */

@@ -374,6 +374,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	perf_clock_init();
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
