@@ -53,7 +53,7 @@ static respio_future *take(struct respio__future_pool *pool)
 }
 
 /* What a shard does: build the reply into the future's memory (an INTEGER
- * here; reply_size > 256 forces the heap arena), then complete. */
+ * here; reply_size > 368 forces the heap arena), then complete. */
 static void fake_complete(respio_future *f, int status, int fate, long long value,
 			  size_t reply_size)
 {
@@ -231,6 +231,89 @@ Test(future, wait_then_complete_sleeps_on_futex)
 	cr_assert(d.state_seen & RESPIO__FUT_WAITERS, "state was %u", d.state_seen);
 	cr_assert_eq(respio_reply_integer(respio_future_reply(f)), 9);
 	respio_future_release(f);
+	respio__future_pool_close(pool);
+}
+
+/* A waiter thread for the held-wake tests: waits up to 5 s, then says so. */
+struct held_waiter {
+	respio_future *f;
+	int rc;
+	atomic_bool returned;
+	pthread_t tid;
+};
+
+static void *held_wait(void *arg)
+{
+	struct held_waiter *w = arg;
+
+	w->rc = respio_future_wait(w->f, 5000);
+	atomic_store(&w->returned, true);
+	return NULL;
+}
+
+static void start_held_waiter(struct held_waiter *w, respio_future *f)
+{
+	w->f = f;
+	w->rc = -1;
+	atomic_store(&w->returned, false);
+	cr_assert_eq(pthread_create(&w->tid, NULL, held_wait, w), 0);
+	/* Until it has announced its sleep. */
+	for (int i = 0; i < 500 && !(atomic_load(&f->state) & RESPIO__FUT_WAITERS); i++)
+		sleep_ms(2);
+	cr_assert(atomic_load(&f->state) & RESPIO__FUT_WAITERS, "the waiter never slept");
+}
+
+/* A shard holds wakes until its batch is published: the sleeper stays
+ * asleep after DONE until the flush, then wakes with the result. */
+Test(future, held_wake_waits_for_flush)
+{
+	struct respio__future_pool *pool = make_pool(4);
+	respio_future *f = take(pool);
+	struct respio__wakes wakes = {0};
+	struct held_waiter w;
+
+	start_held_waiter(&w, f);
+	respio__future_complete(f, 0, RESPIO_FATE_REPLIED, &wakes);
+	cr_assert_eq(wakes.n, 1);
+	sleep_ms(100);
+	cr_assert_not(atomic_load(&w.returned), "woken before the flush");
+	respio__wakes_flush(&wakes);
+	cr_assert_eq(wakes.n, 0);
+	pthread_join(w.tid, NULL);
+	cr_assert_eq(w.rc, 0);
+	respio_future_release(f);
+	respio__future_pool_close(pool);
+}
+
+/* A full batch flushes itself, so a shard never holds more than
+ * RESPIO__WAKE_BATCH sleepers. Futures with a waiter flag but no thread
+ * behind it fill the batch; the real sleeper is the first one held. */
+Test(future, full_wake_batch_flushes_itself)
+{
+	struct respio__future_pool *pool = make_pool(RESPIO__WAKE_BATCH + 1);
+	respio_future *fs[RESPIO__WAKE_BATCH + 1];
+	struct respio__wakes wakes = {0};
+	struct held_waiter w;
+
+	for (int i = 0; i <= RESPIO__WAKE_BATCH; i++)
+		fs[i] = take(pool);
+	start_held_waiter(&w, fs[0]);
+	respio__future_complete(fs[0], 0, RESPIO_FATE_REPLIED, &wakes);
+	for (int i = 1; i < RESPIO__WAKE_BATCH; i++) {
+		atomic_store(&fs[i]->state, RESPIO__FUT_WAITERS);
+		respio__future_complete(fs[i], 0, RESPIO_FATE_REPLIED, &wakes);
+	}
+	cr_assert_eq(wakes.n, RESPIO__WAKE_BATCH);
+	sleep_ms(50);
+	cr_assert_not(atomic_load(&w.returned));
+	atomic_store(&fs[RESPIO__WAKE_BATCH]->state, RESPIO__FUT_WAITERS);
+	respio__future_complete(fs[RESPIO__WAKE_BATCH], 0, RESPIO_FATE_REPLIED, &wakes);
+	cr_assert_eq(wakes.n, 1, "the full batch was not flushed");
+	pthread_join(w.tid, NULL);
+	cr_assert_eq(w.rc, 0);
+	respio__wakes_flush(&wakes);
+	for (int i = 0; i <= RESPIO__WAKE_BATCH; i++)
+		respio_future_release(fs[i]);
 	respio__future_pool_close(pool);
 }
 
