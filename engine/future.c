@@ -544,6 +544,7 @@ void respio__future_publish(respio_future *f, int status, int fate, struct respi
 	if ((old & RESPIO__FUT_WAITERS) && !w) {
 		respio__futex_wake(&f->state, INT_MAX);
 	} else if (old & RESPIO__FUT_WAITERS) {
+		/* Held for the caller's flush; a full batch goes now. */
 		if (w->n == RESPIO__WAKE_BATCH)
 			respio__wakes_flush(w);
 		w->words[w->n++] = &f->state;

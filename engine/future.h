@@ -53,8 +53,9 @@ struct respio_future {
 	/* Pool-private: while the future sits on the free stack, the index of
 	 * the next free one. */
 	_Atomic uint32_t free_next;
-	/* Shard-private from here (set by the submitter before the hand-off):
-	 * the connection within the shard (taken modulo its count), ... */
+	/* The connection within the shard (taken modulo its count), set by
+	 * the submitter before the hand-off; from here on the fields are the
+	 * shard's alone until the future completes. */
 	uint16_t conn_index;
 	uint8_t fate;
 	bool expired; /* completed early (deadline); reply still due */

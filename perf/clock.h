@@ -17,8 +17,8 @@
  * invariant counter, the same on every CPU), the harness reads it directly
  * and scales it by a factor measured against CLOCK_MONOTONIC at start-up.
  * vDSO clock_gettime reads the same counter but fences it (lfence/rdtscp),
- * which waits for every load in flight: under load that made it 5-10% of
- * the client CPU measured per request. Elsewhere: CLOCK_MONOTONIC.
+ * which waits for every load in flight: at 8 threads x 64 in flight that
+ * was 7-12% of the client CPU charged to respio. Elsewhere: CLOCK_MONOTONIC.
  */
 struct perf_clock {
 	bool tsc;
