@@ -761,6 +761,52 @@ Test(future, no_allocation_in_steady_state)
 	respio__future_pool_close(pool);
 }
 
+/* Futures one thread released are what another thread gets next: the pool
+ * allocates no new future while a free one exists. */
+struct take_eight {
+	struct respio__future_pool *pool;
+	respio_future *got[8];
+	long allocs;
+};
+
+static void *take_eight_counted(void *arg)
+{
+	struct take_eight *t = arg;
+
+	alloc_count_start();
+	for (int i = 0; i < 8; i++)
+		t->got[i] = take(t->pool);
+	t->allocs = alloc_count_stop();
+	return NULL;
+}
+
+Test(future, another_threads_free_futures_are_taken_before_allocating)
+{
+	struct take_eight t = {0};
+	respio_future *mine[8];
+	pthread_t tid;
+	int reused = 0;
+
+	if (!alloc_count_available())
+		cr_skip_test("allocations are not counted in sanitizer builds "
+			     "(the sanitizer owns the allocator)");
+	t.pool = make_pool(64);
+	for (int i = 0; i < 8; i++)
+		mine[i] = take(t.pool);
+	for (int i = 0; i < 8; i++)
+		respio__future_discard(mine[i]);
+	cr_assert_eq(pthread_create(&tid, NULL, take_eight_counted, &t), 0);
+	pthread_join(tid, NULL);
+	cr_assert_eq(t.allocs, 0, "%ld allocations with 8 free futures in the pool", t.allocs);
+	for (int i = 0; i < 8; i++)
+		for (int j = 0; j < 8; j++)
+			reused += t.got[i] == mine[j];
+	cr_assert_eq(reused, 8);
+	for (int i = 0; i < 8; i++)
+		respio__future_discard(t.got[i]);
+	respio__future_pool_close(t.pool);
+}
+
 /* --- stress ----------------------------------------------------------------- */
 
 #define STRESS_PRODUCERS    8
