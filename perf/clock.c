@@ -28,6 +28,22 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+#if defined(__x86_64__)
+/* Over another 10 ms, the scaled TSC and CLOCK_MONOTONIC agree within 1%. */
+static bool agrees_with_monotonic(void)
+{
+	struct timespec pause = {.tv_nsec = 10000000};
+	uint64_t m0 = mono_ns(), n0 = perf_now_ns(), m1, n1, dm, dn;
+
+	nanosleep(&pause, NULL);
+	m1 = mono_ns();
+	n1 = perf_now_ns();
+	dm = m1 - m0;
+	dn = n1 - n0;
+	return (dn > dm ? dn - dm : dm - dn) * 100 <= dm;
+}
+#endif
+
 void perf_clock_init(void)
 {
 #if defined(__x86_64__)
@@ -47,5 +63,7 @@ void perf_clock_init(void)
 	perf_clock.mult = ((t1 - t0) << 32) / (c1 - c0);
 	perf_clock.tsc0 = c0;
 	perf_clock.tsc = perf_clock.mult > 0 && perf_clock.mult < (1ull << 32);
+	if (perf_clock.tsc && !agrees_with_monotonic())
+		perf_clock.tsc = false;
 #endif
 }

@@ -28,7 +28,8 @@ struct perf_clock {
 
 extern struct perf_clock perf_clock;
 
-/* Decide and calibrate (about 20 ms). Call once before any thread starts. */
+/* Decide, calibrate and check (about 30 ms). Call once before any thread
+ * starts. */
 void perf_clock_init(void);
 
 static inline uint64_t perf_now_ns(void)
