@@ -8,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
-#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -215,7 +214,7 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	pthread_mutex_init(&c->start_lock, NULL);
 	pthread_cond_init(&c->start_cond, NULL);
 
-	nshards = cfg->shards ? (uint32_t)cfg->shards : (uint32_t)get_nprocs();
+	nshards = cfg->shards ? (uint32_t)cfg->shards : (uint32_t)respio__cpu_count();
 	if (nshards < 1)
 		nshards = 1;
 	/* The pool's minimum is spread over the shards, at least one each,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Configuration defaults. */
+/* Configuration defaults, and the CPU count they depend on. */
+#include <sched.h>
 #include <string.h>
+#include <sys/sysinfo.h>
 
 #include "internal.h"
 
@@ -36,4 +38,15 @@ void respio__limits_fill(respio_limits *dst, const respio_limits *src)
 	if (!l.max_reply_bytes)
 		l.max_reply_bytes = RESPIO_DEFAULT_MAX_REPLY_BYTES;
 	*dst = l;
+}
+
+int respio__cpu_count(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && (n = CPU_COUNT(&set)) > 0)
+		return n;
+	n = get_nprocs();
+	return n > 0 ? n : 1;
 }

@@ -71,7 +71,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysinfo.h>
 
 #include "atomic.h"
 #include "future.h"
@@ -314,7 +313,7 @@ int respio__future_pool_create(uint32_t capacity, struct respio__future_pool **o
 		return -ENOMEM;
 	}
 	pool->capacity = capacity;
-	pool->spin_ns = get_nprocs() > RESPIO__SPIN_MIN_CPUS ? RESPIO__SPIN_NS : 0;
+	pool->spin_ns = respio__cpu_count() > RESPIO__SPIN_MIN_CPUS ? RESPIO__SPIN_NS : 0;
 	/* Relaxed: the pool is published to other threads by the caller. */
 	respio__store_relaxed_u64(&pool->head, RESPIO__HEAD_NIL);
 	respio__store_relaxed_u32(&pool->live, 1);

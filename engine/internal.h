@@ -10,6 +10,11 @@
 /* Copy src (NULL = all defaults) into dst, replacing zero fields by defaults. */
 void respio__limits_fill(respio_limits *dst, const respio_limits *src);
 
+/* The CPUs the calling thread may run on (its affinity mask, so taskset and
+ * cgroup cpusets count), at least 1: the default shard count and the spin
+ * decision follow what the process can use, not what the machine has. */
+int respio__cpu_count(void);
+
 /*
  * A target runs one command synchronously. Objects that can run commands
  * (respio_conn now; the engine client and sessions later) embed one and

@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* respio-perf: options and orchestration of the perf harness: runs respio
  * and its peers on one server, interleaved over rounds, and reports medians. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "perf.h"
+#include "pin.h"
 #include "report.h"
 #include "server.h"
 
@@ -27,6 +28,8 @@ struct options {
 	const char *server_cmd;
 	const char *plot;
 	double budget_us;
+	bool pin_split; /* --pin */
+	struct perf_pin pin;
 };
 
 static struct perf_server server;
@@ -58,13 +61,16 @@ static void usage(FILE *f)
 	       "                   [--duration SECONDS | -n REQUESTS] [--warmup SECONDS]\n"
 	       "                   [--compare hiredis,redis-benchmark] [--rounds R]\n"
 	       "                   [--csv] [--plot FILE.png] [--tune [--p99-budget-us US]]\n"
+	       "                   [--pin | --server-cpus LIST --client-cpus LIST]\n"
 	       "\n"
 	       "Without -h/-p it starts redis-server (or --server-cmd) on a free loopback port\n"
 	       "for the run. --inflight 1 runs respio's synchronous helpers; K > 1 keeps K\n"
 	       "futures in flight per thread. Lists sweep every combination. --compare runs\n"
 	       "the peers on the same server, interleaved with respio over --rounds rounds\n"
 	       "(default 3), and reports medians and respio's ratio to each. --tune sweeps\n"
-	       "shard counts (default 1..max(4, 2 x CPUs)) and recommends one.\n"
+	       "shard counts (default 1..max(4, 2 x CPUs)) and recommends one. --pin puts\n"
+	       "the embedded server on the last CPU and every client on the others;\n"
+	       "--server-cpus and --client-cpus take CPU lists (0,2-3) instead.\n"
 	       "Other options: --conns N (respio connections), --timeout-ms MS, --batch\n"
 	       "(respio waits for each batch of K futures, as hiredis and redis-benchmark\n"
 	       "do, instead of keeping K in flight), --help.\n"
@@ -123,6 +129,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_TIMEOUT,
 		O_HELP,
 		O_BATCH,
+		O_PIN,
+		O_SERVER_CPUS,
+		O_CLIENT_CPUS,
 	};
 	static const struct option longopts[] = {
 	    {"threads", required_argument, NULL, O_THREADS},
@@ -143,6 +152,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"timeout-ms", required_argument, NULL, O_TIMEOUT},
 	    {"help", no_argument, NULL, O_HELP},
 	    {"batch", no_argument, NULL, O_BATCH},
+	    {"pin", no_argument, NULL, O_PIN},
+	    {"server-cpus", required_argument, NULL, O_SERVER_CPUS},
+	    {"client-cpus", required_argument, NULL, O_CLIENT_CPUS},
 	    {NULL, 0, NULL, 0},
 	};
 	int c, rounds = 0;
@@ -222,6 +234,22 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case O_TIMEOUT: o->w.timeout_ms = (int)parse_num(optarg, "timeout"); break;
 		case O_HELP: usage(stdout); exit(0);
 		case O_BATCH: o->w.batch = true; break;
+		case O_PIN: o->pin_split = true; break;
+		case O_SERVER_CPUS:
+		case O_CLIENT_CPUS: {
+			bool server = c == O_SERVER_CPUS;
+
+			if (perf_pin_parse(optarg, server ? &o->pin.server_cpus
+							  : &o->pin.client_cpus) < 0) {
+				fprintf(stderr,
+					"respio-perf: bad CPU list '%s' (e.g. 0,2-3, CPUs this "
+					"process may use)\n",
+					optarg);
+				return -1;
+			}
+			*(server ? &o->pin.server : &o->pin.client) = true;
+			break;
+		}
 		default: return -1;
 		}
 	}
@@ -241,8 +269,28 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "respio-perf: --server-cmd starts a server; -h/-p name one\n");
 		return -1;
 	}
+	if (o->pin_split && (o->pin.server || o->pin.client)) {
+		fprintf(stderr, "respio-perf: --pin chooses the CPUs; drop --server-cpus and "
+				"--client-cpus, or --pin\n");
+		return -1;
+	}
+	if (o->w.host && (o->pin_split || o->pin.server)) {
+		fprintf(stderr, "respio-perf: --pin and --server-cpus place the embedded server; "
+				"with -h/-p use --client-cpus\n");
+		return -1;
+	}
+	o->rounds = rounds > 0 ? rounds : (o->hiredis || o->rb || o->tune) ? 3 : 1;
+	if (o->rounds > MAX_ROUNDS)
+		o->rounds = MAX_ROUNDS;
+	return 0;
+}
+
+/* Without --shards: the engine's default, one shard per CPU the client may
+ * run on (so after pinning), or the sweep of --tune. */
+static void default_shards(struct options *o)
+{
 	if (!o->nshards) {
-		int cpus = get_nprocs();
+		int cpus = perf_pin_cpu_count();
 
 		if (o->tune) {
 			int top = 2 * cpus < 4 ? 4 : 2 * cpus;
@@ -254,10 +302,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->shards[o->nshards++] = cpus;
 		}
 	}
-	o->rounds = rounds > 0 ? rounds : (o->hiredis || o->rb || o->tune) ? 3 : 1;
-	if (o->rounds > MAX_ROUNDS)
-		o->rounds = MAX_ROUNDS;
-	return 0;
 }
 
 /* Results of one client in one configuration, over the rounds. */
@@ -387,8 +431,20 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	if (o.pin_split) {
+		int split = perf_pin_split(&o.pin, err, sizeof(err));
+
+		if (split < 0) {
+			fprintf(stderr, "respio-perf: %s\n", err);
+			return 2;
+		}
+		if (split > 0)
+			fprintf(stderr, "respio-perf: --pin: one CPU only, nothing pinned\n");
+	}
 	if (!o.w.host) {
-		if (perf_server_start(&server, o.server_cmd, err, sizeof(err)) < 0) {
+		if (perf_server_start(&server, o.server_cmd,
+				      o.pin.server ? &o.pin.server_cpus : NULL, err,
+				      sizeof(err)) < 0) {
 			fprintf(stderr, "respio-perf: %s\n", err);
 			return 2;
 		}
@@ -397,6 +453,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "respio-perf: started %s on 127.0.0.1:%d (pid %d)\n",
 			o.server_cmd ? o.server_cmd : "redis-server", server.port, (int)server.pid);
 	}
+	if (o.pin.server || o.pin.client) {
+		char s_cpus[64] = "any", c_cpus[64] = "any";
+
+		if (o.pin.server)
+			perf_pin_format(&o.pin.server_cpus, s_cpus, sizeof(s_cpus));
+		if (o.pin.client)
+			perf_pin_format(&o.pin.client_cpus, c_cpus, sizeof(c_cpus));
+		/* Before any client thread or peer process exists: they inherit it. */
+		if (o.pin.client && perf_pin_self(&o.pin.client_cpus) < 0) {
+			fprintf(stderr, "respio-perf: pinning the clients: %s\n", strerror(errno));
+			perf_server_stop(&server);
+			return 2;
+		}
+		fprintf(stderr, "respio-perf: server on CPUs %s, clients on CPUs %s\n", s_cpus,
+			c_cpus);
+	}
+	default_shards(&o);
 	fprintf(stderr, "respio-perf: writing %u keys of %zu bytes\n", o.w.keys, o.w.dsize);
 	if (perf_prefill(&o.w, err, sizeof(err)) < 0) {
 		fprintf(stderr, "respio-perf: %s\n", err);

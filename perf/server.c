@@ -23,7 +23,7 @@ static bool is_dragonfly(const char *cmd)
 	return strstr(base ? base + 1 : cmd, "dragonfly") != NULL;
 }
 
-static pid_t spawn(struct perf_server *s, const char *cmd)
+static pid_t spawn(struct perf_server *s, const char *cmd, const cpu_set_t *cpus)
 {
 	char port[16], dir_flag[96], port_flag[32], out[96];
 	pid_t pid;
@@ -37,6 +37,10 @@ static pid_t spawn(struct perf_server *s, const char *cmd)
 		return pid;
 	/* The child: dies with the harness however the harness ends. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (cpus && sched_setaffinity(0, sizeof(*cpus), cpus) < 0) {
+		fprintf(stderr, "sched_setaffinity: %s\n", strerror(errno));
+		_exit(127);
+	}
 	{
 		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		int null = open("/dev/null", O_RDONLY);
@@ -74,7 +78,8 @@ static void remove_dir(const char *dir)
 	rmdir(dir);
 }
 
-int perf_server_start(struct perf_server *s, const char *cmd, char *err, size_t errlen)
+int perf_server_start(struct perf_server *s, const char *cmd, const cpu_set_t *cpus, char *err,
+		      size_t errlen)
 {
 	int status;
 
@@ -94,7 +99,7 @@ int perf_server_start(struct perf_server *s, const char *cmd, char *err, size_t 
 		s->port = test_free_port();
 		if (s->port <= 0)
 			continue;
-		s->pid = spawn(s, cmd);
+		s->pid = spawn(s, cmd, cpus);
 		if (s->pid < 0) {
 			snprintf(err, errlen, "fork: %s", strerror(errno));
 			break;

@@ -4,6 +4,7 @@
 #ifndef PERF_SERVER_H
 #define PERF_SERVER_H
 
+#include <sched.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -13,9 +14,10 @@ struct perf_server {
 	char dir[64];
 };
 
-/* Start cmd (NULL: "redis-server" from PATH) and wait until it answers.
- * 0, or -1 with the reason in err. */
-int perf_server_start(struct perf_server *s, const char *cmd, char *err, size_t errlen);
+/* Start cmd (NULL: "redis-server" from PATH), on cpus when not NULL, and
+ * wait until it answers. 0, or -1 with the reason in err. */
+int perf_server_start(struct perf_server *s, const char *cmd, const cpu_set_t *cpus, char *err,
+		      size_t errlen);
 
 /* Stop it (SIGTERM, then SIGKILL after 5 s) and remove its directory. */
 void perf_server_stop(struct perf_server *s);

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -229,6 +230,36 @@ Test(client, many_threads_values_checked)
 	cr_assert_eq(st.inflight, 0);
 	cr_assert_geq(st.batched, st.batches);
 	respio_client_destroy(c);
+}
+
+/* shards = 0 means one per CPU the process may use: a client started under
+ * taskset (or in a cpuset) gets as many shards as it has CPUs, not as many
+ * as the machine has. */
+Test(client, default_shards_follow_cpu_affinity)
+{
+	respio_config cfg;
+	respio_client *c;
+	cpu_set_t saved, one;
+	int first = -1;
+
+	base_config(&cfg);
+	cfg.shards = 0;
+	cr_assert_eq(sched_getaffinity(0, sizeof(saved), &saved), 0);
+	c = make_client(&cfg);
+	cr_assert_eq(respio_client_stats(c, NULL, NULL, 0), CPU_COUNT(&saved));
+	respio_client_destroy(c);
+
+	for (int i = 0; i < CPU_SETSIZE && first < 0; i++)
+		if (CPU_ISSET(i, &saved))
+			first = i;
+	CPU_ZERO(&one);
+	CPU_SET(first, &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+	c = make_client(&cfg);
+	cr_assert_eq(respio_client_stats(c, NULL, NULL, 0), 1);
+	cr_assert_eq(respio_set(respio_client_target(c), "aff", 3, "1", 1, 0), 0);
+	respio_client_destroy(c);
+	cr_assert_eq(sched_setaffinity(0, sizeof(saved), &saved), 0);
 }
 
 /* --- ordering ------------------------------------------------------------------ */

@@ -91,7 +91,7 @@ typedef struct respio_config {
 	respio_limits limits;
 
 	/* The engine (respio_client); ignored by respio_conn. */
-	int shards;		/* worker threads; 0 = one per online CPU */
+	int shards;		/* worker threads; 0 = one per CPU the process may use */
 	uint32_t ring_capacity; /* requests queued per ring lane (16 per shard); default 1024 */
 	uint32_t max_inflight;	/* futures alive at once, whole client; default 65536 */
 	struct respio_pool_config {

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * handoff-ceiling: how many blocking calls a second this machine can complete
+ * when another thread completes them, with no I/O at all.
+ *
+ * T caller threads each post a request and sleep on a futex until one worker
+ * thread (the shape of a shard) sees it, marks it done and wakes the caller;
+ * the worker sleeps when it finds nothing. That sleep and wake-up is what a
+ * synchronous call through any engine costs, and a thread blocked in read()
+ * on its own socket pays the same. The rate bounds what synchronous threads
+ * can reach against a server on the same machine, before the server, the
+ * network stack or the client library spend anything.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pin.h"
+
+#define MAX_THREADS 1024
+
+/* One caller's state, alone on its cache line as a shard's future would be. */
+struct caller {
+	_Atomic uint32_t done_seq; /* the caller sleeps on this */
+	_Atomic uint32_t posted;   /* 1 while a request waits for the worker */
+	char pad[56];
+};
+
+static struct caller *callers;
+static int ncallers;
+static _Atomic uint32_t worker_seq; /* bumped by every post; the worker sleeps on it */
+static _Atomic int worker_asleep;
+static _Atomic int stopping;
+static _Atomic uint64_t completed;
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+/* Every wait is bounded, so a lost wake-up could only slow a run down. */
+static const struct timespec wait_bound = {.tv_sec = 0, .tv_nsec = 100000000};
+
+static void *caller_main(void *arg)
+{
+	struct caller *me = arg;
+
+	while (!atomic_load(&stopping)) {
+		uint32_t seq = atomic_load(&me->done_seq);
+
+		atomic_store(&me->posted, 1);
+		atomic_fetch_add(&worker_seq, 1);
+		if (atomic_load(&worker_asleep))
+			futex(&worker_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+		while (atomic_load(&me->done_seq) == seq && !atomic_load(&stopping))
+			futex(&me->done_seq, FUTEX_WAIT_PRIVATE, seq, &wait_bound);
+	}
+	return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stopping)) {
+		uint32_t seq = atomic_load(&worker_seq);
+		uint64_t n = 0;
+
+		for (int i = 0; i < ncallers; i++) {
+			struct caller *c = &callers[i];
+
+			if (!atomic_load(&c->posted))
+				continue;
+			atomic_store(&c->posted, 0);
+			atomic_fetch_add(&c->done_seq, 1);
+			futex(&c->done_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+			n++;
+		}
+		atomic_fetch_add(&completed, n);
+		if (!n) {
+			/* A post after the read of seq changes it: no lost wake-up. */
+			atomic_store(&worker_asleep, 1);
+			futex(&worker_seq, FUTEX_WAIT_PRIVATE, seq, &wait_bound);
+			atomic_store(&worker_asleep, 0);
+		}
+	}
+	return NULL;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+	struct timespec ts = {.tv_sec = (time_t)s,
+			      .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: handoff-ceiling [--threads T] [--duration SECONDS] [--cpus LIST]\n"
+		   "T callers (32) block on a futex per call; one worker thread completes\n"
+		   "each call and wakes its caller. Prints completed calls per second over\n"
+		   "--duration (3 s) after 0.5 s of warm-up; --cpus pins every thread to a\n"
+		   "CPU list (0,2-3).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"threads", required_argument, NULL, 't'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"cpus", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'H'},
+	    {0},
+	};
+	double duration = 3, t0, t1;
+	uint64_t n0, n1;
+	pthread_t worker, *threads;
+	cpu_set_t cpus;
+	char cpu_list[64] = "any";
+	int opt;
+
+	ncallers = 32;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 't': ncallers = atoi(optarg); break;
+		case 'd': duration = atof(optarg); break;
+		case 'c':
+			if (perf_pin_parse(optarg, &cpus) < 0 || perf_pin_self(&cpus) < 0) {
+				fprintf(stderr, "handoff-ceiling: bad CPU list '%s'\n", optarg);
+				return 2;
+			}
+			perf_pin_format(&cpus, cpu_list, sizeof(cpu_list));
+			break;
+		case 'H': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (ncallers < 1 || ncallers > MAX_THREADS || !(duration > 0) || duration > 3600) {
+		usage(stderr);
+		return 2;
+	}
+	callers = aligned_alloc(64, sizeof(*callers) * (size_t)ncallers);
+	threads = calloc((size_t)ncallers, sizeof(*threads));
+	if (!callers || !threads) {
+		fprintf(stderr, "handoff-ceiling: out of memory\n");
+		return 2;
+	}
+	memset(callers, 0, sizeof(*callers) * (size_t)ncallers);
+	if (pthread_create(&worker, NULL, worker_main, NULL) != 0) {
+		fprintf(stderr, "handoff-ceiling: cannot start the worker\n");
+		return 2;
+	}
+	for (int i = 0; i < ncallers; i++) {
+		if (pthread_create(&threads[i], NULL, caller_main, &callers[i]) != 0) {
+			fprintf(stderr, "handoff-ceiling: cannot start caller %d\n", i);
+			ncallers = i;
+			break;
+		}
+	}
+	sleep_s(0.5);
+	n0 = atomic_load(&completed);
+	t0 = now_s();
+	sleep_s(duration);
+	n1 = atomic_load(&completed);
+	t1 = now_s();
+
+	atomic_store(&stopping, 1);
+	for (int i = 0; i < ncallers; i++) {
+		atomic_fetch_add(&callers[i].done_seq, 1);
+		futex(&callers[i].done_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+	}
+	atomic_fetch_add(&worker_seq, 1);
+	futex(&worker_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+	for (int i = 0; i < ncallers; i++)
+		pthread_join(threads[i], NULL);
+	pthread_join(worker, NULL);
+
+	printf("handoff-ceiling: %d callers, 1 worker, CPUs %s: %.0f blocking calls/s\n", ncallers,
+	       cpu_list, (double)(n1 - n0) / (t1 - t0));
+	free(threads);
+	free(callers);
+	return n1 > n0 ? 0 : 1;
+}
