@@ -521,7 +521,11 @@ void respio__future_release_adopted(respio_reply *r)
 
 void respio__wakes_flush(struct respio__wakes *w)
 {
-	for (uint32_t i = 0; i < w->n; i++)
+	uint32_t i = 0;
+
+	if (w->wake_batch && w->n)
+		i = w->wake_batch(w->wake_ctx, w->words, w->n);
+	for (; i < w->n; i++)
 		respio__futex_wake(w->words[i], INT_MAX);
 	w->n = 0;
 }

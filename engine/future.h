@@ -147,6 +147,11 @@ respio_reply *respio__future_adopt_reply(respio_future *f);
 
 struct respio__wakes {
 	uint32_t n;
+	/* Set by a completer that can wake many words at once (a shard, through
+	 * its io_uring): wakes words[0..n) and returns how many it took; the
+	 * rest get one futex call each. NULL: every word by futex call. */
+	uint32_t (*wake_batch)(void *ctx, _Atomic uint32_t *const *words, uint32_t n);
+	void *wake_ctx;
 	_Atomic uint32_t *words[RESPIO__WAKE_BATCH];
 };
 

@@ -2,6 +2,7 @@
 /* The shard worker: drains its ring, pipelines requests onto its
  * connections through io_uring, parses replies and completes futures. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ enum {
 	RESPIO__OP_RECV = 1,
 	RESPIO__OP_SEND,
 	RESPIO__OP_EVENTFD,
+	RESPIO__OP_WAKE = RESPIO__UD_OP_WAKE, /* only refused wakes post a CQE */
 };
 
 static inline uint64_t ud_make(unsigned op, uint32_t slot, uint32_t gen)
@@ -656,6 +658,26 @@ static void arm_eventfd(struct respio__shard *sh)
 	sh->efd_armed = true;
 }
 
+/* The held wakes of a batch, in one io_uring_enter (uring.h). */
+static uint32_t ring_wake_batch(void *ring, _Atomic uint32_t *const *words, uint32_t n)
+{
+	return respio__uring_futex_wake(ring, words, n);
+}
+
+static void wake_through_ring(struct respio__shard *sh, bool on)
+{
+	sh->wakes.wake_batch = on ? ring_wake_batch : NULL;
+	sh->wakes.wake_ctx = on ? &sh->uring : NULL;
+}
+
+/* The kernel lists the opcode yet refused a wake: make it by syscall, and
+ * make every later one that way too. */
+static void on_refused_wake(struct respio__shard *sh, struct io_uring_cqe *cqe)
+{
+	respio__futex_wake(respio__uring_wake_word(io_uring_cqe_get_data64(cqe)), INT_MAX);
+	wake_through_ring(sh, false);
+}
+
 static unsigned process_cqes(struct respio__shard *sh)
 {
 	struct io_uring_cqe *cqe;
@@ -667,6 +689,7 @@ static unsigned process_cqes(struct respio__shard *sh)
 		case RESPIO__OP_RECV: on_recv(sh, cqe); break;
 		case RESPIO__OP_SEND: on_send(sh, cqe); break;
 		case RESPIO__OP_EVENTFD: sh->efd_armed = false; break;
+		case RESPIO__OP_WAKE: on_refused_wake(sh, cqe); break;
 		}
 		n++;
 	}
@@ -858,11 +881,15 @@ static void *shard_main(void *arg)
 		return NULL;
 
 	sh->next_deadline_ns = INT64_MAX;
+	wake_through_ring(sh, respio__uring_has_futex_wake(&sh->uring));
 	arm_eventfd(sh);
 	for (uint32_t i = 0; i < sh->nslots; i++)
 		if (sh->slots[i].state == RESPIO__SLOT_DOWN)
 			request_dial(sh, &sh->slots[i]);
 	shard_loop(sh);
+	/* From here the ring only winds down: wake by syscall, which submits
+	 * nothing else. */
+	wake_through_ring(sh, false);
 	shard_shutdown(sh);
 	/* Messages that raced with the stop: their sockets must not leak. */
 	sh->stopping = true;

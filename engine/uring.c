@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* io_uring set-up for shards: ring flags with fallbacks, provided buffers. */
+/* io_uring for shards: ring flags with fallbacks, provided buffers, futex
+ * wakes through the ring. */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -106,4 +109,51 @@ void respio__bufring_free(struct io_uring *ring, struct respio__bufring *b)
 		munmap(b->br, b->br_bytes);
 	free(b->mem);
 	memset(b, 0, sizeof(*b));
+}
+
+/* futex2 flags (linux/futex.h from 6.7 on). */
+#ifndef FUTEX2_SIZE_U32
+#define FUTEX2_SIZE_U32 0x02
+#endif
+#ifndef FUTEX2_PRIVATE
+#define FUTEX2_PRIVATE FUTEX_PRIVATE_FLAG
+#endif
+
+bool respio__uring_has_futex_wake(struct io_uring *ring)
+{
+	struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
+	bool ok;
+
+	if (!probe)
+		return false;
+	ok = io_uring_opcode_supported(probe, RESPIO__IORING_OP_FUTEX_WAKE);
+	io_uring_free_probe(probe);
+	return ok;
+}
+
+uint32_t respio__uring_futex_wake(struct io_uring *ring, _Atomic uint32_t *const *words, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+		if (!sqe) {
+			io_uring_submit(ring);
+			sqe = io_uring_get_sqe(ring);
+			if (!sqe)
+				break;
+		}
+		/* The kernel's layout: fd = futex2 flags, addr = the word,
+		 * addr2 = how many to wake, addr3 = the bitset (waiters use
+		 * FUTEX_WAIT_BITSET with every bit). */
+		io_uring_prep_rw(RESPIO__IORING_OP_FUTEX_WAKE, sqe,
+				 FUTEX2_SIZE_U32 | FUTEX2_PRIVATE, (const void *)words[i], 0,
+				 INT_MAX);
+		sqe->addr3 = FUTEX_BITSET_MATCH_ANY;
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		io_uring_sqe_set_data64(sqe, respio__uring_wake_ud(words[i]));
+	}
+	io_uring_submit(ring);
+	return i;
 }

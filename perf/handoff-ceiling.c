@@ -10,12 +10,17 @@
  * on its own socket pays the same. The rate bounds what synchronous threads
  * can reach against a server on the same machine, before the server, the
  * network stack or the client library spend anything.
+ *
+ * The worker wakes each pass's callers as a shard does: through its io_uring
+ * in one submit where the kernel has IORING_OP_FUTEX_WAKE (the engine's own
+ * uring.c), else, or with --syscall, one futex call each.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +30,7 @@
 #include <unistd.h>
 
 #include "pin.h"
+#include "uring.h"
 
 #define MAX_THREADS 1024
 
@@ -41,6 +47,8 @@ static _Atomic uint32_t worker_seq; /* bumped by every post; the worker sleeps o
 static _Atomic int worker_asleep;
 static _Atomic int stopping;
 static _Atomic uint64_t completed;
+static struct io_uring ring;
+static bool use_ring;
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
 {
@@ -69,21 +77,36 @@ static void *caller_main(void *arg)
 
 static void *worker_main(void *arg)
 {
-	(void)arg;
-	while (!atomic_load(&stopping)) {
-		uint32_t seq = atomic_load(&worker_seq);
-		uint64_t n = 0;
+	_Atomic uint32_t **woken = calloc((size_t)ncallers, sizeof(*woken));
 
-		for (int i = 0; i < ncallers; i++) {
-			struct caller *c = &callers[i];
+	(void)arg;
+	if (!woken) {
+		fprintf(stderr, "handoff-ceiling: out of memory\n");
+		exit(2);
+	}
+	if (use_ring &&
+	    (io_uring_queue_init(256, &ring, 0) < 0 || !respio__uring_has_futex_wake(&ring))) {
+		fprintf(stderr, "handoff-ceiling: no futex wakes through io_uring here "
+				"(Linux 6.7+); using --syscall\n");
+		use_ring = false;
+	}
+	while (!atomic_load(&stopping)) {
+		uint32_t seq = atomic_load(&worker_seq), i = 0;
+		uint32_t n = 0;
+
+		for (int k = 0; k < ncallers; k++) {
+			struct caller *c = &callers[k];
 
 			if (!atomic_load(&c->posted))
 				continue;
 			atomic_store(&c->posted, 0);
 			atomic_fetch_add(&c->done_seq, 1);
-			futex(&c->done_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
-			n++;
+			woken[n++] = &c->done_seq;
 		}
+		if (use_ring)
+			i = respio__uring_futex_wake(&ring, woken, n);
+		for (; i < n; i++)
+			futex(woken[i], FUTEX_WAKE_PRIVATE, 1, NULL);
 		atomic_fetch_add(&completed, n);
 		if (!n) {
 			/* A post after the read of seq changes it: no lost wake-up. */
@@ -92,6 +115,7 @@ static void *worker_main(void *arg)
 			atomic_store(&worker_asleep, 0);
 		}
 	}
+	free(woken);
 	return NULL;
 }
 
@@ -115,26 +139,27 @@ static void sleep_s(double s)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: handoff-ceiling [--threads T] [--duration SECONDS] [--cpus LIST]\n"
+		   "                       [--syscall]\n"
 		   "T callers (32) block on a futex per call; one worker thread completes\n"
-		   "each call and wakes its caller. Prints completed calls per second over\n"
-		   "--duration (3 s) after 0.5 s of warm-up; --cpus pins every thread to a\n"
-		   "CPU list (0,2-3).\n");
+		   "each call and wakes its caller, each pass's callers in one io_uring\n"
+		   "submit (--syscall: one futex call each). Prints completed calls per\n"
+		   "second over --duration (3 s) after 0.5 s of warm-up; --cpus pins every\n"
+		   "thread to a CPU list (0,2-3).\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"threads", required_argument, NULL, 't'},
-	    {"duration", required_argument, NULL, 'd'},
-	    {"cpus", required_argument, NULL, 'c'},
-	    {"help", no_argument, NULL, 'H'},
-	    {0},
+	    {"threads", required_argument, NULL, 't'}, {"duration", required_argument, NULL, 'd'},
+	    {"cpus", required_argument, NULL, 'c'},    {"syscall", no_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'H'},	       {0},
 	};
 	double duration = 3, t0, t1;
 	uint64_t n0, n1;
 	pthread_t worker, *threads;
 	cpu_set_t cpus;
 	char cpu_list[64] = "any";
+	bool syscall_wakes = false;
 	int opt;
 
 	ncallers = 32;
@@ -149,6 +174,7 @@ int main(int argc, char **argv)
 			}
 			perf_pin_format(&cpus, cpu_list, sizeof(cpu_list));
 			break;
+		case 's': syscall_wakes = true; break;
 		case 'H': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -164,6 +190,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	memset(callers, 0, sizeof(*callers) * (size_t)ncallers);
+	use_ring = !syscall_wakes;
 	if (pthread_create(&worker, NULL, worker_main, NULL) != 0) {
 		fprintf(stderr, "handoff-ceiling: cannot start the worker\n");
 		return 2;
@@ -193,8 +220,11 @@ int main(int argc, char **argv)
 		pthread_join(threads[i], NULL);
 	pthread_join(worker, NULL);
 
-	printf("handoff-ceiling: %d callers, 1 worker, CPUs %s: %.0f blocking calls/s\n", ncallers,
-	       cpu_list, (double)(n1 - n0) / (t1 - t0));
+	printf(
+	    "handoff-ceiling: %d callers, 1 worker, wakes by %s, CPUs %s: %.0f blocking calls/s\n",
+	    ncallers, use_ring ? "io_uring" : "syscall", cpu_list, (double)(n1 - n0) / (t1 - t0));
+	if (use_ring)
+		io_uring_queue_exit(&ring);
 	free(threads);
 	free(callers);
 	return n1 > n0 ? 0 : 1;
