@@ -48,7 +48,8 @@ static _Atomic int worker_asleep;
 static _Atomic int stopping;
 static _Atomic uint64_t completed;
 static struct io_uring ring;
-static bool use_ring;
+static bool syscall_wakes; /* --syscall */
+static bool use_ring;	   /* the worker's choice: !syscall_wakes where the kernel can */
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
 {
@@ -84,12 +85,15 @@ static void *worker_main(void *arg)
 		fprintf(stderr, "handoff-ceiling: out of memory\n");
 		exit(2);
 	}
-	if (use_ring &&
-	    (io_uring_queue_init(256, &ring, 0) < 0 || !respio__uring_has_futex_wake(&ring))) {
-		fprintf(stderr, "handoff-ceiling: no futex wakes through io_uring here "
-				"(Linux 6.7+); using --syscall\n");
+	if (use_ring && io_uring_queue_init(256, &ring, 0) < 0) {
+		use_ring = false;
+	} else if (use_ring && !respio__uring_has_futex_wake(&ring)) {
+		io_uring_queue_exit(&ring);
 		use_ring = false;
 	}
+	if (!use_ring && !syscall_wakes)
+		fprintf(stderr, "handoff-ceiling: no futex wakes through io_uring here "
+				"(Linux 6.7+); waking by syscall\n");
 	while (!atomic_load(&stopping)) {
 		uint32_t seq = atomic_load(&worker_seq), i = 0;
 		uint32_t n = 0;
@@ -103,7 +107,7 @@ static void *worker_main(void *arg)
 			atomic_fetch_add(&c->done_seq, 1);
 			woken[n++] = &c->done_seq;
 		}
-		if (use_ring)
+		if (use_ring && n)
 			i = respio__uring_futex_wake(&ring, woken, n);
 		for (; i < n; i++)
 			futex(woken[i], FUTEX_WAKE_PRIVATE, 1, NULL);
@@ -159,7 +163,6 @@ int main(int argc, char **argv)
 	pthread_t worker, *threads;
 	cpu_set_t cpus;
 	char cpu_list[64] = "any";
-	bool syscall_wakes = false;
 	int opt;
 
 	ncallers = 32;
