@@ -73,25 +73,35 @@ Test(uring, wake_ud_holds_the_word)
 	free(words);
 }
 
+/* Put n sleepers to sleep, change their words, wake them all through ring in
+ * one call, and check that each was woken (not timed out). */
+static void wake_sleepers_through(struct io_uring *ring, int n)
+{
+	struct sleeper *s = calloc((size_t)n, sizeof(*s));
+	_Atomic uint32_t **words = calloc((size_t)n, sizeof(*words));
+
+	cr_assert(s && words);
+	start_sleepers(s, n);
+	for (int i = 0; i < n; i++) {
+		atomic_store(&s[i].word, 1);
+		words[i] = &s[i].word;
+	}
+	cr_assert_eq(respio__uring_futex_wake(ring, words, (uint32_t)n), (uint32_t)n);
+	for (int i = 0; i < n; i++) {
+		pthread_join(s[i].thread, NULL);
+		cr_assert_eq(s[i].rc, 0, "sleeper %d was not woken", i);
+	}
+	free(words);
+	free(s);
+}
+
 Test(uring, futex_wake_wakes_sleepers_with_one_submit)
 {
-	enum { N = 8 };
-	struct sleeper s[N];
-	_Atomic uint32_t *words[N];
 	struct io_uring ring;
 	struct io_uring_cqe *cqe;
 
 	make_ring(&ring, 64);
-	start_sleepers(s, N);
-	for (int i = 0; i < N; i++) {
-		atomic_store(&s[i].word, 1);
-		words[i] = &s[i].word;
-	}
-	cr_assert_eq(respio__uring_futex_wake(&ring, words, N), N);
-	for (int i = 0; i < N; i++) {
-		pthread_join(s[i].thread, NULL);
-		cr_assert_eq(s[i].rc, 0, "sleeper %d was not woken", i);
-	}
+	wake_sleepers_through(&ring, 8);
 	/* Successful wakes post nothing. */
 	cr_assert_eq(io_uring_peek_cqe(&ring, &cqe), -EAGAIN);
 	io_uring_queue_exit(&ring);
@@ -100,21 +110,9 @@ Test(uring, futex_wake_wakes_sleepers_with_one_submit)
 /* More wakes than the SQ holds: it submits as it goes and queues them all. */
 Test(uring, futex_wake_past_a_full_submission_queue)
 {
-	enum { N = 10 };
-	struct sleeper s[N];
-	_Atomic uint32_t *words[N];
 	struct io_uring ring;
 
 	make_ring(&ring, 4);
-	start_sleepers(s, N);
-	for (int i = 0; i < N; i++) {
-		atomic_store(&s[i].word, 1);
-		words[i] = &s[i].word;
-	}
-	cr_assert_eq(respio__uring_futex_wake(&ring, words, N), N);
-	for (int i = 0; i < N; i++) {
-		pthread_join(s[i].thread, NULL);
-		cr_assert_eq(s[i].rc, 0, "sleeper %d was not woken", i);
-	}
+	wake_sleepers_through(&ring, 10);
 	io_uring_queue_exit(&ring);
 }
