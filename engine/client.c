@@ -464,6 +464,8 @@ static void add_stats(respio_stats *s, const struct respio__shard *sh)
 	s->batched += respio__load_relaxed_u64(&k->batched);
 	s->sleeps += respio__load_relaxed_u64(&k->sleeps);
 	s->wakeups += respio__load_relaxed_u64(&k->wakeups);
+	s->waiter_wakes += respio__load_relaxed_u64(&k->waiter_wakes);
+	s->wake_calls += respio__load_relaxed_u64(&k->wake_calls);
 }
 
 int respio_client_stats(respio_client *c, respio_stats *total, respio_stats *per_shard, int cap)

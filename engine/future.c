@@ -523,10 +523,14 @@ void respio__wakes_flush(struct respio__wakes *w)
 {
 	uint32_t i = 0;
 
-	if (w->wake_batch && w->n)
+	if (w->wake_batch && w->n) {
 		i = w->wake_batch(w->wake_ctx, w->words, w->n);
+		w->calls += i > 0;
+	}
+	w->calls += w->n - i;
 	for (; i < w->n; i++)
 		respio__futex_wake(w->words[i], INT_MAX);
+	w->woken += w->n;
 	w->n = 0;
 }
 

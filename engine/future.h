@@ -152,6 +152,7 @@ struct respio__wakes {
 	 * rest get one futex call each. NULL: every word by futex call. */
 	uint32_t (*wake_batch)(void *ctx, _Atomic uint32_t *const *words, uint32_t n);
 	void *wake_ctx;
+	uint64_t woken, calls; /* words woken so far, and the calls that did it */
 	_Atomic uint32_t *words[RESPIO__WAKE_BATCH];
 };
 

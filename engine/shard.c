@@ -678,6 +678,15 @@ static void on_refused_wake(struct respio__shard *sh, struct io_uring_cqe *cqe)
 	wake_through_ring(sh, false);
 }
 
+/* Wake the held waiters and publish the wake counters (also those of a
+ * full batch that respio__future_publish flushed on its own). */
+static void flush_wakes(struct respio__shard *sh)
+{
+	respio__wakes_flush(&sh->wakes);
+	respio__store_relaxed_u64(&sh->stats.waiter_wakes, sh->wakes.woken);
+	respio__store_relaxed_u64(&sh->stats.wake_calls, sh->wakes.calls);
+}
+
 static unsigned process_cqes(struct respio__shard *sh)
 {
 	struct io_uring_cqe *cqe;
@@ -695,7 +704,7 @@ static unsigned process_cqes(struct respio__shard *sh)
 	}
 	io_uring_cq_advance(&sh->uring, n);
 	/* Every reply of this batch is published: wake its waiters now. */
-	respio__wakes_flush(&sh->wakes);
+	flush_wakes(sh);
 	if (!sh->efd_armed && !sh->stopping)
 		arm_eventfd(sh);
 	return n;
@@ -757,7 +766,7 @@ static void shard_loop(struct respio__shard *sh)
 		}
 		flush_all(sh);
 		/* Requests failed above (deadline, backoff, no memory). */
-		respio__wakes_flush(&sh->wakes);
+		flush_wakes(sh);
 
 		/* One clock read per turn: the poll window opens at the start
 		 * of the turn after the work, microseconds late at most. */
@@ -894,7 +903,7 @@ static void *shard_main(void *arg)
 	/* Messages that raced with the stop: their sockets must not leak. */
 	sh->stopping = true;
 	handle_mail(sh);
-	respio__wakes_flush(&sh->wakes);
+	flush_wakes(sh);
 	shard_free_resources(sh);
 	return NULL;
 }

@@ -18,6 +18,7 @@
 #include "alloc_count.h"
 #include "fake_server.h"
 #include "server.h"
+#include "uring.h"
 
 static test_server srv;
 static bool have_srv;
@@ -944,6 +945,54 @@ Test(client, at_most_one_wakeup_per_sleep)
 	cr_assert_leq(st.wakeups, st.sleeps);
 	cr_assert_lt(st.wakeups, 10240 / 4, "a wakeup per request is what this must avoid");
 	cr_assert_eq(st.completed, 10240);
+	respio_client_destroy(c);
+}
+
+static void *ping_worker(void *arg)
+{
+	respio_target *t = respio_client_target(arg);
+
+	for (int i = 0; i < 300; i++) {
+		respio_reply *r = NULL;
+
+		cr_assert_eq(respio_command(t, 1, (const char *const[]){"PING"}, NULL, &r), 0);
+		respio_reply_free(r);
+	}
+	return NULL;
+}
+
+/* Threads asleep on their futures are woken by the shard a batch at a time:
+ * through io_uring, one system call wakes many of them (Linux 6.7+). */
+Test(client, waiters_woken_in_batches)
+{
+	enum { THREADS = 32 };
+	pthread_t th[THREADS];
+	respio_config cfg;
+	respio_client *c;
+	respio_stats st;
+	struct io_uring probe_ring;
+	bool ring_wakes;
+
+	cr_assert_eq(io_uring_queue_init(4, &probe_ring, 0), 0);
+	ring_wakes = respio__uring_has_futex_wake(&probe_ring);
+	io_uring_queue_exit(&probe_ring);
+
+	base_config(&cfg);
+	cfg.shards = 1;
+	c = make_client(&cfg);
+	for (int i = 0; i < THREADS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, ping_worker, c), 0);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	respio_client_stats(c, &st, NULL, 0);
+	cr_log_info("%d requests: %llu waiters woken by %llu calls", THREADS * 300,
+		    (unsigned long long)st.waiter_wakes, (unsigned long long)st.wake_calls);
+	cr_assert_gt(st.waiter_wakes, 0);
+	cr_assert_leq(st.waiter_wakes, (uint64_t)THREADS * 300);
+	if (ring_wakes)
+		cr_assert_lt(st.wake_calls, st.waiter_wakes, "a call per woken thread");
+	else
+		cr_assert_eq(st.wake_calls, st.waiter_wakes);
 	respio_client_destroy(c);
 }
 

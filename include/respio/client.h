@@ -179,6 +179,10 @@ typedef struct respio_stats {
 	uint64_t sleeps;	/* times a shard blocked waiting for work */
 	uint64_t wakeups;	/* eventfd writes by submitters: at most one per
 				   sleep, never one per request */
+	uint64_t waiter_wakes;	/* threads woken from a wait on a future */
+	uint64_t wake_calls;	/* system calls that woke them: one per thread
+				   by futex, one per batch through io_uring
+				   (Linux 6.7+) */
 } respio_stats;
 
 /* Fill *total with the sum over shards and per_shard[0..cap) with each
