@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -25,10 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic.h"
+#include "future.h"
 #include "pin.h"
 #include "uring.h"
 
@@ -51,13 +51,14 @@ static struct io_uring ring;
 static bool syscall_wakes; /* --syscall */
 static bool use_ring;	   /* the worker's choice: !syscall_wakes where the kernel can */
 
-static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
-{
-	return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
-}
+/* Every wait is bounded, so a lost wake-up could only slow a run down. The
+ * engine's futex helpers (atomic.h): the calls its waiters and shards make. */
+#define WAIT_BOUND_NS 100000000
 
-/* Every wait is bounded, so a lost wake-up could only slow a run down. */
-static const struct timespec wait_bound = {.tv_sec = 0, .tv_nsec = 100000000};
+static int64_t wait_deadline(void)
+{
+	return respio__now_ns() + WAIT_BOUND_NS;
+}
 
 static void *caller_main(void *arg)
 {
@@ -69,9 +70,9 @@ static void *caller_main(void *arg)
 		atomic_store(&me->posted, 1);
 		atomic_fetch_add(&worker_seq, 1);
 		if (atomic_load(&worker_asleep))
-			futex(&worker_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+			respio__futex_wake(&worker_seq, 1);
 		while (atomic_load(&me->done_seq) == seq && !atomic_load(&stopping))
-			futex(&me->done_seq, FUTEX_WAIT_PRIVATE, seq, &wait_bound);
+			respio__futex_wait(&me->done_seq, seq, wait_deadline());
 	}
 	return NULL;
 }
@@ -110,12 +111,12 @@ static void *worker_main(void *arg)
 		if (use_ring && n)
 			i = respio__uring_futex_wake(&ring, woken, n);
 		for (; i < n; i++)
-			futex(woken[i], FUTEX_WAKE_PRIVATE, 1, NULL);
+			respio__futex_wake(woken[i], 1);
 		atomic_fetch_add(&completed, n);
 		if (!n) {
 			/* A post after the read of seq changes it: no lost wake-up. */
 			atomic_store(&worker_asleep, 1);
-			futex(&worker_seq, FUTEX_WAIT_PRIVATE, seq, &wait_bound);
+			respio__futex_wait(&worker_seq, seq, wait_deadline());
 			atomic_store(&worker_asleep, 0);
 		}
 	}
@@ -215,10 +216,10 @@ int main(int argc, char **argv)
 	atomic_store(&stopping, 1);
 	for (int i = 0; i < ncallers; i++) {
 		atomic_fetch_add(&callers[i].done_seq, 1);
-		futex(&callers[i].done_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+		respio__futex_wake(&callers[i].done_seq, 1);
 	}
 	atomic_fetch_add(&worker_seq, 1);
-	futex(&worker_seq, FUTEX_WAKE_PRIVATE, 1, NULL);
+	respio__futex_wake(&worker_seq, 1);
 	for (int i = 0; i < ncallers; i++)
 		pthread_join(threads[i], NULL);
 	pthread_join(worker, NULL);
