@@ -38,6 +38,7 @@ enum {
 	RESPIO__OP_RECV = 1,
 	RESPIO__OP_SEND,
 	RESPIO__OP_EVENTFD,
+	RESPIO__OP_CLOSE, /* a socket closed behind its SQEs (close_through_ring) */
 	RESPIO__OP_WAKE = RESPIO__UD_OP_WAKE, /* only refused wakes post a CQE */
 };
 
@@ -215,14 +216,26 @@ static void submit_send(struct respio__shard *sh, struct respio__slot *slot)
 	slot->send_inflight = true;
 }
 
+/* Some request on the connection was handed to the kernel and awaits its
+ * reply (answered requests leave the FIFO; expired ones stay until their
+ * late reply is read). */
+static bool awaiting_reply(const struct respio__slot *slot)
+{
+	return slot->head && slot->head->stream_end <= slot->handed_end;
+}
+
 /* One send in flight per connection: everything queued meanwhile goes out
  * together in the next one. */
 static void flush(struct respio__shard *sh, struct respio__slot *slot)
 {
 	struct respio__buf tmp;
 
-	if (slot->state != RESPIO__SLOT_UP || slot->send_inflight || slot->fill.len == 0)
+	if (slot->state != RESPIO__SLOT_UP || slot->send_inflight || slot->fill.len == 0 ||
+	    slot->stalled)
 		return;
+	/* Nothing was awaiting a reply: the stall clock starts with this send. */
+	if (!awaiting_reply(slot))
+		slot->busy_since_ns = sh->now_ns;
 	tmp = slot->sending;
 	slot->sending = slot->fill;
 	slot->fill = tmp;
@@ -231,6 +244,35 @@ static void flush(struct respio__shard *sh, struct respio__slot *slot)
 	slot->sending_off = 0;
 	slot->handed_end = slot->fill_end;
 	submit_send(sh, slot);
+}
+
+/*
+ * Close fd behind every SQE that may still name it. SQEs prepared this turn
+ * (a send, a recv re-armed) sit in the SQ until the next submit; closed
+ * now, the number could go to the control thread's next socket() first and
+ * those SQEs would then write old commands into, or read from, a new
+ * connection. The kernel takes SQEs in order and each non-linked one takes
+ * its reference to the file when it is issued, during the submit: a close
+ * queued behind them frees the number only after they hold the old socket.
+ */
+static void close_through_ring(struct respio__shard *sh, int fd)
+{
+	struct io_uring_sqe *sqe = get_sqe(sh);
+
+	if (!sqe) {
+		/* No entry even after a submit: push what is queued to the
+		 * kernel first, then close directly. */
+		io_uring_submit(&sh->uring);
+		if (io_uring_sq_ready(&sh->uring) == 0) {
+			close(fd);
+			return;
+		}
+		/* The kernel took nothing: keep the number (a leak of one fd
+		 * beats a stale SQE on someone else's socket). */
+		return;
+	}
+	io_uring_prep_close(sqe, fd);
+	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_CLOSE, 0, 0));
 }
 
 /*
@@ -248,8 +290,9 @@ static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int e
 	/* shutdown() makes the kernel end the recv and any send with an error;
 	 * their CQEs then carry a stale generation. */
 	shutdown(slot->fd, SHUT_RDWR);
-	close(slot->fd);
+	close_through_ring(sh, slot->fd);
 	slot->fd = -1;
+	slot->stalled = false;
 	slot->gen++;
 	slot->state = RESPIO__SLOT_DOWN;
 	respio_parser_reset(slot->parser);
@@ -473,8 +516,43 @@ static void expire(struct respio__shard *sh, int64_t now)
 	sh->next_deadline_ns = next;
 }
 
-/* Redial after backoff; replace a connection that stopped answering (it
- * has requests that timed out and nothing arrived for a while). */
+/* A request handed to the kernel is still waiting for its reply and its
+ * own deadline has not passed. */
+static bool live_request_sent(const struct respio__slot *slot)
+{
+	for (const respio_future *f = slot->head; f && f->stream_end <= slot->handed_end;
+	     f = f->next)
+		if (!f->expired)
+			return true;
+	return false;
+}
+
+/*
+ * A connection is stalled when a request has awaited its reply for longer
+ * than max(timeout, 1 s) and nothing arrived in that time: the clock starts
+ * at the later of the last receive and the send that made the connection
+ * busy, so an idle spell before the request does not count. A stalled
+ * connection sends nothing more (what is unsent can still go elsewhere,
+ * fate NOT_SENT); it is replaced only once every request sent on it has
+ * met its own deadline, so a slow or timed-out request never fails its
+ * neighbours early. A reply clears the stall (on_recv).
+ */
+static void check_stall(struct respio__shard *sh, struct respio__slot *slot, int64_t now,
+			int64_t stall_ns)
+{
+	int64_t since =
+	    slot->last_rx_ns > slot->busy_since_ns ? slot->last_rx_ns : slot->busy_since_ns;
+
+	if (!awaiting_reply(slot) || now - since <= stall_ns) {
+		slot->stalled = false;
+		return;
+	}
+	slot->stalled = true;
+	if (!live_request_sent(slot))
+		conn_fail(sh, slot, -ETIMEDOUT);
+}
+
+/* Redial after backoff; leave behind a connection that stopped answering. */
 static void maintain(struct respio__shard *sh, int64_t now)
 {
 	int64_t stall_ns =
@@ -485,9 +563,8 @@ static void maintain(struct respio__shard *sh, int64_t now)
 
 		if (slot->state == RESPIO__SLOT_BACKOFF && now >= slot->retry_at_ns)
 			request_dial(sh, slot);
-		else if (slot->state == RESPIO__SLOT_UP && slot->expired &&
-			 now - slot->last_rx_ns > stall_ns)
-			conn_fail(sh, slot, -ETIMEDOUT);
+		else if (slot->state == RESPIO__SLOT_UP)
+			check_stall(sh, slot, now, stall_ns);
 	}
 }
 
@@ -591,6 +668,8 @@ static void on_recv(struct respio__shard *sh, struct io_uring_cqe *cqe)
 		/* For stall detection, counted in seconds: the coarse clock
 		 * does, at a fraction of the cost per receive. */
 		slot->last_rx_ns = respio__coarse_now_ns();
+		if (slot->stalled)
+			slot->stalled = false; /* alive after all: send again */
 		while (off < len && slot->gen == gen) {
 			size_t used = 0;
 			int rc = respio_parser_feed(slot->parser, buf + off, len - off, &used);
@@ -757,6 +836,7 @@ static void shard_loop(struct respio__shard *sh)
 		if (sh->stopping || respio__load_acquire_u32(&sh->stop_flag))
 			return;
 		now = respio__now_ns();
+		sh->now_ns = now;
 		drained = drain_ring(sh, now);
 		if (now >= sh->next_deadline_ns)
 			expire(sh, now);
@@ -851,7 +931,7 @@ static void shard_shutdown(struct respio__shard *sh)
 		slot->head = slot->tail = NULL;
 		if (slot->fd >= 0) {
 			shutdown(slot->fd, SHUT_RDWR);
-			close(slot->fd);
+			close_through_ring(sh, slot->fd);
 			slot->fd = -1;
 		}
 		slot->state = RESPIO__SLOT_DOWN;
@@ -861,8 +941,11 @@ static void shard_shutdown(struct respio__shard *sh)
 /* Slots, parsers and buffers are the client's to free, after the join. */
 static void shard_free_resources(struct respio__shard *sh)
 {
-	/* Exiting the ring cancels what is pending; only then may the memory
-	 * its SQEs point at (buffers, sends) go. */
+	/* This submit closes the sockets queued by close_through_ring, after
+	 * the SQEs before them (on sockets already shut down). Exiting the
+	 * ring cancels what is pending; only then may the memory its SQEs
+	 * point at (buffers, sends) go. */
+	io_uring_submit(&sh->uring);
 	io_uring_queue_exit(&sh->uring);
 	respio__bufring_free(NULL, &sh->bufs);
 }

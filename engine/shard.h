@@ -65,6 +65,7 @@ struct respio__slot {
 	struct respio__buf sending; /* bytes handed to the kernel */
 	size_t sending_off;	    /* how much of sending was written */
 	bool send_inflight;	    /* a send SQE (maybe of an old gen) is pending */
+	bool stalled;		    /* no reply for the stall limit: send nothing more */
 
 	respio_future *head, *tail;
 	uint32_t queued;   /* futures in the FIFO */
@@ -73,6 +74,9 @@ struct respio__slot {
 	uint64_t handed_end;
 
 	int64_t last_rx_ns;
+	/* When the oldest request still awaiting its reply was handed to the
+	 * kernel, if nothing was outstanding before it (see maintain). */
+	int64_t busy_since_ns;
 	int64_t retry_at_ns;
 	uint32_t attempts;
 	int last_err;
@@ -119,6 +123,7 @@ struct respio__shard {
 	bool efd_armed;
 	bool stopping;
 	int64_t next_deadline_ns;
+	int64_t now_ns; /* read once per loop turn */
 	uint32_t nslots;
 	struct respio__slot *slots;
 	struct respio__mailbox mail;
