@@ -158,6 +158,7 @@ static void client_free(struct respio_client *c)
 		respio__future_pool_close(c->pool);
 	pthread_mutex_destroy(&c->start_lock);
 	pthread_cond_destroy(&c->start_cond);
+	pthread_mutex_destroy(&c->shutdown_lock);
 	free(c->strings);
 	free(c);
 }
@@ -213,6 +214,7 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	c->timeout_ns = cfg->timeout_ms > 0 ? (int64_t)cfg->timeout_ms * 1000000 : 0;
 	pthread_mutex_init(&c->start_lock, NULL);
 	pthread_cond_init(&c->start_cond, NULL);
+	pthread_mutex_init(&c->shutdown_lock, NULL);
 
 	nshards = cfg->shards ? (uint32_t)cfg->shards : (uint32_t)respio__cpu_count();
 	if (nshards < 1)
@@ -279,11 +281,44 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	return 0;
 }
 
-void respio_client_destroy(respio_client *c)
+/* Threads inside respio_submit, over every lane of every shard. */
+static uint32_t submitters(struct respio_client *c)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < c->nshards; i++)
+		for (uint32_t j = 0; c->shards[i].lanes && j < RESPIO__LANES; j++)
+			/* Acquire pairs with the release decrement in
+			 * respio_submit_with: a count of zero means their
+			 * enqueues are visible to the shards' last drain. */
+			n += respio__load_acquire_u32(&c->shards[i].lanes[j].submitters);
+	return n;
+}
+
+/* Let the submits in progress finish: new ones see shutting_down; those
+ * waiting for a future or a lane are woken to see it too. */
+static void wait_for_submitters(struct respio_client *c)
+{
+	struct timespec pause = {0, 100000};
+
+	while (submitters(c) > 0) {
+		respio__future_pool_abort_waits(c->pool);
+		nanosleep(&pause, NULL);
+	}
+}
+
+void respio_client_shutdown(respio_client *c)
 {
 	if (!c)
 		return;
-	respio__store_release_u32(&c->shutting_down, 1);
+	pthread_mutex_lock(&c->shutdown_lock);
+	if (c->shut_down) {
+		pthread_mutex_unlock(&c->shutdown_lock);
+		return;
+	}
+	/* Seq_cst: pairs with the registration in respio_submit_with. */
+	respio__store_seq_cst_u32(&c->shutting_down, 1);
+	wait_for_submitters(c);
 	/* The control thread goes first, so no connection is handed to a
 	 * shard that has already left. */
 	respio__control_stop(c->control);
@@ -305,8 +340,19 @@ void respio_client_destroy(respio_client *c)
 		}
 	}
 	for (uint32_t i = 0; i < c->nshards; i++)
-		if (c->shards[i].running)
+		if (c->shards[i].running) {
 			respio__shard_join(&c->shards[i]);
+			c->shards[i].running = false;
+		}
+	c->shut_down = true;
+	pthread_mutex_unlock(&c->shutdown_lock);
+}
+
+void respio_client_destroy(respio_client *c)
+{
+	if (!c)
+		return;
+	respio_client_shutdown(c);
 	respio__control_free(c->control);
 	client_free(c);
 }
@@ -336,30 +382,26 @@ static bool turns_into_stream(const char *cmd, size_t len)
 	return false;
 }
 
-int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int argc,
-		       const char *const *argv, const size_t *argvlen, respio_future **out)
+/* The body of a submit, on a lane the caller is registered on. */
+static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint32_t no,
+			  struct respio__shard *sh, struct respio__lane *lane, int argc,
+			  const char *const *argv, const size_t *argvlen, respio_future **out)
 {
-	struct respio__shard *sh;
-	struct respio__lane *lane;
 	respio_future *f;
-	int64_t deadline, timeout_ns = c ? c->timeout_ns : 0;
-	uint32_t no;
+	int64_t deadline, wait_until, timeout_ns = c->timeout_ns;
+	/* A callback on a shard thread never waits: the pool and the lanes it
+	 * would wait for are emptied by the shards, maybe by this very thread. */
+	bool nowait = respio__on_shard_thread;
 	int rc;
 
-	if (out)
-		*out = NULL;
-	if (!c || !out || argc < 1 || !argv || !argv[0] ||
-	    turns_into_stream(argv[0], argvlen ? argvlen[0] : strlen(argv[0])))
-		return RESPIO_E_INVAL;
-	if (respio__load_acquire_u32(&c->shutting_down))
-		return RESPIO_E_SHUTDOWN;
 	if (opts && opts->timeout_ms)
 		timeout_ns = opts->timeout_ms > 0 ? opts->timeout_ms * 1000000 : 0;
 	/* The coarse clock (a few ms of resolution, a fifth of the cost) is
 	 * plenty for deadlines counted in milliseconds, on the hot path. */
 	deadline = timeout_ns > 0 ? respio__coarse_now_ns() + timeout_ns : INT64_MAX;
+	wait_until = nowait ? 0 : deadline;
 
-	rc = respio__future_acquire(c->pool, deadline, &f);
+	rc = respio__future_acquire(c->pool, wait_until, &f);
 	if (rc < 0)
 		return rc;
 	rc = respio__future_set_request(f, argc, argv, argvlen);
@@ -374,9 +416,6 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 		f->cb = opts->cb;
 		f->cb_arg = opts->cb_arg;
 	}
-	no = thread_no();
-	sh = &c->shards[no % c->nshards];
-	lane = &sh->lanes[(no / c->nshards) % RESPIO__LANES];
 	/* Below 2^16 for any pool size in use; the shard takes it modulo its
 	 * connection count anyway. */
 	f->conn_index = (uint16_t)((no / c->nshards) % c->slots_per_shard);
@@ -387,7 +426,11 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 	/* A full ring is backpressure: wait for the shard, up to the deadline. */
 	for (uint32_t round = 0; !ck_ring_enqueue_mpmc(&lane->ring, lane->buf, f); round++) {
 		respio__shard_wake(sh);
-		if (respio__coarse_now_ns() >= deadline) {
+		if (respio__load_relaxed_u32(&c->shutting_down)) {
+			respio__future_discard(f);
+			return RESPIO_E_SHUTDOWN;
+		}
+		if (nowait || respio__coarse_now_ns() >= deadline) {
 			respio__future_discard(f);
 			return RESPIO_E_BACKPRESSURE;
 		}
@@ -396,6 +439,40 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 	respio__shard_wake(sh);
 	*out = f;
 	return 0;
+}
+
+int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int argc,
+		       const char *const *argv, const size_t *argvlen, respio_future **out)
+{
+	struct respio__shard *sh;
+	struct respio__lane *lane;
+	uint32_t no;
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!c || !out || argc < 1 || !argv || !argv[0] ||
+	    turns_into_stream(argv[0], argvlen ? argvlen[0] : strlen(argv[0])))
+		return RESPIO_E_INVAL;
+	no = thread_no();
+	sh = &c->shards[no % c->nshards];
+	lane = &sh->lanes[(no / c->nshards) % RESPIO__LANES];
+
+	/*
+	 * Register on the lane, then look at shutting_down; destroy stores
+	 * shutting_down, then reads every lane's count (all four seq_cst).
+	 * Either we see the flag and leave, or destroy sees us and waits
+	 * until we are done: a future we enqueue is then still drained by
+	 * the shard's shutdown, and no submit touches a freed client.
+	 */
+	respio__fetch_add_seq_cst_u32(&lane->submitters, 1);
+	if (respio__load_seq_cst_u32(&c->shutting_down))
+		rc = RESPIO_E_SHUTDOWN;
+	else
+		rc = submit_on_lane(c, opts, no, sh, lane, argc, argv, argvlen, out);
+	/* Release: our enqueue happens-before destroy's acquire of zero. */
+	respio__fetch_sub_release_u32(&lane->submitters, 1);
+	return rc;
 }
 
 int respio_submit(respio_client *c, int argc, const char *const *argv, const size_t *argvlen,

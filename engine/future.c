@@ -107,6 +107,7 @@ struct respio__future_pool {
 	_Atomic uint32_t nalloc;      /* futures ever allocated, <= capacity */
 	_Atomic uint32_t live;	      /* futures not freed + 1 until close */
 	_Atomic uint32_t any_waiters; /* wait_any calls asleep or about to be */
+	_Atomic uint32_t aborting;    /* the client shuts down: acquirers give up */
 	_Atomic(void *) *slots;	      /* index -> future, written once per index */
 
 	/* Written only when a wait_any sleeps. */
@@ -352,6 +353,8 @@ static int acquire_slow(struct respio__future_pool *pool, int64_t deadline_ns, r
 	int rc;
 
 	for (;;) {
+		if (respio__load_relaxed_u32(&pool->aborting))
+			return RESPIO_E_SHUTDOWN;
 		rc = pool_grow(pool, out);
 		if (rc != -EAGAIN)
 			return rc;
@@ -381,6 +384,14 @@ static int acquire_slow(struct respio__future_pool *pool, int64_t deadline_ns, r
 		if (expired(deadline_ns))
 			return RESPIO_E_BACKPRESSURE;
 	}
+}
+
+void respio__future_pool_abort_waits(struct respio__future_pool *pool)
+{
+	respio__store_relaxed_u32(&pool->aborting, 1);
+	/* An acquirer that checked the flag just before may fall asleep after
+	 * this wake: the caller repeats it until no acquirer is left. */
+	respio__futex_wake(head_futex(pool), INT_MAX);
 }
 
 int respio__future_acquire(struct respio__future_pool *pool, int64_t deadline_ns,

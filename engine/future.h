@@ -106,10 +106,16 @@ int respio__future_pool_create(uint32_t capacity, struct respio__future_pool **o
  * with the last future the caller still holds. Call once. */
 void respio__future_pool_close(struct respio__future_pool *pool);
 
+/* Make acquirers waiting on an exhausted pool, and every later one that
+ * would wait, return RESPIO_E_SHUTDOWN. A waiter that was about to sleep
+ * may miss the wake: call again until none is left. Any thread. */
+void respio__future_pool_abort_waits(struct respio__future_pool *pool);
+
 /* Take a fresh future (refs 2, PENDING, no reply, no callback; deadline_ns
  * stored in it). Waits while the pool is exhausted, up to deadline_ns (< 0:
  * no limit), then RESPIO_E_BACKPRESSURE; -ENOMEM when a lazy allocation
- * fails. Any thread, but not concurrently with or after _pool_close. */
+ * fails; RESPIO_E_SHUTDOWN once _abort_waits was called. Any thread, but not concurrently with or
+ * after _pool_close. */
 int respio__future_acquire(struct respio__future_pool *pool, int64_t deadline_ns,
 			   respio_future **out);
 

@@ -950,6 +950,8 @@ static void shard_free_resources(struct respio__shard *sh)
 	respio__bufring_free(NULL, &sh->bufs);
 }
 
+_Thread_local bool respio__on_shard_thread;
+
 static void *shard_main(void *arg)
 {
 	struct respio__shard *sh = arg;
@@ -957,6 +959,7 @@ static void *shard_main(void *arg)
 	unsigned flags = 0;
 	int rc;
 
+	respio__on_shard_thread = true;
 	rc = respio__uring_init(&sh->uring, RESPIO__URING_ENTRIES, &flags);
 	if (rc == 0) {
 		rc = respio__bufring_init(&sh->uring, &sh->bufs, 0, RESPIO__RECV_BUFS,

@@ -105,7 +105,15 @@ struct respio__shard_counters {
 struct respio__lane {
 	alignas(64) ck_ring_t ring;
 	ck_ring_buffer_t *buf;
+	/* Threads inside respio_submit on this lane (client.c): destroy waits
+	 * for it to drop to zero before it stops the shards. On its own line:
+	 * written twice per submit, by the lane's (usually one) producer. */
+	alignas(64) _Atomic uint32_t submitters;
 };
+
+/* Set on shard threads: a submit from a completion callback must not wait
+ * (the shard it would wait for is the thread running the callback). */
+extern _Thread_local bool respio__on_shard_thread;
 
 struct respio__shard {
 	/* Producer side: touched by every submitting thread. */
@@ -148,7 +156,9 @@ struct respio_client {
 	struct respio__shard *shards;
 	struct respio__future_pool *pool;
 	struct respio__control *control;
-	_Atomic uint32_t shutting_down;
+	_Atomic uint32_t shutting_down; /* seq_cst: see respio_submit_with */
+	pthread_mutex_t shutdown_lock;
+	bool shut_down; /* respio_client_shutdown ran to the end */
 	pthread_mutex_t start_lock;
 	pthread_cond_t start_cond;
 	uint32_t started;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Engine stress without Criterion, so it also runs under ThreadSanitizer
  * (Criterion cannot start there): many threads, values checked, per-thread
- * order, releases racing completions, callbacks, destroy under load. */
+ * order, releases racing completions, callbacks, shutdown and destroy
+ * racing submitters. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -9,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <respio.h>
 
 #include "server.h"
+#include "shard.h" /* the lanes' submitter counts */
 
 #define THREADS 16
 #define ROUNDS	60
@@ -159,44 +162,166 @@ static void many_threads(int port)
 	respio_client_destroy(c);
 }
 
-static void *submit_until_destroyed(void *p)
+struct racer {
+	respio_client *c;
+	atomic_bool *stop;
+	long ok, shut;
+};
+
+/* Submit until the client says it is shutting down; every future handed
+ * out must complete, with a reply or RESPIO_E_SHUTDOWN. */
+static void *submit_until_shutdown(void *p)
 {
-	respio_client *c = p;
+	struct racer *r = p;
 
-	for (int i = 0; i < 2000; i++) {
+	for (int i = 0; i < 100000 && !atomic_load(r->stop); i++) {
 		respio_future *f;
+		int rc = respio_submit(r->c, 3, (const char *const[]){"SET", "d", "x"}, NULL, &f);
 
-		if (respio_submit(c, 3, (const char *const[]){"SET", "d", "x"}, NULL, &f) < 0)
+		if (rc == RESPIO_E_SHUTDOWN) {
+			r->shut++;
 			break;
+		}
+		CHECK(rc == 0, "submit: %s", respio_err_name(rc));
+		if (rc < 0)
+			break;
+		r->ok++;
+		if (i % 8 == 0) {
+			int st;
+
+			CHECK(respio_future_wait(f, 30000) == 0, "a future was never completed");
+			st = respio_future_status(f);
+			CHECK(st == 0 || st == RESPIO_E_SHUTDOWN, "status %s", respio_err_name(st));
+		}
 		respio_future_release(f);
 	}
 	return NULL;
 }
 
-static void destroy_under_load(int port)
+/* 16 threads submitting in a loop while a 17th shuts the client down, 200
+ * times: no submit may hang, crash or hand out a future nobody completes. */
+static void shutdown_races_submitters(int port)
 {
-	for (int round = 0; round < 5; round++) {
+	enum { RACERS = 16, ROUNDS_SHUT = 200 };
+	long ok = 0, shut = 0;
+
+	for (int round = 0; round < ROUNDS_SHUT; round++) {
 		respio_client *c = make(port);
-		pthread_t th[4];
-		respio_future *held[100];
+		pthread_t th[RACERS];
+		struct racer r[RACERS];
+		atomic_bool stop = false;
+		struct timespec pause = {0, (round % 5) * 200000};
 
 		if (!c)
 			return;
-		for (int i = 0; i < 4; i++)
-			pthread_create(&th[i], NULL, submit_until_destroyed, c);
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < RACERS; i++) {
+			r[i] = (struct racer){c, &stop, 0, 0};
+			pthread_create(&th[i], NULL, submit_until_shutdown, &r[i]);
+		}
+		nanosleep(&pause, NULL);
+		respio_client_shutdown(c);
+		CHECK(respio_submit(c, 1, (const char *const[]){"PING"}, NULL,
+				    &(respio_future *){NULL}) == RESPIO_E_SHUTDOWN,
+		      "a submit after shutdown");
+		atomic_store(&stop, true);
+		for (int i = 0; i < RACERS; i++) {
 			pthread_join(th[i], NULL);
-		for (int i = 0; i < 100; i++)
+			ok += r[i].ok;
+			shut += r[i].shut;
+		}
+		respio_client_destroy(c);
+	}
+	printf("     %ld submits accepted, %ld refused with RESPIO_E_SHUTDOWN\n", ok, shut);
+	CHECK(shut > 0, "no submit ever met the shutdown");
+}
+
+/*
+ * Submitters blocked inside respio_submit (every future of the pool held)
+ * while a 17th thread destroys the client: each returns RESPIO_E_SHUTDOWN
+ * at once instead of waiting for ever, and destroy frees nothing they
+ * still read. The test waits until the engine counts all of them inside.
+ */
+static void *submit_blocked(void *p)
+{
+	struct racer *r = p;
+	respio_future *f = NULL;
+	int rc = respio_submit(r->c, 1, (const char *const[]){"PING"}, NULL, &f);
+
+	CHECK(rc == RESPIO_E_SHUTDOWN && !f, "blocked submit ended with %s", respio_err_name(rc));
+	return NULL;
+}
+
+static void *destroy_client(void *p)
+{
+	respio_client_destroy(p);
+	return NULL;
+}
+
+static uint32_t inside_submit(respio_client *c)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < c->nshards; i++)
+		for (uint32_t j = 0; j < RESPIO__LANES; j++)
+			n += atomic_load(&c->shards[i].lanes[j].submitters);
+	return n;
+}
+
+/* A thread that does not end within 30 s is a hang: report it and leave,
+ * rather than waiting for the test runner's much longer limit. */
+static void join_or_exit(pthread_t th, const char *what)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 30;
+	if (pthread_timedjoin_np(th, NULL, &ts) != 0) {
+		printf("FAIL %s did not return within 30 s\n", what);
+		fflush(stdout);
+		_exit(1);
+	}
+}
+
+static void destroy_releases_blocked_submitters(int port)
+{
+	enum { BLOCKED = 16, HELD = 4 };
+
+	for (int round = 0; round < 20; round++) {
+		respio_config cfg;
+		respio_client *c = NULL;
+		respio_future *held[HELD];
+		pthread_t th[BLOCKED], destroyer;
+		struct racer r[BLOCKED];
+		int64_t end = time(NULL) + 20;
+
+		respio_config_init(&cfg);
+		cfg.port = port;
+		cfg.shards = 2;
+		cfg.timeout_ms = 0; /* no deadline: only destroy can end the wait */
+		cfg.max_inflight = HELD;
+		CHECK(respio_client_create(&cfg, &c) == 0, "create");
+		if (!c)
+			return;
+		for (int i = 0; i < HELD; i++)
 			CHECK(respio_submit(c, 1, (const char *const[]){"PING"}, NULL, &held[i]) ==
 				  0,
 			      "submit");
-		respio_client_destroy(c);
-		for (int i = 0; i < 100; i++) {
-			int st = respio_future_status(held[i]);
-
-			CHECK(st == 0 || st == RESPIO_E_SHUTDOWN, "status %d after destroy", st);
-			respio_future_release(held[i]);
+		for (int i = 0; i < BLOCKED; i++) {
+			r[i] = (struct racer){.c = c};
+			pthread_create(&th[i], NULL, submit_blocked, &r[i]);
 		}
+		while (inside_submit(c) < BLOCKED && time(NULL) < end) {
+			struct timespec ts = {0, 1000000};
+
+			nanosleep(&ts, NULL);
+		}
+		CHECK(inside_submit(c) == BLOCKED, "only %u submitters blocked", inside_submit(c));
+		pthread_create(&destroyer, NULL, destroy_client, c);
+		for (int i = 0; i < BLOCKED; i++)
+			join_or_exit(th[i], "a blocked submit");
+		join_or_exit(destroyer, "destroy");
+		for (int i = 0; i < HELD; i++)
+			respio_future_release(held[i]);
 	}
 }
 
@@ -286,7 +411,8 @@ int main(void)
 	if (test_server_start(&srv, NULL) < 0)
 		return 1;
 	run("many threads, values and order checked", many_threads, srv.port);
-	run("destroy under load", destroy_under_load, srv.port);
+	run("shutdown racing 16 submitters, 200 times", shutdown_races_submitters, srv.port);
+	run("destroy releases blocked submitters", destroy_releases_blocked_submitters, srv.port);
 	restart_srv = &srv;
 	run("server restarts under load", server_restart_under_load, srv.port);
 	test_server_stop(&srv);

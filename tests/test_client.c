@@ -582,6 +582,45 @@ Test(client, completion_callback)
 	respio_client_destroy(c);
 }
 
+/* A callback that submits while every future of the pool is alive (one
+ * held by the test, one being completed): waiting would wait for the very
+ * shard thread that runs the callback. */
+static atomic_int cb_submit_rc = 1;
+
+static void submit_from_callback(respio_future *f, void *arg)
+{
+	respio_future *g = NULL;
+	int rc = respio_submit(arg, 1, (const char *const[]){"PING"}, NULL, &g);
+
+	respio_future_release(g);
+	respio_future_release(f);
+	atomic_store(&cb_submit_rc, rc);
+}
+
+Test(client, submit_from_callback_never_waits)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *held, *f;
+	respio_submit_opts o = {.cb = submit_from_callback};
+	int64_t end;
+
+	base_config(&cfg);
+	cfg.max_inflight = 2;
+	cfg.timeout_ms = 60000; /* a wait would outlast the test's patience */
+	c = make_client(&cfg);
+	o.cb_arg = c;
+	held = submit(c, 1, (const char *const[]){"PING"});
+	cr_assert_eq(respio_submit_with(c, &o, 1, (const char *const[]){"PING"}, NULL, &f), 0);
+	end = now_ms() + 20000;
+	while (atomic_load(&cb_submit_rc) == 1 && now_ms() < end)
+		usleep(1000);
+	cr_assert_eq(atomic_load(&cb_submit_rc), RESPIO_E_BACKPRESSURE,
+		     "submit from a callback on an exhausted pool: %d", atomic_load(&cb_submit_rc));
+	respio_future_release(held);
+	respio_client_destroy(c);
+}
+
 Test(client, wait_any_and_all)
 {
 	respio_config cfg;

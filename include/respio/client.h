@@ -34,9 +34,22 @@ typedef struct respio_submit_opts {
  * and the control thread; pre-warm connections. The caller owns *out. */
 RESPIO_API int respio_client_create(const respio_config *cfg, respio_client **out);
 
-/* Complete every pending future with RESPIO_E_SHUTDOWN (fate as it stands),
- * stop every thread, close every socket, free the client. Futures the caller
- * holds stay valid until released. Not concurrently with other calls on c. */
+/*
+ * Stop accepting requests, complete every pending future with
+ * RESPIO_E_SHUTDOWN (fate as it stands), stop every thread and close every
+ * socket; c itself stays valid. Any thread but a completion callback, any
+ * number of times, also while other threads are inside respio_submit: each
+ * of those returns RESPIO_E_SHUTDOWN, or a future that completes (waits on
+ * an exhausted pool or a full ring end at once). Every respio_submit after
+ * it returns RESPIO_E_SHUTDOWN. Use it to stop threads that submit in a
+ * loop before respio_client_destroy.
+ */
+RESPIO_API void respio_client_shutdown(respio_client *c);
+
+/* respio_client_shutdown, then free the client. Submits in progress when it
+ * starts end as described there; a call on c that starts after destroy has
+ * returned is a use after free, as with any freed object. Futures the
+ * caller holds stay valid until released. Not from a completion callback. */
 RESPIO_API void respio_client_destroy(respio_client *c);
 
 /*
@@ -44,7 +57,9 @@ RESPIO_API void respio_client_destroy(respio_client *c);
  * must release (respio_future_release) whether or not it waited for it.
  * Requests one thread submits run in submission order. Fails with
  * RESPIO_E_BACKPRESSURE when the ring stays full (or max_inflight futures
- * stay alive) until the deadline, RESPIO_E_SHUTDOWN during destroy,
+ * stay alive) until the deadline, or at once when called from a completion
+ * callback (a shard thread never waits), RESPIO_E_SHUTDOWN during and after
+ * respio_client_shutdown,
  * RESPIO_E_INVAL for bad arguments and for SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE
  * and MONITOR, which would turn a shared connection into a stream of
  * pushes (use a respio_conn); then *out is NULL.
