@@ -559,6 +559,7 @@ Test(client, multi_on_shared_connection_needs_session)
 	respio_config cfg;
 	respio_client *c;
 	respio_future *get, *f;
+	respio_reply *r;
 	struct multi_args a;
 	pthread_t th;
 	const char *s;
@@ -584,6 +585,12 @@ Test(client, multi_on_shared_connection_needs_session)
 	respio_future_release(get);
 	cr_assert_eq(a.rc, RESPIO_E_NEEDS_SESSION, "MULTI: %s", respio_err_name(a.rc));
 	cr_assert_null(a.f);
+	/* The synchronous path submits too. */
+	r = (respio_reply *)&cfg;
+	cr_assert_eq(
+	    respio_command(respio_client_target(c), 1, (const char *const[]){"MULTI"}, NULL, &r),
+	    RESPIO_E_NEEDS_SESSION);
+	cr_assert_null(r);
 
 	/* Blocking: BLPOP would hold up every request behind it. */
 	f = (respio_future *)&cfg;

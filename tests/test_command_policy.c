@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The command policy: which commands the engine keeps off shared connections. */
+/* The command policy: which commands the engine keeps off shared connections,
+ * and that a respio_conn, a connection of its own, still runs them. */
 #include <criterion/criterion.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -9,8 +10,23 @@
 #include <respio.h>
 
 #include "command_policy.h"
+#include "server.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Started by the one test that needs it; the suite's fini stops it even
+ * when an assertion ends that test early. */
+static test_server srv;
+static bool have_srv;
+
+static void stop_server(void)
+{
+	if (have_srv)
+		test_server_stop(&srv);
+	have_srv = false;
+}
+
+TestSuite(command_policy, .fini = stop_server, .timeout = 60);
 
 static const char *class_name(int cls)
 {
@@ -285,4 +301,51 @@ Test(command_policy, everyday_commands_allowed)
 	expect_class(1, (const char *const[]){"MUL\0TI"}, (const size_t[]){6}, RESPIO__CMD_SHARED);
 	expect_class(1, (const char *const[]){"MULTI\0"}, (const size_t[]){6}, RESPIO__CMD_SHARED);
 	expect_class(1, (const char *const[]){"MULT\xc9"}, (const size_t[]){5}, RESPIO__CMD_SHARED);
+}
+
+/* The policy is the engine's: a respio_conn is nobody else's connection, so
+ * it sends what respio_submit refuses (SUBSCRIBE on one: test_conn.c). */
+Test(command_policy, conn_runs_what_the_engine_refuses)
+{
+	respio_config cfg;
+	respio_conn *c;
+	respio_reply *r = NULL;
+	int rc;
+
+	if (!test_have_redis_server())
+		cr_skip_test("redis-server is not installed");
+	cr_assert_eq(test_server_start(&srv, NULL), 0, "redis-server did not start");
+	have_srv = true;
+	respio_config_init(&cfg);
+	cfg.port = srv.port;
+	cr_assert_eq(respio_conn_create(&cfg, &c), 0);
+	rc = respio_conn_connect(c);
+	cr_assert_eq(rc, 0, "connect: %s", respio_err_name(rc));
+
+	static const struct {
+		bool refused; /* by respio_submit */
+		int argc;
+		const char *argv[3];
+		enum respio_reply_type type;
+	} steps[] = {
+	    {true, 1, {"MULTI"}, RESPIO_REPLY_STATUS},
+	    {false, 3, {"SET", "k", "v"}, RESPIO_REPLY_STATUS}, /* QUEUED */
+	    {true, 1, {"EXEC"}, RESPIO_REPLY_ARRAY},
+	    {true, 2, {"SELECT", "1"}, RESPIO_REPLY_STATUS},
+	    {true, 3, {"CLIENT", "SETNAME", "policy"}, RESPIO_REPLY_STATUS},
+	    {true, 3, {"BLPOP", "empty", "0.05"}, RESPIO_REPLY_NIL}, /* waits 50 ms */
+	    {false, 2, {"GET", "k"}, RESPIO_REPLY_NIL},		     /* db 1 */
+	};
+	for (size_t i = 0; i < COUNT(steps); i++) {
+		rc = respio__command_policy(steps[i].argc, steps[i].argv, NULL);
+		cr_assert_eq(rc, steps[i].refused ? RESPIO_E_NEEDS_SESSION : 0, "%s: %s",
+			     steps[i].argv[0], respio_err_name(rc));
+		rc = respio_conn_command(c, steps[i].argc, steps[i].argv, NULL, &r);
+		cr_assert_eq(rc, 0, "%s: %s (%s)", steps[i].argv[0], respio_err_name(rc),
+			     respio_conn_errdetail(c));
+		cr_assert_eq(respio_reply_type(r), steps[i].type, "%s: reply type %d",
+			     steps[i].argv[0], respio_reply_type(r));
+		respio_reply_free(r);
+	}
+	respio_conn_destroy(c);
 }
