@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "atomic.h"
+#include "command_policy.h"
 #include "reply_internal.h"
 #include "shard.h"
 
@@ -370,18 +370,6 @@ static void backoff_pause(uint32_t round)
 	}
 }
 
-/* SUBSCRIBE and MONITOR turn a connection into a stream of pushes: on a
- * shared, pipelined connection every later reply would be misread. */
-static bool turns_into_stream(const char *cmd, size_t len)
-{
-	switch (len) {
-	case 7: return !strncasecmp(cmd, "MONITOR", 7);
-	case 9: return !strncasecmp(cmd, "SUBSCRIBE", 9);
-	case 10: return !strncasecmp(cmd, "PSUBSCRIBE", 10) || !strncasecmp(cmd, "SSUBSCRIBE", 10);
-	}
-	return false;
-}
-
 /* The body of a submit, on a lane the caller is registered on. */
 static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint32_t no,
 			  struct respio__shard *sh, struct respio__lane *lane, int argc,
@@ -451,9 +439,13 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 
 	if (out)
 		*out = NULL;
-	if (!c || !out || argc < 1 || !argv || !argv[0] ||
-	    turns_into_stream(argv[0], argvlen ? argvlen[0] : strlen(argv[0])))
+	if (!c || !out || argc < 1 || !argv || !argv[0])
 		return RESPIO_E_INVAL;
+	/* Refused before anything is sent: MULTI, SUBSCRIBE, BLPOP... would
+	 * reach every thread sharing the connection (command_policy.c). */
+	rc = respio__command_policy(argc, argv, argvlen);
+	if (rc < 0)
+		return rc;
 	no = thread_no();
 	sh = &c->shards[no % c->nshards];
 	lane = &sh->lanes[(no / c->nshards) % RESPIO__LANES];

@@ -513,14 +513,103 @@ Test(client, invalid_arguments)
 	cr_assert_eq(respio_submit(c, 1, NULL, NULL, &f), RESPIO_E_INVAL);
 	cr_assert_eq(respio_submit(NULL, 1, (const char *const[]){"PING"}, NULL, &f),
 		     RESPIO_E_INVAL);
+	/* Not bad arguments but the wrong connection: these would turn a
+	 * shared connection into a stream of pushes. */
 	cr_assert_eq(respio_submit(c, 2, (const char *const[]){"subscribe", "ch"}, NULL, &f),
-		     RESPIO_E_INVAL, "SUBSCRIBE would turn a shared connection into a stream");
+		     RESPIO_E_NEEDS_SESSION);
+	cr_assert_null(f);
+	cr_assert_eq(respio_submit(c, 2, (const char *const[]){"PSUBSCRIBE", "c*"}, NULL, &f),
+		     RESPIO_E_NEEDS_SESSION);
+	cr_assert_null(f);
+	cr_assert_eq(respio_submit(c, 2, (const char *const[]){"SSubscribe", "ch"}, NULL, &f),
+		     RESPIO_E_NEEDS_SESSION);
+	cr_assert_null(f);
 	cr_assert_eq(respio_submit(c, 1, (const char *const[]){"MONITOR"}, NULL, &f),
-		     RESPIO_E_INVAL);
+		     RESPIO_E_NEEDS_SESSION);
 	cr_assert_null(f);
 	/* A command that merely starts like one is fine. */
 	f = submit(c, 3, (const char *const[]){"PUBLISH", "ch", "x"});
 	cr_assert_eq(settle(f), 0);
+	respio_future_release(f);
+	respio_client_destroy(c);
+}
+
+/* Reached a shared connection, MULTI queued another thread's commands:
+ * its GET completed with QUEUED. Now refused before anything is sent. */
+struct multi_args {
+	respio_client *c;
+	int rc;
+	respio_future *f;
+};
+
+static void *submit_multi(void *p)
+{
+	struct multi_args *a = p;
+
+	a->rc = respio_submit(a->c, 1, (const char *const[]){"MULTI"}, NULL, &a->f);
+	if (a->rc == 0) {
+		respio_future_wait(a->f, 30000);
+		respio_future_release(a->f);
+	}
+	return NULL;
+}
+
+Test(client, multi_on_shared_connection_needs_session)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_future *get, *f;
+	respio_reply *r;
+	struct multi_args a;
+	pthread_t th;
+	const char *s;
+	size_t len;
+
+	base_config(&cfg);
+	/* One connection, so the two threads share it. */
+	cfg.shards = 1;
+	cfg.pool.min_connections = 1;
+	cfg.pool.max_connections = 1;
+	c = make_client(&cfg);
+	a = (struct multi_args){.c = c, .f = (respio_future *)&cfg};
+	cr_assert_eq(pthread_create(&th, NULL, submit_multi, &a), 0);
+	pthread_join(th, NULL);
+
+	/* The symptom first, so a regression shows it. */
+	respio_future_release(submit(c, 3, (const char *const[]){"SET", "k", "v"}));
+	get = submit(c, 2, (const char *const[]){"GET", "k"});
+	cr_assert_eq(settle(get), 0);
+	s = respio_reply_str(respio_future_reply(get), &len);
+	cr_assert(s && len == 1 && s[0] == 'v', "GET k: '%.*s', want 'v'", s ? (int)len : 6,
+		  s ? s : "(none)");
+	respio_future_release(get);
+	cr_assert_eq(a.rc, RESPIO_E_NEEDS_SESSION, "MULTI: %s", respio_err_name(a.rc));
+	cr_assert_null(a.f);
+	/* The synchronous path submits too. */
+	r = (respio_reply *)&cfg;
+	cr_assert_eq(
+	    respio_command(respio_client_target(c), 1, (const char *const[]){"MULTI"}, NULL, &r),
+	    RESPIO_E_NEEDS_SESSION);
+	cr_assert_null(r);
+
+	/* Blocking: BLPOP would hold up every request behind it. */
+	f = (respio_future *)&cfg;
+	cr_assert_eq(respio_submit(c, 3, (const char *const[]){"BLPOP", "l", "0"}, NULL, &f),
+		     RESPIO_E_NEEDS_SESSION);
+	cr_assert_null(f);
+	f = (respio_future *)&cfg;
+	cr_assert_eq(
+	    respio_submit(c, 6, (const char *const[]){"XREAD", "BLOCK", "0", "STREAMS", "s", "$"},
+			  NULL, &f),
+	    RESPIO_E_NEEDS_SESSION);
+	cr_assert_null(f);
+
+	/* XREAD without BLOCK answers at once: it runs. */
+	respio_future_release(submit(c, 5, (const char *const[]){"XADD", "s", "*", "f", "x"}));
+	f = submit(c, 6, (const char *const[]){"XREAD", "COUNT", "1", "STREAMS", "s", "0"});
+	cr_assert_eq(settle(f), 0, "XREAD: %s", respio_err_name(respio_future_status(f)));
+	cr_assert_eq(respio_reply_type(respio_future_reply(f)), RESPIO_REPLY_ARRAY);
+	cr_assert_eq(respio_reply_len(respio_future_reply(f)), 1, "one stream");
 	respio_future_release(f);
 	respio_client_destroy(c);
 }
@@ -1105,28 +1194,41 @@ Test(client, resp3_pushes_do_not_answer_requests)
 	respio_conn *other;
 	respio_reply *r = NULL;
 	respio_future *f;
+	char id[24];
 
 	base_config(&cfg);
 	cfg.protocol = 3;
 	cfg.shards = 1;
 	cfg.pool.min_connections = 1;
 	c = make_client(&cfg);
-	f = submit(c, 3, (const char *const[]){"CLIENT", "TRACKING", "ON"});
+	/* CLIENT TRACKING may not run on the shared connection itself (it
+	 * changes its state: RESPIO_E_NEEDS_SESSION), so another connection
+	 * tracks its reads and redirects the invalidations to it, which the
+	 * server sends there as RESP3 pushes. */
+	f = submit(c, 2, (const char *const[]){"CLIENT", "ID"});
 	cr_assert_eq(settle(f), 0);
+	snprintf(id, sizeof(id), "%lld", respio_reply_integer(respio_future_reply(f)));
 	respio_future_release(f);
 	respio_config_init(&cfg);
 	cfg.port = srv.port;
 	cr_assert_eq(respio_conn_create(&cfg, &other), 0);
 	cr_assert_eq(respio_conn_connect(other), 0);
+	cr_assert_eq(
+	    respio_conn_command(other, 5,
+				(const char *const[]){"CLIENT", "TRACKING", "ON", "REDIRECT", id},
+				NULL, &r),
+	    0);
+	respio_reply_free(r);
 	for (int i = 0; i < 50; i++) {
 		char val[16];
 
 		snprintf(val, sizeof(val), "v%d", i);
-		/* Reading the key makes the server track it for us... */
-		f = submit(c, 2, (const char *const[]){"GET", "tracked"});
-		cr_assert_eq(settle(f), 0);
-		respio_future_release(f);
-		/* ...so this write sends us an invalidation push. */
+		/* Reading the key makes the server track it for other... */
+		cr_assert_eq(respio_conn_command(other, 2, (const char *const[]){"GET", "tracked"},
+						 NULL, &r),
+			     0);
+		respio_reply_free(r);
+		/* ...so this write sends c an invalidation push. */
 		cr_assert_eq(respio_conn_command(
 				 other, 3, (const char *const[]){"SET", "tracked", val}, NULL, &r),
 			     0);
@@ -1135,6 +1237,12 @@ Test(client, resp3_pushes_do_not_answer_requests)
 		expect_bulk(f, val);
 		respio_future_release(f);
 	}
+	/* Still the connection the pushes went to: none of them broke it (a
+	 * redial would also have ended the redirection, and the pushes). */
+	f = submit(c, 2, (const char *const[]){"CLIENT", "ID"});
+	cr_assert_eq(settle(f), 0);
+	cr_assert_eq(respio_reply_integer(respio_future_reply(f)), strtoll(id, NULL, 10));
+	respio_future_release(f);
 	respio_conn_destroy(other);
 	respio_client_destroy(c);
 }

@@ -30,3 +30,12 @@ Test(error, errno_values_pass_through)
 	cr_assert_str_eq(respio_strerror(-999999), "unknown error");
 	cr_assert_str_eq(respio_err_name(RESPIO_E_PROTOCOL), "RESPIO_E_PROTOCOL");
 }
+
+/* respio_submit's refusal: the message tells the caller where the command goes. */
+Test(error, needs_session_names_the_way_out)
+{
+	cr_assert_eq(RESPIO_E_NEEDS_SESSION, -30016);
+	cr_assert_str_eq(respio_err_name(RESPIO_E_NEEDS_SESSION), "RESPIO_E_NEEDS_SESSION");
+	cr_assert(strstr(respio_strerror(RESPIO_E_NEEDS_SESSION), "shared connection"));
+	cr_assert(strstr(respio_strerror(RESPIO_E_NEEDS_SESSION), "session"));
+}

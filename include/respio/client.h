@@ -60,9 +60,13 @@ RESPIO_API void respio_client_destroy(respio_client *c);
  * stay alive) until the deadline, or at once when called from a completion
  * callback (a shard thread never waits), RESPIO_E_SHUTDOWN during and after
  * respio_client_shutdown,
- * RESPIO_E_INVAL for bad arguments and for SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE
- * and MONITOR, which would turn a shared connection into a stream of
- * pushes (use a respio_conn); then *out is NULL.
+ * RESPIO_E_INVAL for bad arguments, and RESPIO_E_NEEDS_SESSION for commands
+ * that change or block the shared, pipelined connection every thread's
+ * requests travel on: state (MULTI, EXEC, WATCH, SELECT, AUTH, HELLO,
+ * CLIENT REPLY...), streams (SUBSCRIBE, MONITOR...) and blocking commands
+ * (BLPOP, WAIT, XREAD BLOCK...); the README's "What runs on a shared
+ * connection" has the full table (use a respio_conn for them). On failure
+ * nothing was sent and *out is NULL.
  */
 RESPIO_API int respio_submit(respio_client *c, int argc, const char *const *argv,
 			     const size_t *argvlen, respio_future **out);

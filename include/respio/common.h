@@ -40,7 +40,8 @@ extern "C" {
 	XX(NOT_SENT, -30012, "request was not sent")                                               \
 	XX(MAYBE_EXECUTED, -30013, "request was sent but no reply came back")                      \
 	XX(BACKPRESSURE, -30014, "too many requests queued")                                       \
-	XX(HANDSHAKE, -30015, "connection handshake failed")
+	XX(HANDSHAKE, -30015, "connection handshake failed")                                       \
+	XX(NEEDS_SESSION, -30016, "changes or blocks a shared connection: needs a session")
 
 enum respio_errno {
 #define RESPIO__ERR_ENUM(name, value, msg) RESPIO_E_##name = (value),
