@@ -163,6 +163,29 @@ static void client_free(struct respio_client *c)
 	free(c);
 }
 
+/* Longer timeouts mean none: their deadline could not be added to a clock
+ * reading without overflow, and no request waits for decades. */
+#define RESPIO__TIMEOUT_MAX_MS (INT64_MAX / 4 / 1000000)
+
+static int64_t timeout_to_ns(int64_t timeout_ms)
+{
+	return timeout_ms > 0 && timeout_ms < RESPIO__TIMEOUT_MAX_MS ? timeout_ms * 1000000 : 0;
+}
+
+/*
+ * The coarse clock costs a fifth of the precise one but lags it by up to a
+ * tick: a deadline taken from it gets one tick added, so it never fires
+ * before timeout_ns has passed (at most a tick late). Below a few ticks
+ * that lateness would be most of the timeout: those deadlines read the
+ * precise clock.
+ */
+static int64_t deadline_after(const struct respio_client *c, int64_t timeout_ns)
+{
+	if (timeout_ns < c->precise_below_ns)
+		return respio__now_ns() + timeout_ns;
+	return respio__coarse_now_ns() + c->coarse_tick_ns + timeout_ns;
+}
+
 static int validate(const respio_config *cfg)
 {
 	if (!cfg || !cfg->host || cfg->port <= 0 || cfg->port > 65535 || cfg->shards < 0 ||
@@ -211,7 +234,15 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 		c->cfg.max_inflight = 65536;
 	if (c->cfg.pool.connection_timeout_ms <= 0)
 		c->cfg.pool.connection_timeout_ms = 5000;
-	c->timeout_ns = cfg->timeout_ms > 0 ? (int64_t)cfg->timeout_ms * 1000000 : 0;
+	c->timeout_ns = timeout_to_ns(cfg->timeout_ms);
+	{
+		struct timespec res;
+
+		c->coarse_tick_ns = clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0
+					? (int64_t)res.tv_sec * 1000000000 + res.tv_nsec
+					: 10000000;
+		c->precise_below_ns = 4 * c->coarse_tick_ns;
+	}
 	pthread_mutex_init(&c->start_lock, NULL);
 	pthread_cond_init(&c->start_cond, NULL);
 	pthread_mutex_init(&c->shutdown_lock, NULL);
@@ -219,14 +250,15 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	nshards = cfg->shards ? (uint32_t)cfg->shards : (uint32_t)respio__cpu_count();
 	if (nshards < 1)
 		nshards = 1;
-	/* The pool's minimum is spread over the shards, at least one each,
-	 * never more than the maximum allows. */
+	/* max_connections bounds the sockets, and every shard needs one of
+	 * its own: fewer connections than shards means fewer shards. */
+	if (nshards > (uint32_t)cfg->pool.max_connections)
+		nshards = (uint32_t)cfg->pool.max_connections;
+	/* The pool's minimum is spread over the shards, at least one each;
+	 * min <= max and shards <= max keep the total within the maximum. */
 	per_shard = (uint32_t)cfg->pool.min_connections / nshards;
 	if (per_shard < 1)
 		per_shard = 1;
-	if (per_shard * nshards > (uint32_t)cfg->pool.max_connections &&
-	    (uint32_t)cfg->pool.max_connections >= nshards)
-		per_shard = (uint32_t)cfg->pool.max_connections / nshards;
 	c->nshards = nshards;
 	c->slots_per_shard = per_shard;
 
@@ -383,10 +415,8 @@ static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint
 	int rc;
 
 	if (opts && opts->timeout_ms)
-		timeout_ns = opts->timeout_ms > 0 ? opts->timeout_ms * 1000000 : 0;
-	/* The coarse clock (a few ms of resolution, a fifth of the cost) is
-	 * plenty for deadlines counted in milliseconds, on the hot path. */
-	deadline = timeout_ns > 0 ? respio__coarse_now_ns() + timeout_ns : INT64_MAX;
+		timeout_ns = timeout_to_ns(opts->timeout_ms);
+	deadline = timeout_ns > 0 ? deadline_after(c, timeout_ns) : INT64_MAX;
 	wait_until = nowait ? 0 : deadline;
 
 	rc = respio__future_acquire(c->pool, wait_until, &f);

@@ -84,7 +84,10 @@ _Static_assert(offsetof(struct respio_future, pool) == RESPIO__CACHELINE,
 #define RESPIO__HEAD_NIL     0x3fffffffu /* empty stack */
 #define RESPIO__HEAD_CLOSED  0x3ffffffeu /* pool closed: pushes free instead */
 #define RESPIO__HEAD_WAITERS 0x80000000u /* an acquirer sleeps on the head */
-#define RESPIO__POOL_MAX     (1u << 30)
+/* Indices run from 0 to capacity - 1 and must never read as NIL or CLOSED. */
+#define RESPIO__POOL_MAX RESPIO__HEAD_CLOSED
+_Static_assert(RESPIO__POOL_MAX - 1 < RESPIO__HEAD_CLOSED && RESPIO__HEAD_CLOSED < RESPIO__HEAD_NIL,
+	       "a future's index collides with a marker of the free stack's head");
 
 /* Request buffers up to this size are kept when a future is recycled. */
 #define RESPIO__REQ_KEEP_MAX (64u << 10)

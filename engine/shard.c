@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "lanes.h"
 #include "reply_internal.h"
 #include "shard.h"
 
@@ -452,7 +453,7 @@ static uint32_t drain_ring(struct respio__shard *sh, int64_t now)
 		 * drains them on this thread too): the single-consumer dequeue
 		 * saves the consumer's CAS per request. */
 		while (n < RESPIO__DRAIN_BATCH &&
-		       ck_ring_dequeue_mpsc(&lane->ring, lane->buf, &p)) {
+		       respio__lane_dequeue(&lane->ring, lane->buf, &p)) {
 			/* Pairs with respio__tsan_release before the enqueue. */
 			respio__tsan_acquire(p);
 			accept_request(sh, p, now);
@@ -908,7 +909,7 @@ static void shard_shutdown(struct respio__shard *sh)
 	void *p;
 
 	for (uint32_t i = 0; i < RESPIO__LANES; i++) {
-		while (ck_ring_dequeue_mpsc(&sh->lanes[i].ring, sh->lanes[i].buf, &p)) {
+		while (respio__lane_dequeue(&sh->lanes[i].ring, sh->lanes[i].buf, &p)) {
 			respio__tsan_acquire(p);
 			inflight_add(sh, 1);
 			finish(sh, p, RESPIO_E_SHUTDOWN, RESPIO_FATE_NOT_SENT);

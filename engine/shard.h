@@ -151,6 +151,8 @@ struct respio_client {
 	respio_config cfg; /* strings point into strings[] below */
 	char *strings;
 	int64_t timeout_ns;
+	int64_t coarse_tick_ns;	  /* CLOCK_MONOTONIC_COARSE's resolution */
+	int64_t precise_below_ns; /* shorter timeouts read the precise clock */
 	uint32_t nshards;
 	uint32_t slots_per_shard;
 	struct respio__shard *shards;

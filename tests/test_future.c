@@ -203,6 +203,11 @@ Test(future, bad_arguments)
 	respio_future *f;
 
 	cr_assert_eq(respio__future_pool_create(0, &pool), RESPIO_E_INVAL);
+	/* The free stack's head marks empty as index 0x3fffffff and closed as
+	 * 0x3ffffffe: a pool whose indices reach them would misread its own
+	 * futures as markers (it accepted up to 2^30 futures once). */
+	cr_assert_eq(respio__future_pool_create(1u << 30, &pool), RESPIO_E_INVAL);
+	cr_assert_eq(respio__future_pool_create(0x3fffffffu, &pool), RESPIO_E_INVAL);
 	pool = make_pool(2);
 	f = take(pool);
 	cr_assert_eq(respio__future_set_request(f, 0, NULL, NULL), RESPIO_E_INVAL);

@@ -4,6 +4,8 @@
  * a timeout, and a server that stops answering is still left behind. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -226,4 +228,155 @@ Test(shared_conn, stopped_server_connection_replaced)
 	cr_assert_geq(id2, 0, "no recovery after SIGCONT");
 	cr_assert_neq(id2, id, "still on the old connection");
 	respio_client_destroy(c);
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* Requests behind a busy script with a timeout of timeout_ms: none may
+ * complete more than slack_us before its timeout has passed. */
+static void no_deadline_fires_early(int64_t timeout_ms, int64_t slack_us, int n)
+{
+	respio_client *c = one_conn_client(5000);
+	respio_future *busy = submit_busy_script(c, 1000, 0);
+
+	for (int i = 0; i < n; i++) {
+		int64_t t0 = now_us(), took;
+		respio_future *f = submit_opts(c, timeout_ms, 1, (const char *const[]){"PING"});
+
+		cr_assert_eq(settle(f), -ETIMEDOUT);
+		took = now_us() - t0;
+		cr_assert_geq(took, timeout_ms * 1000 - slack_us,
+			      "a %lld ms deadline fired after %lld us", (long long)timeout_ms,
+			      (long long)took);
+		respio_future_release(f);
+		/* Spread the submits over the coarse clock's tick. */
+		usleep(1000 + (useconds_t)(i % 4) * 700);
+	}
+	respio_future_release(busy);
+	respio_client_destroy(c);
+}
+
+/* A few milliseconds: the coarse clock lags by up to a tick (4 ms here),
+ * so a deadline read from it could pass before the request even reached
+ * the shard. */
+Test(shared_conn, short_deadlines_do_not_fire_early)
+{
+	no_deadline_fires_early(3, 0, 40);
+}
+
+/* Longer deadlines come from the coarse clock plus one tick, the lag it is
+ * meant to have. Idle ticks can come late (up to 4.9 ms of lag measured
+ * against a 4 ms tick here), so the bound allows 2 ms; without the added
+ * tick, deadlines fire up to a whole tick early and most runs fail it. */
+Test(shared_conn, coarse_deadlines_do_not_fire_early)
+{
+	no_deadline_fires_early(25, 2000, 20);
+}
+
+/* A timeout too long to add to a clock reading means none, not one that
+ * overflowed into the past. */
+Test(shared_conn, huge_timeouts_do_not_overflow)
+{
+	respio_config cfg;
+	respio_client *c = NULL;
+	respio_future *f;
+
+	if (!test_have_redis_server())
+		cr_skip_test("redis-server is not installed");
+	cr_assert(have_srv, "redis-server did not start");
+	respio_config_init(&cfg);
+	cfg.port = srv.port;
+	cfg.shards = 1;
+	cfg.timeout_ms = INT_MAX;
+	cr_assert_eq(respio_client_create(&cfg, &c), 0);
+	f = submit_opts(c, 0, 1, (const char *const[]){"PING"});
+	cr_assert_eq(settle(f), 0);
+	respio_future_release(f);
+	f = submit_opts(c, INT64_MAX, 1, (const char *const[]){"PING"});
+	cr_assert_eq(settle(f), 0, "INT64_MAX ms: %s", respio_err_name(respio_future_status(f)));
+	respio_future_release(f);
+	f = submit_opts(c, INT64_MAX / 1000, 1, (const char *const[]){"PING"});
+	cr_assert_eq(settle(f), 0, "INT64_MAX / 1000 ms: %s",
+		     respio_err_name(respio_future_status(f)));
+	respio_future_release(f);
+	respio_client_destroy(c);
+}
+
+/* Connections the server holds besides the admin connection asking. */
+static int server_connections(respio_conn *admin)
+{
+	respio_reply *r = NULL;
+	const char *s;
+	size_t len;
+	int n = 0;
+
+	cr_assert_eq(
+	    respio_conn_command(admin, 2, (const char *const[]){"CLIENT", "LIST"}, NULL, &r), 0);
+	s = respio_reply_str(r, &len);
+	for (size_t i = 0; i < len; i++)
+		n += s[i] == '\n';
+	respio_reply_free(r);
+	return n - 1;
+}
+
+struct pinger {
+	respio_client *c;
+	int rounds;
+};
+
+static void *ping_loop(void *p)
+{
+	struct pinger *pg = p;
+
+	for (int i = 0; i < pg->rounds; i++) {
+		respio_future *f;
+
+		if (respio_submit(pg->c, 1, (const char *const[]){"PING"}, NULL, &f) == 0) {
+			respio_future_wait(f, 30000);
+			respio_future_release(f);
+		}
+	}
+	return NULL;
+}
+
+/* max_connections bounds the sockets even when more shards were asked
+ * for than connections allowed: the shards are then fewer. */
+Test(shared_conn, max_connections_bounds_sockets_below_shard_count)
+{
+	respio_config cfg;
+	respio_client *c = NULL;
+	respio_conn *admin = NULL;
+	pthread_t th[8];
+	struct pinger pg;
+	respio_stats st;
+
+	if (!test_have_redis_server())
+		cr_skip_test("redis-server is not installed");
+	cr_assert(have_srv, "redis-server did not start");
+	respio_config_init(&cfg);
+	cfg.port = srv.port;
+	cr_assert_eq(respio_conn_create(&cfg, &admin), 0);
+	cr_assert_eq(respio_conn_connect(admin), 0);
+	cr_assert_eq(server_connections(admin), 0);
+	cfg.shards = 4;
+	cfg.pool.max_connections = 2;
+	cfg.pool.min_connections = 2;
+	cr_assert_eq(respio_client_create(&cfg, &c), 0);
+	cr_assert_eq(respio_client_stats(c, &st, NULL, 0), 2, "shards beyond max_connections");
+	pg = (struct pinger){c, 300};
+	for (int i = 0; i < 8; i++)
+		pthread_create(&th[i], NULL, ping_loop, &pg);
+	for (int i = 0; i < 8; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_leq(server_connections(admin), 2);
+	respio_client_stats(c, &st, NULL, 0);
+	cr_assert_leq(st.connections_total, 2);
+	respio_client_destroy(c);
+	respio_conn_destroy(admin);
 }

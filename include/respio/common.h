@@ -21,7 +21,9 @@ extern "C" {
  * Error codes. Every function that can fail returns 0 (or a non-negative
  * count) on success and a negative code on failure. OS errors are -errno
  * (-ECONNREFUSED, -ETIMEDOUT, ...); respio's own codes live in the range
- * below -30000 so they never collide with an errno value.
+ * below -30000 so they never collide with an errno value. (-30012 and
+ * -30013, "not sent" and "maybe executed", were never returned and are
+ * retired: a future's fate, respio_future_fate, says that for every error.)
  *
  * XX(name, value, message)
  */
@@ -37,8 +39,6 @@ extern "C" {
 	XX(NOBUFS, -30009, "buffer too small")                                                     \
 	XX(TYPE, -30010, "reply has an unexpected type")                                           \
 	XX(RESOLVE, -30011, "cannot resolve host name")                                            \
-	XX(NOT_SENT, -30012, "request was not sent")                                               \
-	XX(MAYBE_EXECUTED, -30013, "request was sent but no reply came back")                      \
 	XX(BACKPRESSURE, -30014, "too many requests queued")                                       \
 	XX(HANDSHAKE, -30015, "connection handshake failed")                                       \
 	XX(NEEDS_SESSION, -30016, "changes or blocks a shared connection: needs a session")
