@@ -190,8 +190,12 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 {
 	struct respio_client *c;
 	uint32_t nshards, per_shard;
+	char detail[RESPIO__DETAIL_SIZE] = "";
 	int rc, fd = -1;
 
+	/* No client comes back on failure: the reason goes to the thread's
+	 * error detail, respio_client_errdetail(NULL). */
+	respio__client_detail[0] = '\0';
 	if (!out)
 		return RESPIO_E_INVAL;
 	*out = NULL;
@@ -242,8 +246,10 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	 * password fails create with a clear error instead of every request
 	 * failing later. */
 	if (rc == 0)
-		rc = respio__dial_now(c, &fd);
+		rc = respio__dial_now(c, &fd, detail, sizeof(detail));
 	if (rc < 0) {
+		snprintf(respio__client_detail, sizeof(respio__client_detail), "%s",
+			 detail[0] ? detail : respio_strerror(rc));
 		client_free(c);
 		return rc;
 	}
@@ -272,11 +278,24 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 		if (c->shards[i].init_rc < 0)
 			rc = c->shards[i].init_rc;
 	if (rc < 0) {
+		snprintf(respio__client_detail, sizeof(respio__client_detail), "%s",
+			 respio_strerror(rc));
 		respio_client_destroy(c);
 		return rc;
 	}
 	*out = c;
 	return 0;
+}
+
+int respio_client_last_error(const respio_client *c, char *buf, size_t cap, int64_t *when_ms)
+{
+	if (buf && cap)
+		buf[0] = '\0';
+	if (when_ms)
+		*when_ms = 0;
+	if (!c)
+		return RESPIO_E_INVAL;
+	return respio__control_last_error(c->control, buf, cap, when_ms);
 }
 
 void respio_client_destroy(respio_client *c)

@@ -2,8 +2,10 @@
 /* The control thread: dials and handshakes connections for the shards, so
  * a shard never blocks on connect, AUTH or HELLO. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shard.h"
@@ -21,14 +23,21 @@ struct respio__control {
 	pthread_cond_t cond;
 	struct respio__dial *head, *tail;
 	bool stop;
+	/* The last failed dial, for respio_client_last_error: written by the
+	 * dialer, read by any thread, both rare, so under the same lock. */
+	int last_err;
+	int64_t last_err_ms; /* CLOCK_REALTIME: comparable with the caller's logs */
+	char last_detail[RESPIO__DETAIL_SIZE];
 };
 
 /*
  * Dial one connection with the blocking client: connect, AUTH/HELLO, SELECT,
  * then a PING so a server that accepts but does not answer (stopped, hung)
  * counts as down. On success the socket is taken out of the respio_conn.
+ * On failure detail says what happened, in the server's words when it
+ * refused us.
  */
-int respio__dial_now(struct respio_client *c, int *fd_out)
+int respio__dial_now(struct respio_client *c, int *fd_out, char *detail, size_t cap)
 {
 	respio_config cfg = c->cfg;
 	const char *ping[] = {"PING"};
@@ -39,21 +48,64 @@ int respio__dial_now(struct respio_client *c, int *fd_out)
 	cfg.timeout_ms = c->cfg.pool.connection_timeout_ms;
 	cfg.connect_timeout_ms = c->cfg.pool.connection_timeout_ms;
 	rc = respio_conn_create(&cfg, &conn);
-	if (rc < 0)
+	if (rc < 0) {
+		snprintf(detail, cap, "%s", respio_strerror(rc));
 		return rc;
+	}
 	rc = respio_conn_connect(conn);
-	if (rc == 0)
+	if (rc < 0) {
+		snprintf(detail, cap, "%s", respio_conn_errdetail(conn));
+	} else {
 		rc = respio_conn_command(conn, 1, ping, NULL, &r);
+		if (rc < 0)
+			snprintf(detail, cap, "PING%s%s",
+				 rc == RESPIO_E_SERVER ? " failed: " : ": ",
+				 respio_conn_errdetail(conn));
+	}
 	respio_reply_free(r);
 	if (rc == 0) {
 		rc = respio__conn_detach_fd(conn);
 		if (rc >= 0) {
 			*fd_out = rc;
 			rc = 0;
+		} else {
+			snprintf(detail, cap, "unexpected bytes after the handshake");
 		}
 	}
 	respio_conn_destroy(conn);
+	/* An error reply to AUTH, HELLO, SELECT or the PING is the server
+	 * refusing the connection (WRONGPASS, NOAUTH, -LOADING, too many
+	 * clients), not the answer to any request: requests failed by it must
+	 * not look like they got an error reply. */
+	if (rc == RESPIO_E_SERVER)
+		rc = RESPIO_E_HANDSHAKE;
 	return rc;
+}
+
+static void note_error(struct respio__control *ctl, int err, const char *detail)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	pthread_mutex_lock(&ctl->lock);
+	ctl->last_err = err;
+	ctl->last_err_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	snprintf(ctl->last_detail, sizeof(ctl->last_detail), "%s", detail);
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+int respio__control_last_error(struct respio__control *ctl, char *buf, size_t cap, int64_t *when_ms)
+{
+	int err;
+
+	pthread_mutex_lock(&ctl->lock);
+	err = ctl->last_err;
+	if (buf && cap)
+		snprintf(buf, cap, "%s", ctl->last_detail);
+	if (when_ms)
+		*when_ms = err ? ctl->last_err_ms : 0;
+	pthread_mutex_unlock(&ctl->lock);
+	return err;
 }
 
 static void *control_main(void *arg)
@@ -64,6 +116,7 @@ static void *control_main(void *arg)
 	for (;;) {
 		struct respio__dial *d;
 		struct respio__ctl *msg;
+		char detail[RESPIO__DETAIL_SIZE];
 		int fd = -1, rc;
 
 		while (!ctl->stop && !ctl->head)
@@ -77,7 +130,9 @@ static void *control_main(void *arg)
 		/* One dial at a time per client: reconnects after an outage
 		 * cannot turn into a storm. */
 		pthread_mutex_unlock(&ctl->lock);
-		rc = respio__dial_now(ctl->client, &fd);
+		rc = respio__dial_now(ctl->client, &fd, detail, sizeof(detail));
+		if (rc < 0)
+			note_error(ctl, rc, detail);
 		msg = calloc(1, sizeof(*msg));
 		if (msg) {
 			msg->slot = d->slot;

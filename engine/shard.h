@@ -156,7 +156,11 @@ void respio__shard_wake(struct respio__shard *sh);
 void respio__shard_join(struct respio__shard *sh);
 
 /* control.c: the control thread dials for shards. */
-int respio__dial_now(struct respio_client *c, int *fd_out);
+#define RESPIO__DETAIL_SIZE 256 /* room for a dial's error detail */
+int respio__dial_now(struct respio_client *c, int *fd_out, char *detail, size_t cap);
+/* The last failed dial of the control thread (respio_client_last_error). */
+int respio__control_last_error(struct respio__control *ctl, char *buf, size_t cap,
+			       int64_t *when_ms);
 int respio__control_start(struct respio_client *c, struct respio__control **out);
 void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t slot);
 /* Stop dialing: later respio__control_dial calls do nothing. Shards may
