@@ -74,7 +74,8 @@ struct respio__slot {
 
 	int64_t last_rx_ns;
 	int64_t retry_at_ns;
-	uint32_t attempts;
+	int64_t up_since_ns; /* when the connection came up (coarse clock) */
+	uint32_t attempts;   /* failed in a row: dials, and connections that died young */
 	int last_err;
 };
 

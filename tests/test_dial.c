@@ -236,3 +236,30 @@ Test(dial, loading_server_fails_create_with_the_message)
 		  respio_client_errdetail(NULL));
 	fake_server_stop(fs);
 }
+
+/*
+ * A server (or a proxy in front of a dead one) that accepts, answers the
+ * handshake, then closes at once. Each such connection counts as a failed
+ * attempt: the redials back off (50 ms doubling, jittered) instead of
+ * looping at dial speed. With the first short-lived connection redialed at
+ * once, the earliest the 8th connection can come is 2350 ms after the 1st.
+ */
+Test(dial, connections_dying_young_back_off)
+{
+	static const fake_script closer = {.reply = "+PONG\r\n", .close_after = true};
+	respio_config cfg;
+	respio_client *c;
+	fake_server *fs;
+	int n;
+
+	cr_assert_eq(fake_server_start(&closer, &fs), 0);
+	small_config(&cfg, fake_server_port(fs));
+	c = make_client(&cfg);
+	usleep(2000 * 1000);
+	n = fake_server_connections(fs);
+	cr_log_info("%d connections in 2 s to a server that closes each after the handshake", n);
+	cr_assert_geq(n, 3, "the client stopped redialing");
+	cr_assert_leq(n, 7, "%d connections in 2 s: a redial loop, not a backoff", n);
+	respio_client_destroy(c);
+	fake_server_stop(fs);
+}
