@@ -139,7 +139,8 @@ static void shard_fini(struct respio__shard *sh)
 		next = msg->next;
 		if (msg->type == RESPIO__CTL_CONN_READY)
 			close(msg->fd);
-		free(msg);
+		if (!msg->in_slot)
+			free(msg);
 	}
 	pthread_mutex_destroy(&sh->mail.lock);
 	if (sh->efd >= 0)
@@ -172,17 +173,14 @@ static int validate(const respio_config *cfg)
 	return 0;
 }
 
+/* The answer to the dial create made itself, in the slot's own message
+ * (struct respio__dial): nothing to allocate, nothing to lose. */
 static void post_ready(struct respio__shard *sh, uint32_t slot, int fd)
 {
-	struct respio__ctl *msg = calloc(1, sizeof(*msg));
+	struct respio__ctl *msg = &sh->slots[slot].dial.answer;
 
-	if (!msg) {
-		close(fd);
-		return;
-	}
-	msg->type = RESPIO__CTL_CONN_READY;
-	msg->slot = slot;
-	msg->fd = fd;
+	*msg = (struct respio__ctl){
+	    .type = RESPIO__CTL_CONN_READY, .slot = slot, .fd = fd, .in_slot = true};
 	respio__shard_post(sh, msg);
 }
 

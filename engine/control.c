@@ -10,12 +10,6 @@
 
 #include "shard.h"
 
-struct respio__dial {
-	struct respio__dial *next;
-	struct respio__shard *shard;
-	uint32_t slot;
-};
-
 struct respio__control {
 	struct respio_client *client;
 	pthread_t thread;
@@ -115,7 +109,6 @@ static void *control_main(void *arg)
 	pthread_mutex_lock(&ctl->lock);
 	for (;;) {
 		struct respio__dial *d;
-		struct respio__ctl *msg;
 		char detail[RESPIO__DETAIL_SIZE];
 		int fd = -1, rc;
 
@@ -133,26 +126,15 @@ static void *control_main(void *arg)
 		rc = respio__dial_now(ctl->client, &fd, detail, sizeof(detail));
 		if (rc < 0)
 			note_error(ctl, rc, detail);
-		msg = calloc(1, sizeof(*msg));
-		if (msg) {
-			msg->slot = d->slot;
-			msg->type = rc == 0 ? RESPIO__CTL_CONN_READY : RESPIO__CTL_CONN_FAILED;
-			msg->fd = fd;
-			msg->err = rc;
-			respio__shard_post(d->shard, msg);
-		} else if (fd >= 0) {
-			close(fd);
-		}
-		free(d);
+		d->answer.type = rc == 0 ? RESPIO__CTL_CONN_READY : RESPIO__CTL_CONN_FAILED;
+		d->answer.fd = fd;
+		d->answer.err = rc;
+		/* From here d is the shard's again. */
+		respio__shard_post(d->shard, &d->answer);
 		pthread_mutex_lock(&ctl->lock);
 	}
-	while (ctl->head) {
-		struct respio__dial *d = ctl->head;
-
-		ctl->head = d->next;
-		free(d);
-	}
-	ctl->tail = NULL;
+	/* Requests still queued belong to their slots: nothing to free. */
+	ctl->head = ctl->tail = NULL;
 	pthread_mutex_unlock(&ctl->lock);
 	return NULL;
 }
@@ -181,36 +163,23 @@ int respio__control_start(struct respio_client *c, struct respio__control **out)
 
 void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t slot)
 {
-	struct respio__dial *d = calloc(1, sizeof(*d));
-	struct respio__ctl *msg;
+	struct respio__dial *d = &sh->slots[slot].dial;
 
-	if (d) {
-		d->shard = sh;
-		d->slot = slot;
-		pthread_mutex_lock(&ctl->lock);
-		if (!ctl->stop) {
-			if (ctl->tail)
-				ctl->tail->next = d;
-			else
-				ctl->head = d;
-			ctl->tail = d;
-			d = NULL;
-			pthread_cond_signal(&ctl->cond);
-		}
-		pthread_mutex_unlock(&ctl->lock);
-		free(d); /* only when stopping: the shard is going away too */
-		return;
+	d->next = NULL;
+	d->shard = sh;
+	d->answer = (struct respio__ctl){.slot = slot, .fd = -1, .in_slot = true};
+	pthread_mutex_lock(&ctl->lock);
+	/* Once stopping, the shard is going away too: the request is dropped
+	 * and the slot stays DIALING until the shard ends. */
+	if (!ctl->stop) {
+		if (ctl->tail)
+			ctl->tail->next = d;
+		else
+			ctl->head = d;
+		ctl->tail = d;
+		pthread_cond_signal(&ctl->cond);
 	}
-	/* No memory for the request: report a failed dial so the slot backs
-	 * off and tries again instead of waiting for ever. */
-	msg = calloc(1, sizeof(*msg));
-	if (msg) {
-		msg->type = RESPIO__CTL_CONN_FAILED;
-		msg->slot = slot;
-		msg->fd = -1;
-		msg->err = -ENOMEM;
-		respio__shard_post(sh, msg);
-	}
+	pthread_mutex_unlock(&ctl->lock);
 }
 
 void respio__control_stop(struct respio__control *ctl)

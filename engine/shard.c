@@ -397,7 +397,8 @@ static void handle_mail(struct respio__shard *sh)
 			break;
 		case RESPIO__CTL_STOP: sh->stopping = true; break;
 		}
-		free(msg);
+		if (!msg->in_slot)
+			free(msg);
 	}
 }
 

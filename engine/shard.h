@@ -26,6 +26,21 @@ struct respio__ctl {
 	uint32_t slot;
 	int fd;
 	int err;
+	bool in_slot; /* a dial's answer, part of the slot (respio__dial): never freed */
+};
+
+/*
+ * A dial request and the message that answers it, in one piece that the
+ * slot owns: a slot has at most one dial in flight (it asks for one only
+ * from DOWN or BACKOFF, and is DIALING until the answer arrives), so asking
+ * and answering allocate nothing and no failed allocation can leave a slot
+ * dialing for ever. The control side stops touching it once it has posted
+ * the answer.
+ */
+struct respio__dial {
+	struct respio__dial *next; /* in the control thread's queue */
+	struct respio__shard *shard;
+	struct respio__ctl answer; /* CONN_READY or CONN_FAILED for answer.slot */
 };
 
 /* A mailbox for the rare control path: a mutex is fine here, and keeps the
@@ -71,6 +86,8 @@ struct respio__slot {
 	uint32_t expired;  /* of those, completed early (timed out): reply discarded */
 	uint64_t fill_end; /* stream offset after the last byte in fill */
 	uint64_t handed_end;
+
+	struct respio__dial dial;
 
 	int64_t last_rx_ns;
 	int64_t retry_at_ns;

@@ -11,6 +11,7 @@
 
 #include <respio.h>
 
+#include "alloc_count.h"
 #include "fake_server.h"
 #include "server.h"
 
@@ -27,6 +28,14 @@ static void stop_server(void)
 }
 
 TestSuite(dial, .fini = stop_server, .timeout = 120);
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
 
 static int64_t wall_ms(void)
 {
@@ -262,4 +271,63 @@ Test(dial, connections_dying_young_back_off)
 	cr_assert_leq(n, 7, "%d connections in 2 s: a redial loop, not a backoff", n);
 	respio_client_destroy(c);
 	fake_server_stop(fs);
+}
+
+/* A PING succeeds within limit_ms. */
+static bool recovers(respio_client *c, int64_t limit_ms)
+{
+	int64_t end = now_ms() + limit_ms;
+	int fate;
+
+	while (now_ms() < end) {
+		if (ping(c, &fate) == 0)
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+/*
+ * Regression: with no memory for the dial request, or for the message that
+ * answers it, a slot stayed "dialing" for ever and every request routed to
+ * it timed out. Here every allocation of the engine's threads fails while
+ * the client's connection is killed and redialed; once memory is back the
+ * client must recover on its own.
+ */
+Test(dial, failed_allocations_do_not_strand_a_connection)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_conn *a;
+	respio_stats st;
+	int64_t end;
+	long failed;
+	int fate;
+
+	if (!alloc_count_available())
+		cr_skip_test("allocations cannot be failed in sanitizer builds");
+	start_server(NULL);
+	small_config(&cfg, srv.port);
+	cfg.timeout_ms = 500;
+	c = make_client(&cfg);
+	cr_assert_eq(ping(c, &fate), 0);
+	a = admin_conn(NULL);
+
+	alloc_fail_start("respio-");
+	admin(a, 6, (const char *const[]){"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
+	end = now_ms() + 5000;
+	do {
+		usleep(10000);
+		respio_client_stats(c, &st, NULL, 0);
+	} while (st.reconnects == 0 && now_ms() < end);
+	/* Time for the redial (and a retry or two) to meet the failing heap. */
+	usleep(300 * 1000);
+	failed = alloc_fail_stop();
+
+	cr_assert_geq(st.reconnects, 1, "the connection was not lost");
+	cr_assert_gt(failed, 0, "no allocation failed: nothing was tested");
+	cr_log_info("%ld allocations failed on the engine's threads", failed);
+	cr_assert(recovers(c, 10000), "the connection was never redialed");
+	respio_client_destroy(c);
+	respio_conn_destroy(a);
 }
