@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The control thread: dials and handshakes connections for the shards, so
- * a shard never blocks on connect, AUTH or HELLO. */
+/* The control thread's dialers: dial and handshake connections for the
+ * shards, so a shard never blocks on connect, AUTH or HELLO. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +10,19 @@
 
 #include "shard.h"
 
+/*
+ * Dials in flight at once, per client. More than one, so that a dial that
+ * takes its whole connection_timeout_ms (a server that accepts and never
+ * answers) does not hold up every other connection's; few, so that the
+ * reconnects after an outage are no storm. respio_conn blocks, so each is
+ * a thread taking requests from one queue: the simplest way to bound them.
+ */
+#define RESPIO__DIALERS 4
+
 struct respio__control {
 	struct respio_client *client;
-	pthread_t thread;
+	pthread_t threads[RESPIO__DIALERS];
+	uint32_t nthreads; /* started, to be joined */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct respio__dial *head, *tail;
@@ -102,7 +112,7 @@ int respio__control_last_error(struct respio__control *ctl, char *buf, size_t ca
 	return err;
 }
 
-static void *control_main(void *arg)
+static void *dialer_main(void *arg)
 {
 	struct respio__control *ctl = arg;
 
@@ -120,8 +130,6 @@ static void *control_main(void *arg)
 		ctl->head = d->next;
 		if (!ctl->head)
 			ctl->tail = NULL;
-		/* One dial at a time per client: reconnects after an outage
-		 * cannot turn into a storm. */
 		pthread_mutex_unlock(&ctl->lock);
 		rc = respio__dial_now(ctl->client, &fd, detail, sizeof(detail));
 		if (rc < 0)
@@ -142,21 +150,32 @@ static void *control_main(void *arg)
 int respio__control_start(struct respio_client *c, struct respio__control **out)
 {
 	struct respio__control *ctl = calloc(1, sizeof(*ctl));
-	int rc;
+	uint32_t n = c->nshards * c->slots_per_shard;
+	int rc = 0;
 
 	if (!ctl)
 		return -ENOMEM;
 	ctl->client = c;
 	pthread_mutex_init(&ctl->lock, NULL);
 	pthread_cond_init(&ctl->cond, NULL);
-	rc = pthread_create(&ctl->thread, NULL, control_main, ctl);
+	/* No more dialers than connections to dial. */
+	if (n > RESPIO__DIALERS)
+		n = RESPIO__DIALERS;
+	for (uint32_t i = 0; i < n; i++) {
+		char name[16];
+
+		rc = pthread_create(&ctl->threads[i], NULL, dialer_main, ctl);
+		if (rc)
+			break;
+		ctl->nthreads++;
+		snprintf(name, sizeof(name), "respio-dial%u", i);
+		pthread_setname_np(ctl->threads[i], name);
+	}
 	if (rc) {
-		pthread_mutex_destroy(&ctl->lock);
-		pthread_cond_destroy(&ctl->cond);
-		free(ctl);
+		respio__control_stop(ctl);
+		respio__control_free(ctl);
 		return -rc;
 	}
-	pthread_setname_np(ctl->thread, "respio-control");
 	*out = ctl;
 	return 0;
 }
@@ -188,10 +207,12 @@ void respio__control_stop(struct respio__control *ctl)
 		return;
 	pthread_mutex_lock(&ctl->lock);
 	ctl->stop = true;
-	pthread_cond_signal(&ctl->cond);
+	pthread_cond_broadcast(&ctl->cond);
 	pthread_mutex_unlock(&ctl->lock);
-	/* A dial in progress is bounded by connection_timeout_ms. */
-	pthread_join(ctl->thread, NULL);
+	/* Each dial in progress is bounded by connection_timeout_ms, and they
+	 * end side by side. */
+	for (uint32_t i = 0; i < ctl->nthreads; i++)
+		pthread_join(ctl->threads[i], NULL);
 }
 
 void respio__control_free(struct respio__control *ctl)

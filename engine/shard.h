@@ -53,7 +53,7 @@ struct respio__mailbox {
 
 enum respio__slot_state {
 	RESPIO__SLOT_DOWN = 0, /* no socket, no dial asked for yet */
-	RESPIO__SLOT_DIALING,  /* the control thread is dialing */
+	RESPIO__SLOT_DIALING,  /* a dial was asked for, maybe queued behind others */
 	RESPIO__SLOT_UP,
 	RESPIO__SLOT_BACKOFF, /* last dial failed; the next waits until retry_at */
 };
@@ -173,10 +173,10 @@ void respio__shard_post(struct respio__shard *sh, struct respio__ctl *msg);
 void respio__shard_wake(struct respio__shard *sh);
 void respio__shard_join(struct respio__shard *sh);
 
-/* control.c: the control thread dials for shards. */
+/* control.c: the control thread's dialers dial for shards, a few at a time. */
 #define RESPIO__DETAIL_SIZE 256 /* room for a dial's error detail */
 int respio__dial_now(struct respio_client *c, int *fd_out, char *detail, size_t cap);
-/* The last failed dial of the control thread (respio_client_last_error). */
+/* The last failed dial of the dialers (respio_client_last_error). */
 int respio__control_last_error(struct respio__control *ctl, char *buf, size_t cap,
 			       int64_t *when_ms);
 int respio__control_start(struct respio_client *c, struct respio__control **out);

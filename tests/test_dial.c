@@ -331,3 +331,67 @@ Test(dial, failed_allocations_do_not_strand_a_connection)
 	respio_client_destroy(c);
 	respio_conn_destroy(a);
 }
+
+/*
+ * Dials run side by side. Against a server that accepts and never answers,
+ * a dial lasts connection_timeout_ms; one at a time, the 7 connections
+ * after create's would take 3.5 s, every one waiting behind the others.
+ * The fake lets create's dial through, then holds every connection: at
+ * least two dials must be waiting on it at once.
+ */
+Test(dial, dials_run_concurrently)
+{
+	static const fake_script stuck = {
+	    .first_reply = "+PONG\r\n", .hold = true, .hold_after = 1};
+	respio_config cfg;
+	respio_client *c;
+	fake_server *fs;
+	int64_t end, t0;
+	int peak;
+
+	cr_assert_eq(fake_server_start(&stuck, &fs), 0);
+	small_config(&cfg, fake_server_port(fs));
+	cfg.shards = 2;
+	cfg.pool.min_connections = 8;
+	cfg.pool.connection_timeout_ms = 500;
+	c = make_client(&cfg);
+	/* Done when two dials wait at once, or when all 8 connections were
+	 * made (one at a time, that is 3 s in). */
+	end = now_ms() + 10000;
+	while (fake_server_peak_waiting(fs) < 2 && fake_server_connections(fs) < 8 &&
+	       now_ms() < end)
+		usleep(5000);
+	peak = fake_server_peak_waiting(fs);
+	cr_log_info("%d dials waited on the server at once (%d connections)", peak,
+		    fake_server_connections(fs));
+	cr_assert_geq(peak, 2, "dials ran one at a time (%d connections made)",
+		      fake_server_connections(fs));
+	/* Destroy with dials in progress: each ends within its timeout. */
+	t0 = now_ms();
+	respio_client_destroy(c);
+	cr_log_info("destroy took %lld ms", (long long)(now_ms() - t0));
+	fake_server_stop(fs);
+}
+
+/* Every connection of a larger pool comes up against a real server. */
+Test(dial, all_connections_come_up)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_stats st;
+	int64_t end;
+
+	start_server(NULL);
+	small_config(&cfg, srv.port);
+	cfg.shards = 4;
+	cfg.pool.min_connections = 8;
+	c = make_client(&cfg);
+	end = now_ms() + 10000;
+	do {
+		usleep(5000);
+		respio_client_stats(c, &st, NULL, 0);
+	} while (st.connections_total < 8 && now_ms() < end);
+	cr_assert_eq(st.connections_total, 8);
+	cr_assert_eq(st.dial_failures, 0);
+	respio_client_destroy(c);
+}
