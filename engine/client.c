@@ -129,12 +129,7 @@ static void shard_fini(struct respio__shard *sh)
 
 	if (!sh->initialized)
 		return;
-	for (uint32_t i = 0; sh->slots && i < sh->nslots; i++) {
-		respio_parser_destroy(sh->slots[i].parser);
-		free(sh->slots[i].fill.data);
-		free(sh->slots[i].sending.data);
-	}
-	free(sh->slots);
+	/* Messages first: a dial's answer lives in its slot. */
 	for (msg = sh->mail.head; msg; msg = next) {
 		next = msg->next;
 		if (msg->type == RESPIO__CTL_CONN_READY)
@@ -143,6 +138,12 @@ static void shard_fini(struct respio__shard *sh)
 			free(msg);
 	}
 	pthread_mutex_destroy(&sh->mail.lock);
+	for (uint32_t i = 0; sh->slots && i < sh->nslots; i++) {
+		respio_parser_destroy(sh->slots[i].parser);
+		free(sh->slots[i].fill.data);
+		free(sh->slots[i].sending.data);
+	}
+	free(sh->slots);
 	if (sh->efd >= 0)
 		close(sh->efd);
 	for (uint32_t i = 0; sh->lanes && i < RESPIO__LANES; i++)

@@ -3,9 +3,14 @@
  * dial or handshake reports, backoff, concurrency, and allocation failures. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -405,4 +410,43 @@ Test(dial, all_connections_come_up)
 	cr_assert_eq(st.connections_total, 8);
 	cr_assert_eq(st.dial_failures, 0);
 	respio_client_destroy(c);
+}
+
+/* From now on io_uring_setup fails with ENOSYS for the calling thread and
+ * the threads it starts, as under a container's seccomp profile that
+ * forbids io_uring. The test's process is its own (Criterion). */
+static void forbid_io_uring(void)
+{
+	struct sock_filter f[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+
+	cr_assert_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	cr_assert_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0, "seccomp: %s",
+		     strerror(errno));
+}
+
+/*
+ * Regression: the answer to create's own dial is slot 0's message (struct
+ * respio__dial). When no shard could start (no io_uring), it was still in
+ * the mailbox as destroy freed the slots, and shard_fini read it from
+ * freed memory (AddressSanitizer: heap-use-after-free).
+ */
+Test(dial, create_without_io_uring_fails_cleanly)
+{
+	respio_config cfg;
+	respio_client *c = NULL;
+	int rc;
+
+	start_server(NULL);
+	small_config(&cfg, srv.port);
+	forbid_io_uring();
+	rc = respio_client_create(&cfg, &c);
+	cr_assert_eq(rc, -ENOSYS, "create: %s", respio_err_name(rc));
+	cr_assert_null(c);
+	cr_assert_neq(respio_client_errdetail(NULL)[0], '\0', "create said nothing");
 }
