@@ -129,19 +129,21 @@ static void shard_fini(struct respio__shard *sh)
 
 	if (!sh->initialized)
 		return;
+	/* Messages first: a dial's answer lives in its slot. */
+	for (msg = sh->mail.head; msg; msg = next) {
+		next = msg->next;
+		if (msg->type == RESPIO__CTL_CONN_READY)
+			close(msg->fd);
+		if (!msg->in_slot)
+			free(msg);
+	}
+	pthread_mutex_destroy(&sh->mail.lock);
 	for (uint32_t i = 0; sh->slots && i < sh->nslots; i++) {
 		respio_parser_destroy(sh->slots[i].parser);
 		free(sh->slots[i].fill.data);
 		free(sh->slots[i].sending.data);
 	}
 	free(sh->slots);
-	for (msg = sh->mail.head; msg; msg = next) {
-		next = msg->next;
-		if (msg->type == RESPIO__CTL_CONN_READY)
-			close(msg->fd);
-		free(msg);
-	}
-	pthread_mutex_destroy(&sh->mail.lock);
 	if (sh->efd >= 0)
 		close(sh->efd);
 	for (uint32_t i = 0; sh->lanes && i < RESPIO__LANES; i++)
@@ -196,17 +198,14 @@ static int validate(const respio_config *cfg)
 	return 0;
 }
 
+/* The answer to the dial create made itself, in the slot's own message
+ * (struct respio__dial): nothing to allocate, nothing to lose. */
 static void post_ready(struct respio__shard *sh, uint32_t slot, int fd)
 {
-	struct respio__ctl *msg = calloc(1, sizeof(*msg));
+	struct respio__ctl *msg = &sh->slots[slot].dial.answer;
 
-	if (!msg) {
-		close(fd);
-		return;
-	}
-	msg->type = RESPIO__CTL_CONN_READY;
-	msg->slot = slot;
-	msg->fd = fd;
+	*msg = (struct respio__ctl){
+	    .type = RESPIO__CTL_CONN_READY, .slot = slot, .fd = fd, .in_slot = true};
 	respio__shard_post(sh, msg);
 }
 
@@ -214,8 +213,12 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 {
 	struct respio_client *c;
 	uint32_t nshards, per_shard;
+	char detail[RESPIO__DETAIL_SIZE] = "";
 	int rc, fd = -1;
 
+	/* No client comes back on failure: the reason goes to the thread's
+	 * error detail, respio_client_errdetail(NULL). */
+	respio__client_detail[0] = '\0';
 	if (!out)
 		return RESPIO_E_INVAL;
 	*out = NULL;
@@ -276,8 +279,10 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	 * password fails create with a clear error instead of every request
 	 * failing later. */
 	if (rc == 0)
-		rc = respio__dial_now(c, &fd);
+		rc = respio__dial_now(c, &fd, detail, sizeof(detail));
 	if (rc < 0) {
+		snprintf(respio__client_detail, sizeof(respio__client_detail), "%s",
+			 detail[0] ? detail : respio_strerror(rc));
 		client_free(c);
 		return rc;
 	}
@@ -306,11 +311,24 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 		if (c->shards[i].init_rc < 0)
 			rc = c->shards[i].init_rc;
 	if (rc < 0) {
+		snprintf(respio__client_detail, sizeof(respio__client_detail), "%s",
+			 respio_strerror(rc));
 		respio_client_destroy(c);
 		return rc;
 	}
 	*out = c;
 	return 0;
+}
+
+int respio_client_last_error(const respio_client *c, char *buf, size_t cap, int64_t *when_ms)
+{
+	if (buf && cap)
+		buf[0] = '\0';
+	if (when_ms)
+		*when_ms = 0;
+	if (!c)
+		return RESPIO_E_INVAL;
+	return respio__control_last_error(c->control, buf, cap, when_ms);
 }
 
 /* Threads inside respio_submit, over every lane of every shard. */

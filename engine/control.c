@@ -1,34 +1,47 @@
 /* SPDX-License-Identifier: MIT */
-/* The control thread: dials and handshakes connections for the shards, so
- * a shard never blocks on connect, AUTH or HELLO. */
+/* The control thread's dialers: dial and handshake connections for the
+ * shards, so a shard never blocks on connect, AUTH or HELLO. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shard.h"
 
-struct respio__dial {
-	struct respio__dial *next;
-	struct respio__shard *shard;
-	uint32_t slot;
-};
+/*
+ * Dials in flight at once, per client. More than one, so that a dial that
+ * takes its whole connection_timeout_ms (a server that accepts and never
+ * answers) does not hold up every other connection's; few, so that the
+ * reconnects after an outage are no storm. respio_conn blocks, so each is
+ * a thread taking requests from one queue: the simplest way to bound them.
+ */
+#define RESPIO__DIALERS 4
 
 struct respio__control {
 	struct respio_client *client;
-	pthread_t thread;
+	pthread_t threads[RESPIO__DIALERS];
+	uint32_t nthreads; /* started, to be joined */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct respio__dial *head, *tail;
 	bool stop;
+	/* The last failed dial, for respio_client_last_error: written by the
+	 * dialer, read by any thread, both rare, so under the same lock. */
+	int last_err;
+	int64_t last_err_ms; /* CLOCK_REALTIME: comparable with the caller's logs */
+	char last_detail[RESPIO__DETAIL_SIZE];
 };
 
 /*
  * Dial one connection with the blocking client: connect, AUTH/HELLO, SELECT,
  * then a PING so a server that accepts but does not answer (stopped, hung)
  * counts as down. On success the socket is taken out of the respio_conn.
+ * On failure detail says what happened, in the server's words when it
+ * refused us.
  */
-int respio__dial_now(struct respio_client *c, int *fd_out)
+int respio__dial_now(struct respio_client *c, int *fd_out, char *detail, size_t cap)
 {
 	respio_config cfg = c->cfg;
 	const char *ping[] = {"PING"};
@@ -39,31 +52,74 @@ int respio__dial_now(struct respio_client *c, int *fd_out)
 	cfg.timeout_ms = c->cfg.pool.connection_timeout_ms;
 	cfg.connect_timeout_ms = c->cfg.pool.connection_timeout_ms;
 	rc = respio_conn_create(&cfg, &conn);
-	if (rc < 0)
+	if (rc < 0) {
+		snprintf(detail, cap, "%s", respio_strerror(rc));
 		return rc;
+	}
 	rc = respio_conn_connect(conn);
-	if (rc == 0)
+	if (rc < 0) {
+		snprintf(detail, cap, "%s", respio_conn_errdetail(conn));
+	} else {
 		rc = respio_conn_command(conn, 1, ping, NULL, &r);
+		if (rc < 0)
+			snprintf(detail, cap, "PING%s%s",
+				 rc == RESPIO_E_SERVER ? " failed: " : ": ",
+				 respio_conn_errdetail(conn));
+	}
 	respio_reply_free(r);
 	if (rc == 0) {
 		rc = respio__conn_detach_fd(conn);
 		if (rc >= 0) {
 			*fd_out = rc;
 			rc = 0;
+		} else {
+			snprintf(detail, cap, "unexpected bytes after the handshake");
 		}
 	}
 	respio_conn_destroy(conn);
+	/* An error reply to AUTH, HELLO, SELECT or the PING is the server
+	 * refusing the connection (WRONGPASS, NOAUTH, -LOADING, too many
+	 * clients), not the answer to any request: requests failed by it must
+	 * not look like they got an error reply. */
+	if (rc == RESPIO_E_SERVER)
+		rc = RESPIO_E_HANDSHAKE;
 	return rc;
 }
 
-static void *control_main(void *arg)
+static void note_error(struct respio__control *ctl, int err, const char *detail)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	pthread_mutex_lock(&ctl->lock);
+	ctl->last_err = err;
+	ctl->last_err_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	snprintf(ctl->last_detail, sizeof(ctl->last_detail), "%s", detail);
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+int respio__control_last_error(struct respio__control *ctl, char *buf, size_t cap, int64_t *when_ms)
+{
+	int err;
+
+	pthread_mutex_lock(&ctl->lock);
+	err = ctl->last_err;
+	if (buf && cap)
+		snprintf(buf, cap, "%s", ctl->last_detail);
+	if (when_ms)
+		*when_ms = err ? ctl->last_err_ms : 0;
+	pthread_mutex_unlock(&ctl->lock);
+	return err;
+}
+
+static void *dialer_main(void *arg)
 {
 	struct respio__control *ctl = arg;
 
 	pthread_mutex_lock(&ctl->lock);
 	for (;;) {
 		struct respio__dial *d;
-		struct respio__ctl *msg;
+		char detail[RESPIO__DETAIL_SIZE];
 		int fd = -1, rc;
 
 		while (!ctl->stop && !ctl->head)
@@ -74,30 +130,19 @@ static void *control_main(void *arg)
 		ctl->head = d->next;
 		if (!ctl->head)
 			ctl->tail = NULL;
-		/* One dial at a time per client: reconnects after an outage
-		 * cannot turn into a storm. */
 		pthread_mutex_unlock(&ctl->lock);
-		rc = respio__dial_now(ctl->client, &fd);
-		msg = calloc(1, sizeof(*msg));
-		if (msg) {
-			msg->slot = d->slot;
-			msg->type = rc == 0 ? RESPIO__CTL_CONN_READY : RESPIO__CTL_CONN_FAILED;
-			msg->fd = fd;
-			msg->err = rc;
-			respio__shard_post(d->shard, msg);
-		} else if (fd >= 0) {
-			close(fd);
-		}
-		free(d);
+		rc = respio__dial_now(ctl->client, &fd, detail, sizeof(detail));
+		if (rc < 0)
+			note_error(ctl, rc, detail);
+		d->answer.type = rc == 0 ? RESPIO__CTL_CONN_READY : RESPIO__CTL_CONN_FAILED;
+		d->answer.fd = fd;
+		d->answer.err = rc;
+		/* From here d is the shard's again. */
+		respio__shard_post(d->shard, &d->answer);
 		pthread_mutex_lock(&ctl->lock);
 	}
-	while (ctl->head) {
-		struct respio__dial *d = ctl->head;
-
-		ctl->head = d->next;
-		free(d);
-	}
-	ctl->tail = NULL;
+	/* Requests still queued belong to their slots: nothing to free. */
+	ctl->head = ctl->tail = NULL;
 	pthread_mutex_unlock(&ctl->lock);
 	return NULL;
 }
@@ -105,57 +150,55 @@ static void *control_main(void *arg)
 int respio__control_start(struct respio_client *c, struct respio__control **out)
 {
 	struct respio__control *ctl = calloc(1, sizeof(*ctl));
-	int rc;
+	uint32_t n = c->nshards * c->slots_per_shard;
+	int rc = 0;
 
 	if (!ctl)
 		return -ENOMEM;
 	ctl->client = c;
 	pthread_mutex_init(&ctl->lock, NULL);
 	pthread_cond_init(&ctl->cond, NULL);
-	rc = pthread_create(&ctl->thread, NULL, control_main, ctl);
+	/* No more dialers than connections to dial. */
+	if (n > RESPIO__DIALERS)
+		n = RESPIO__DIALERS;
+	for (uint32_t i = 0; i < n; i++) {
+		char name[16];
+
+		rc = pthread_create(&ctl->threads[i], NULL, dialer_main, ctl);
+		if (rc)
+			break;
+		ctl->nthreads++;
+		snprintf(name, sizeof(name), "respio-dial%u", i);
+		pthread_setname_np(ctl->threads[i], name);
+	}
 	if (rc) {
-		pthread_mutex_destroy(&ctl->lock);
-		pthread_cond_destroy(&ctl->cond);
-		free(ctl);
+		respio__control_stop(ctl);
+		respio__control_free(ctl);
 		return -rc;
 	}
-	pthread_setname_np(ctl->thread, "respio-control");
 	*out = ctl;
 	return 0;
 }
 
 void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t slot)
 {
-	struct respio__dial *d = calloc(1, sizeof(*d));
-	struct respio__ctl *msg;
+	struct respio__dial *d = &sh->slots[slot].dial;
 
-	if (d) {
-		d->shard = sh;
-		d->slot = slot;
-		pthread_mutex_lock(&ctl->lock);
-		if (!ctl->stop) {
-			if (ctl->tail)
-				ctl->tail->next = d;
-			else
-				ctl->head = d;
-			ctl->tail = d;
-			d = NULL;
-			pthread_cond_signal(&ctl->cond);
-		}
-		pthread_mutex_unlock(&ctl->lock);
-		free(d); /* only when stopping: the shard is going away too */
-		return;
+	d->next = NULL;
+	d->shard = sh;
+	d->answer = (struct respio__ctl){.slot = slot, .fd = -1, .in_slot = true};
+	pthread_mutex_lock(&ctl->lock);
+	/* Once stopping, the shard is going away too: the request is dropped
+	 * and the slot stays DIALING until the shard ends. */
+	if (!ctl->stop) {
+		if (ctl->tail)
+			ctl->tail->next = d;
+		else
+			ctl->head = d;
+		ctl->tail = d;
+		pthread_cond_signal(&ctl->cond);
 	}
-	/* No memory for the request: report a failed dial so the slot backs
-	 * off and tries again instead of waiting for ever. */
-	msg = calloc(1, sizeof(*msg));
-	if (msg) {
-		msg->type = RESPIO__CTL_CONN_FAILED;
-		msg->slot = slot;
-		msg->fd = -1;
-		msg->err = -ENOMEM;
-		respio__shard_post(sh, msg);
-	}
+	pthread_mutex_unlock(&ctl->lock);
 }
 
 void respio__control_stop(struct respio__control *ctl)
@@ -164,10 +207,12 @@ void respio__control_stop(struct respio__control *ctl)
 		return;
 	pthread_mutex_lock(&ctl->lock);
 	ctl->stop = true;
-	pthread_cond_signal(&ctl->cond);
+	pthread_cond_broadcast(&ctl->cond);
 	pthread_mutex_unlock(&ctl->lock);
-	/* A dial in progress is bounded by connection_timeout_ms. */
-	pthread_join(ctl->thread, NULL);
+	/* Each dial in progress is bounded by connection_timeout_ms, and they
+	 * end side by side. */
+	for (uint32_t i = 0; i < ctl->nthreads; i++)
+		pthread_join(ctl->threads[i], NULL);
 }
 
 void respio__control_free(struct respio__control *ctl)

@@ -29,6 +29,9 @@
 #define RESPIO__POLL_MAX_INFLIGHT 1
 #define RESPIO__BACKOFF_BASE_MS	  50
 #define RESPIO__BACKOFF_MAX_MS	  2000
+/* A connection lost sooner than this after its dial counts as a failed
+ * attempt (see conn_fail). */
+#define RESPIO__YOUNG_CONN_NS 1000000000LL
 
 /*
  * CQE user_data: op in the low byte, slot index above it, and the slot's
@@ -247,6 +250,8 @@ static void flush(struct respio__shard *sh, struct respio__slot *slot)
 	submit_send(sh, slot);
 }
 
+static void back_off(struct respio__shard *sh, struct respio__slot *slot, int err);
+
 /*
  * Close fd behind every SQE that may still name it. SQEs prepared this turn
  * (a send, a recv re-armed) sit in the SQ until the next submit; closed
@@ -279,7 +284,8 @@ static void close_through_ring(struct respio__shard *sh, int fd)
 /*
  * The connection is unusable: close it. Requests handed to the kernel may
  * have executed and complete with err (fate SENT); the rest stay queued for
- * the next connection, in order; one is dialed at once.
+ * the next connection, in order; one is dialed at once, unless the
+ * connection died young (below).
  */
 static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int err)
 {
@@ -325,8 +331,27 @@ static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int e
 	slot->sending_off = 0;
 	slot->handed_end = 0;
 	rebuild_fill(slot);
-	if (!sh->stopping)
-		request_dial(sh, slot);
+	if (sh->stopping)
+		return;
+	/*
+	 * A connection lost within a second of its dial without a byte
+	 * received (a server or proxy that accepts, answers the handshake,
+	 * then closes) counts as a failed attempt, or such a server would be
+	 * redialed at dial speed for ever. The first in a row is redialed at
+	 * once, so one unlucky kill costs nothing; from the second on the slot
+	 * backs off as after a failed dial. A connection that lived longer, or
+	 * answered requests, starts the count afresh: connections killed while
+	 * they serve traffic come back at once.
+	 */
+	if (!slot->served && respio__coarse_now_ns() - slot->up_since_ns < RESPIO__YOUNG_CONN_NS) {
+		if (slot->attempts++ > 0) {
+			back_off(sh, slot, err);
+			return;
+		}
+	} else {
+		slot->attempts = 0;
+	}
+	request_dial(sh, slot);
 }
 
 /* A dial failed: nothing queued on this slot can be sent now, so it fails
@@ -362,14 +387,28 @@ static int64_t backoff_ns(struct respio__shard *sh, uint32_t attempts)
 	return ms * 1000000;
 }
 
+/* The slot's last attempt failed (its dial, or a connection that died
+ * young; the caller counted it in attempts): no dial until the backoff
+ * ends, and what is queued fails now, never sent. */
+static void back_off(struct respio__shard *sh, struct respio__slot *slot, int err)
+{
+	slot->state = RESPIO__SLOT_BACKOFF;
+	slot->last_err = err;
+	slot->retry_at_ns = respio__now_ns() + backoff_ns(sh, slot->attempts);
+	fail_queued(sh, slot, err);
+}
+
+/* attempts is left as it is: only a connection that lives past
+ * RESPIO__YOUNG_CONN_NS clears it (conn_fail). */
 static void conn_ready(struct respio__shard *sh, struct respio__slot *slot, int fd)
 {
 	slot->fd = fd;
 	slot->gen++;
 	slot->state = RESPIO__SLOT_UP;
-	slot->attempts = 0;
 	slot->last_err = 0;
 	slot->last_rx_ns = respio__coarse_now_ns();
+	slot->up_since_ns = slot->last_rx_ns;
+	slot->served = false;
 	respio_parser_reset(slot->parser);
 	respio__store_relaxed_u32(&sh->stats.conns_up,
 				  respio__load_relaxed_u32(&sh->stats.conns_up) + 1);
@@ -400,15 +439,13 @@ static void handle_mail(struct respio__shard *sh)
 			break;
 		case RESPIO__CTL_CONN_FAILED:
 			counter_add(&sh->stats.dial_failures, 1);
-			slot->state = RESPIO__SLOT_BACKOFF;
-			slot->last_err = msg->err;
 			slot->attempts++;
-			slot->retry_at_ns = respio__now_ns() + backoff_ns(sh, slot->attempts);
-			fail_queued(sh, slot, msg->err);
+			back_off(sh, slot, msg->err);
 			break;
 		case RESPIO__CTL_STOP: sh->stopping = true; break;
 		}
-		free(msg);
+		if (!msg->in_slot)
+			free(msg);
 	}
 }
 
@@ -669,6 +706,7 @@ static void on_recv(struct respio__shard *sh, struct io_uring_cqe *cqe)
 		/* For stall detection, counted in seconds: the coarse clock
 		 * does, at a fraction of the cost per receive. */
 		slot->last_rx_ns = respio__coarse_now_ns();
+		slot->served = true;
 		if (slot->stalled)
 			slot->stalled = false; /* alive after all: send again */
 		while (off < len && slot->gen == gen) {

@@ -26,6 +26,21 @@ struct respio__ctl {
 	uint32_t slot;
 	int fd;
 	int err;
+	bool in_slot; /* a dial's answer, part of the slot (respio__dial): never freed */
+};
+
+/*
+ * A dial request and the message that answers it, in one piece that the
+ * slot owns: a slot has at most one dial in flight (it asks for one only
+ * from DOWN or BACKOFF, and is DIALING until the answer arrives), so asking
+ * and answering allocate nothing and no failed allocation can leave a slot
+ * dialing for ever. The control side stops touching it once it has posted
+ * the answer.
+ */
+struct respio__dial {
+	struct respio__dial *next; /* in the control thread's queue */
+	struct respio__shard *shard;
+	struct respio__ctl answer; /* CONN_READY or CONN_FAILED for answer.slot */
 };
 
 /* A mailbox for the rare control path: a mutex is fine here, and keeps the
@@ -38,7 +53,7 @@ struct respio__mailbox {
 
 enum respio__slot_state {
 	RESPIO__SLOT_DOWN = 0, /* no socket, no dial asked for yet */
-	RESPIO__SLOT_DIALING,  /* the control thread is dialing */
+	RESPIO__SLOT_DIALING,  /* a dial was asked for, maybe queued behind others */
 	RESPIO__SLOT_UP,
 	RESPIO__SLOT_BACKOFF, /* last dial failed; the next waits until retry_at */
 };
@@ -65,6 +80,7 @@ struct respio__slot {
 	struct respio__buf sending; /* bytes handed to the kernel */
 	size_t sending_off;	    /* how much of sending was written */
 	bool send_inflight;	    /* a send SQE (maybe of an old gen) is pending */
+	bool served;		    /* this connection received something */
 	bool stalled;		    /* no reply for the stall limit: send nothing more */
 
 	respio_future *head, *tail;
@@ -73,12 +89,15 @@ struct respio__slot {
 	uint64_t fill_end; /* stream offset after the last byte in fill */
 	uint64_t handed_end;
 
+	struct respio__dial dial;
+
 	int64_t last_rx_ns;
 	/* When the oldest request still awaiting its reply was handed to the
 	 * kernel, if nothing was outstanding before it (see maintain). */
 	int64_t busy_since_ns;
 	int64_t retry_at_ns;
-	uint32_t attempts;
+	int64_t up_since_ns; /* when the connection came up (coarse clock) */
+	uint32_t attempts;   /* failed in a row: dials, and connections that died young */
 	int last_err;
 };
 
@@ -172,8 +191,12 @@ void respio__shard_post(struct respio__shard *sh, struct respio__ctl *msg);
 void respio__shard_wake(struct respio__shard *sh);
 void respio__shard_join(struct respio__shard *sh);
 
-/* control.c: the control thread dials for shards. */
-int respio__dial_now(struct respio_client *c, int *fd_out);
+/* control.c: the control thread's dialers dial for shards, a few at a time. */
+#define RESPIO__DETAIL_SIZE 256 /* room for a dial's error detail */
+int respio__dial_now(struct respio_client *c, int *fd_out, char *detail, size_t cap);
+/* The last failed dial of the dialers (respio_client_last_error). */
+int respio__control_last_error(struct respio__control *ctl, char *buf, size_t cap,
+			       int64_t *when_ms);
 int respio__control_start(struct respio_client *c, struct respio__control **out);
 void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t slot);
 /* Stop dialing: later respio__control_dial calls do nothing. Shards may

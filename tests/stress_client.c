@@ -377,10 +377,14 @@ static void server_restart_under_load(int port)
 		pthread_create(&th[i], NULL, submit_through_restart, c);
 	for (int k = 0; k < 2; k++) {
 		struct timespec ts = {0, 50000000};
+		char detail[256];
 
 		nanosleep(&ts, NULL);
 		test_server_signal(restart_srv, SIGKILL);
 		CHECK(test_server_restart(restart_srv) == 0, "restart");
+		/* Read while the dialers may be writing it. */
+		CHECK(respio_client_last_error(c, detail, sizeof(detail), NULL) <= 0,
+		      "last error: %s", detail);
 	}
 	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);

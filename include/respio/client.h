@@ -30,8 +30,16 @@ typedef struct respio_submit_opts {
 	void *cb_arg;
 } respio_submit_opts;
 
-/* Start cfg.shards workers (each with its io_uring, ring and connections)
- * and the control thread; pre-warm connections. The caller owns *out. */
+/*
+ * Start cfg.shards workers (each with its io_uring, ring and connections)
+ * and the control thread; pre-warm connections. The caller owns *out.
+ * The first connection is dialed before create returns, so an unreachable
+ * or refusing server fails it: -errno for connect errors (-ECONNREFUSED,
+ * -ETIMEDOUT), RESPIO_E_RESOLVE, RESPIO_E_HANDSHAKE when the server refused
+ * the handshake (wrong password, -LOADING, too many clients); *out is then
+ * NULL and respio_client_errdetail(NULL) on the same thread says why, in
+ * the server's words when it refused.
+ */
 RESPIO_API int respio_client_create(const respio_config *cfg, respio_client **out);
 
 /*
@@ -107,9 +115,26 @@ RESPIO_API void respio_future_release(respio_future *f);
 RESPIO_API respio_target *respio_client_target(respio_client *c);
 
 /* The calling thread's last failure of a synchronous typed command on a
- * client target: the server's message, or what was wrong with the reply.
- * Valid until this thread's next command. Any thread. */
+ * client target: the server's message, or what was wrong with the reply;
+ * or, after a failed respio_client_create on this thread, why it failed (c
+ * may be NULL: the detail is per thread, not per client). Valid until this
+ * thread's next command or create. Any thread. */
 RESPIO_API const char *respio_client_errdetail(const respio_client *c);
+
+/*
+ * The client's last failed dial or handshake, for connections the engine
+ * (re)dials in the background: returns its code (0 if no dial has failed),
+ * copies what happened into buf (the server's message when it refused the
+ * handshake, "connect to host:port: Connection refused", ...; truncated to
+ * cap - 1 bytes and terminated; "" when none), and stores its time in
+ * *when_ms (CLOCK_REALTIME, milliseconds since the epoch; 0 when none).
+ * A later successful dial does not clear it: when_ms says how old it is.
+ * buf and when_ms may be NULL. Requests that failed because of it carry
+ * the same code (RESPIO_E_HANDSHAKE for a refusal, fate NOT_SENT).
+ * Any thread.
+ */
+RESPIO_API int respio_client_last_error(const respio_client *c, char *buf, size_t cap,
+					int64_t *when_ms);
 
 /*
  * The typed commands of commands.h as futures (any thread): each submits

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Count heap allocations made by the whole process between start and stop. */
+/* Count heap allocations made by the whole process between start and stop,
+ * and make chosen threads' allocations fail. */
 #include "alloc_count.h"
 
 #include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <string.h>
+#include <sys/prctl.h>
 
 /*
  * Defining malloc and friends in the executable interposes them for the
@@ -28,6 +31,16 @@ long alloc_count_stop(void)
 	return 0;
 }
 
+void alloc_fail_start(const char *thread_prefix)
+{
+	(void)thread_prefix;
+}
+
+long alloc_fail_stop(void)
+{
+	return 0;
+}
+
 #else
 
 extern void *__libc_malloc(size_t n);
@@ -38,11 +51,41 @@ extern void __libc_free(void *p);
 
 static atomic_int counting;
 static atomic_long n_allocs;
+static atomic_int failing;
+static atomic_long n_failed;
+static char fail_prefix[16]; /* written before failing is set, read after */
 
 static void count_alloc(void)
 {
 	if (atomic_load_explicit(&counting, memory_order_relaxed))
 		atomic_fetch_add_explicit(&n_allocs, 1, memory_order_relaxed);
+}
+
+/* Should this allocation fail? The thread's name comes from prctl, a
+ * system call that allocates nothing. */
+static bool fail_alloc(void)
+{
+	char name[16] = "";
+
+	if (!atomic_load(&failing) || prctl(PR_GET_NAME, name) != 0 ||
+	    strncmp(name, fail_prefix, strlen(fail_prefix)) != 0)
+		return false;
+	atomic_fetch_add_explicit(&n_failed, 1, memory_order_relaxed);
+	errno = ENOMEM;
+	return true;
+}
+
+void alloc_fail_start(const char *thread_prefix)
+{
+	strncpy(fail_prefix, thread_prefix, sizeof(fail_prefix) - 1);
+	atomic_store(&n_failed, 0);
+	atomic_store(&failing, 1);
+}
+
+long alloc_fail_stop(void)
+{
+	atomic_store(&failing, 0);
+	return atomic_load(&n_failed);
 }
 
 bool alloc_count_available(void)
@@ -65,24 +108,32 @@ long alloc_count_stop(void)
 void *malloc(size_t n)
 {
 	count_alloc();
+	if (fail_alloc())
+		return NULL;
 	return __libc_malloc(n);
 }
 
 void *calloc(size_t n, size_t sz)
 {
 	count_alloc();
+	if (fail_alloc())
+		return NULL;
 	return __libc_calloc(n, sz);
 }
 
 void *realloc(void *p, size_t n)
 {
 	count_alloc();
+	if (fail_alloc())
+		return NULL;
 	return __libc_realloc(p, n);
 }
 
 void *aligned_alloc(size_t align, size_t n)
 {
 	count_alloc();
+	if (fail_alloc())
+		return NULL;
 	return __libc_memalign(align, n);
 }
 
@@ -91,6 +142,8 @@ int posix_memalign(void **out, size_t align, size_t n)
 	void *p;
 
 	count_alloc();
+	if (fail_alloc())
+		return ENOMEM;
 	p = __libc_memalign(align, n);
 	if (!p)
 		return ENOMEM;

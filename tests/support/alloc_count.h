@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Count heap allocations made by the whole process between start and stop. */
+/* Count heap allocations made by the whole process between start and stop,
+ * and make chosen threads' allocations fail. */
 #ifndef RESPIO_TEST_ALLOC_COUNT_H
 #define RESPIO_TEST_ALLOC_COUNT_H
 
@@ -13,5 +14,12 @@ bool alloc_count_available(void);
  * from any thread; stop returns how many there were. */
 void alloc_count_start(void);
 long alloc_count_stop(void);
+
+/* Until alloc_fail_stop, every allocation by a thread whose name begins
+ * with thread_prefix (at most 15 bytes) fails with ENOMEM: "respio-" picks
+ * the engine's threads and spares the test's own. stop returns how many
+ * failed. Not available where alloc_count_available() is false. */
+void alloc_fail_start(const char *thread_prefix);
+long alloc_fail_stop(void);
 
 #endif

@@ -24,6 +24,7 @@ struct fake_server {
 	pthread_t thread;
 	atomic_int connections;
 	atomic_int commands;
+	atomic_int peak_waiting;
 };
 
 /* Wait for fd to become ready while watching the stop pipe. 1 ready, 0 stop. */
@@ -171,10 +172,86 @@ out:
 	free(buf);
 }
 
+#define HOLD_MAX 64
+
+/* The hold script: every connection accepted at once and none answered,
+ * bar first_reply on the first hold_after of them. */
+static void hold(fake_server *fs)
+{
+	struct held {
+		int fd;
+		bool answer;  /* one of the first hold_after: gets first_reply */
+		bool seen;    /* it sent something */
+		bool waiting; /* ...and got no answer */
+	} c[HOLD_MAX];
+	int n = 0, waiting = 0;
+	char buf[4096];
+
+	for (;;) {
+		struct pollfd p[HOLD_MAX + 2] = {
+		    {.fd = fs->stop_pipe[0], .events = POLLIN},
+		    {.fd = n < HOLD_MAX ? fs->lfd : -1, .events = POLLIN}};
+
+		for (int i = 0; i < n; i++)
+			p[2 + i] = (struct pollfd){.fd = c[i].fd, .events = POLLIN};
+		if (poll(p, (nfds_t)n + 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents)
+			break;
+		/* Closed connections before new ones: a client that closes one
+		 * and then dials the next never holds both. Downwards, so the
+		 * entry moved into a freed place was already looked at. */
+		for (int i = n - 1; i >= 0; i--) {
+			ssize_t r;
+
+			if (!p[2 + i].revents)
+				continue;
+			r = recv(c[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (r < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (r > 0) {
+				if (c[i].seen)
+					continue;
+				c[i].seen = true;
+				if (c[i].answer && fs->script.first_reply) {
+					write_all(fs, c[i].fd, fs->script.first_reply,
+						  strlen(fs->script.first_reply));
+					continue;
+				}
+				c[i].waiting = true;
+				if (++waiting > atomic_load(&fs->peak_waiting))
+					atomic_store(&fs->peak_waiting, waiting);
+				continue;
+			}
+			waiting -= c[i].waiting;
+			close(c[i].fd);
+			c[i] = c[--n];
+		}
+		if (p[1].revents) {
+			int fd = accept4(fs->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+			if (fd < 0)
+				continue;
+			c[n++] = (struct held){.fd = fd,
+					       .answer = atomic_fetch_add(&fs->connections, 1) <
+							 fs->script.hold_after};
+		}
+	}
+	for (int i = 0; i < n; i++)
+		close(c[i].fd);
+}
+
 static void *run(void *arg)
 {
 	fake_server *fs = arg;
 
+	if (fs->script.hold) {
+		hold(fs);
+		return NULL;
+	}
 	while (wait_ready(fs, fs->lfd, POLLIN)) {
 		int fd = accept4(fs->lfd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -234,6 +311,11 @@ int fake_server_connections(const fake_server *fs)
 int fake_server_commands(const fake_server *fs)
 {
 	return atomic_load(&((fake_server *)fs)->commands);
+}
+
+int fake_server_peak_waiting(const fake_server *fs)
+{
+	return atomic_load(&((fake_server *)fs)->peak_waiting);
 }
 
 int fake_server_stop(fake_server *fs)

@@ -27,6 +27,14 @@ typedef struct fake_script {
 	size_t repeat_count;
 	bool close_after;
 	bool hang;
+	/* Serve every connection at once, from one poll loop, and answer
+	 * nothing but first_reply to the first command of each of the first
+	 * hold_after connections: a server that takes connections and hangs
+	 * (after letting a client's first dial through), with many clients
+	 * stuck on it at once. The other fields are ignored, and commands
+	 * are not counted. */
+	bool hold;
+	int hold_after;
 } fake_script;
 
 typedef struct fake_server fake_server;
@@ -39,6 +47,10 @@ int fake_server_port(const fake_server *fs);
 /* Connections accepted and complete commands seen so far. */
 int fake_server_connections(const fake_server *fs);
 int fake_server_commands(const fake_server *fs);
+
+/* With hold: the most connections at once that had sent a command and got
+ * no answer (a connection the client closed is no longer counted). */
+int fake_server_peak_waiting(const fake_server *fs);
 
 /* Stop the thread (it notices within milliseconds, even mid-write) and
  * free everything. Waits at most 5 s; returns -1 if the thread did not end
