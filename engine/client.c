@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "bigbuf.h"
 #include "command_policy.h"
 #include "reply_internal.h"
 #include "shard.h"
@@ -140,8 +141,8 @@ static void shard_fini(struct respio__shard *sh)
 	pthread_mutex_destroy(&sh->mail.lock);
 	for (uint32_t i = 0; sh->slots && i < sh->nslots; i++) {
 		respio_parser_destroy(sh->slots[i].parser);
-		free(sh->slots[i].fill.data);
-		free(sh->slots[i].sending.data);
+		respio__bigbuf_free(sh->slots[i].fill.data, sh->slots[i].fill.cap);
+		respio__bigbuf_free(sh->slots[i].sending.data, sh->slots[i].sending.cap);
 	}
 	free(sh->slots);
 	if (sh->efd >= 0)
@@ -235,6 +236,8 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 		c->cfg.ring_capacity = 1024;
 	if (!c->cfg.max_inflight)
 		c->cfg.max_inflight = 65536;
+	if (!c->cfg.max_inflight_bytes)
+		c->cfg.max_inflight_bytes = 256ull << 20;
 	if (c->cfg.pool.connection_timeout_ms <= 0)
 		c->cfg.pool.connection_timeout_ms = 5000;
 	c->timeout_ns = timeout_to_ns(cfg->timeout_ms);
@@ -420,6 +423,60 @@ static void backoff_pause(uint32_t round)
 	}
 }
 
+/*
+ * Count need bytes of a large command against cfg.max_inflight_bytes,
+ * waiting for the shards to send (or drop) others while the bound is
+ * reached: RESPIO_E_BACKPRESSURE at the deadline (at once when nowait),
+ * RESPIO_E_SHUTDOWN when the client stops. A command larger than the whole
+ * bound goes through alone.
+ */
+static int reserve_bytes(struct respio_client *c, uint64_t need, int64_t deadline, bool nowait)
+{
+	uint64_t cur = respio__load_relaxed_u64(&c->heap_bytes);
+
+	for (uint32_t round = 0;; round++) {
+		if (cur == 0 || cur + need <= c->cfg.max_inflight_bytes) {
+			if (respio__cas_acq_rel_u64(&c->heap_bytes, &cur, cur + need))
+				return 0;
+			continue;
+		}
+		if (respio__load_relaxed_u32(&c->shutting_down))
+			return RESPIO_E_SHUTDOWN;
+		if (nowait || respio__now_ns() >= deadline)
+			return RESPIO_E_BACKPRESSURE;
+		backoff_pause(round);
+		cur = respio__load_relaxed_u64(&c->heap_bytes);
+	}
+}
+
+/* Encode into f: inline, or, for a command that does not fit, into a
+ * buffer of f's once its bytes are counted. */
+static int encode(struct respio_client *c, respio_future *f, int argc, const char *const *argv,
+		  const size_t *argvlen, int64_t deadline, bool nowait)
+{
+	size_t need;
+	int rc = respio__future_encode_inline(f, argc, argv, argvlen, &need);
+
+	if (rc != RESPIO_E_NOBUFS)
+		return rc;
+	if (need > UINT32_MAX)
+		return RESPIO_E_LIMIT;
+	rc = reserve_bytes(c, need, deadline, nowait);
+	if (rc < 0)
+		return rc;
+	rc = respio__future_encode_heap(f, argc, argv, argvlen, need);
+	if (rc < 0)
+		respio__bytes_release(c, need);
+	return rc;
+}
+
+/* A future that never reached a shard: its counted bytes go back too. */
+static void discard(struct respio_client *c, respio_future *f)
+{
+	respio__bytes_release(c, respio__counted_bytes(f));
+	respio__future_discard(f);
+}
+
 /* The body of a submit, on a lane the caller is registered on. */
 static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint32_t no,
 			  struct respio__shard *sh, struct respio__lane *lane, int argc,
@@ -440,7 +497,7 @@ static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint
 	rc = respio__future_acquire(c->pool, wait_until, &f);
 	if (rc < 0)
 		return rc;
-	rc = respio__future_set_request(f, argc, argv, argvlen);
+	rc = encode(c, f, argc, argv, argvlen, wait_until, nowait);
 	if (rc < 0) {
 		respio__future_discard(f);
 		return rc;
@@ -463,11 +520,11 @@ static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint
 	for (uint32_t round = 0; !ck_ring_enqueue_mpmc(&lane->ring, lane->buf, f); round++) {
 		respio__shard_wake(sh);
 		if (respio__load_relaxed_u32(&c->shutting_down)) {
-			respio__future_discard(f);
+			discard(c, f);
 			return RESPIO_E_SHUTDOWN;
 		}
 		if (nowait || respio__coarse_now_ns() >= deadline) {
-			respio__future_discard(f);
+			discard(c, f);
 			return RESPIO_E_BACKPRESSURE;
 		}
 		backoff_pause(round);

@@ -15,6 +15,7 @@ void respio_config_init(respio_config *cfg)
 	cfg->protocol = 2;
 	cfg->ring_capacity = 1024;
 	cfg->max_inflight = 65536;
+	cfg->max_inflight_bytes = 256ull << 20;
 	cfg->pool.max_connections = 10;
 	cfg->pool.min_connections = 2;
 	cfg->pool.connection_timeout_ms = 5000;

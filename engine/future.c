@@ -73,6 +73,7 @@
 #include <string.h>
 
 #include "atomic.h"
+#include "bigbuf.h"
 #include "future.h"
 #include "reply_internal.h"
 
@@ -218,7 +219,7 @@ static void pool_put(struct respio__future_pool *pool, uint32_t n)
 
 static void future_free(respio_future *f)
 {
-	free(f->req_heap);
+	respio__bigbuf_free(f->req_heap, f->req_heap_cap);
 	free(f->reply_heap);
 	free(f);
 }
@@ -272,7 +273,7 @@ static void future_recycle(respio_future *f)
 	}
 	f->reply = NULL;
 	if (f->req_heap_cap > RESPIO__REQ_KEEP_MAX) {
-		free(f->req_heap);
+		respio__bigbuf_free(f->req_heap, f->req_heap_cap);
 		f->req_heap = NULL;
 		f->req_heap_cap = 0;
 	}
@@ -441,24 +442,29 @@ void respio__future_discard(respio_future *f)
 
 /* --- request and reply memory ---------------------------------------------- */
 
-int respio__future_set_request(respio_future *f, int argc, const char *const *argv,
-			       const size_t *argvlen)
+int respio__future_encode_inline(respio_future *f, int argc, const char *const *argv,
+				 const size_t *argvlen, size_t *need)
 {
-	size_t need, cap;
-	char *buf;
 	int rc;
 
 	if (!f)
 		return RESPIO_E_INVAL;
 	rc = respio_encode_argv((char *)f->inline_buf, sizeof(f->inline_buf), argc, argv, argvlen,
-				&need);
+				need);
 	if (rc == 0) {
 		f->req = (char *)f->inline_buf;
-		f->req_len = (uint32_t)need;
-		return 0;
+		f->req_len = (uint32_t)*need;
 	}
-	if (rc != RESPIO_E_NOBUFS)
-		return rc;
+	return rc;
+}
+
+int respio__future_encode_heap(respio_future *f, int argc, const char *const *argv,
+			       const size_t *argvlen, size_t need)
+{
+	size_t cap;
+	char *buf;
+	int rc;
+
 	if (need > UINT32_MAX)
 		return RESPIO_E_LIMIT;
 	if (need > f->req_heap_cap) {
@@ -471,10 +477,10 @@ int respio__future_set_request(respio_future *f, int argc, const char *const *ar
 			while (cap < need)
 				cap *= 2;
 		}
-		buf = malloc(cap);
+		buf = respio__bigbuf_alloc(cap);
 		if (!buf)
 			return -ENOMEM;
-		free(f->req_heap);
+		respio__bigbuf_free(f->req_heap, f->req_heap_cap);
 		f->req_heap = buf;
 		f->req_heap_cap = (uint32_t)cap;
 	}
@@ -484,6 +490,27 @@ int respio__future_set_request(respio_future *f, int argc, const char *const *ar
 	f->req = f->req_heap;
 	f->req_len = (uint32_t)need;
 	return 0;
+}
+
+int respio__future_set_request(respio_future *f, int argc, const char *const *argv,
+			       const size_t *argvlen)
+{
+	size_t need;
+	int rc = respio__future_encode_inline(f, argc, argv, argvlen, &need);
+
+	if (rc == RESPIO_E_NOBUFS)
+		rc = respio__future_encode_heap(f, argc, argv, argvlen, need);
+	return rc;
+}
+
+void respio__future_drop_request(respio_future *f)
+{
+	if (f->req_heap_cap > RESPIO__REQ_KEEP_MAX) {
+		respio__bigbuf_free(f->req_heap, f->req_heap_cap);
+		f->req_heap = NULL;
+		f->req_heap_cap = 0;
+	}
+	f->req = NULL;
 }
 
 void *respio__future_reply_mem(respio_future *f, size_t size)

@@ -125,6 +125,20 @@ int respio__future_acquire(struct respio__future_pool *pool, int64_t deadline_ns
 int respio__future_set_request(respio_future *f, int argc, const char *const *argv,
 			       const size_t *argvlen);
 
+/* The two halves of respio__future_set_request, for a caller that counts
+ * large commands' bytes in between: _inline encodes into f's own space (0),
+ * or says how much a command that does not fit needs (RESPIO_E_NOBUFS,
+ * *need set); _heap then encodes it into a buffer of f's. */
+int respio__future_encode_inline(respio_future *f, int argc, const char *const *argv,
+				 const size_t *argvlen, size_t *need);
+int respio__future_encode_heap(respio_future *f, int argc, const char *const *argv,
+			       const size_t *argvlen, size_t need);
+
+/* The shard has copied f's command to its connection: a command buffer too
+ * large to keep for reuse (over 64 KiB) is freed now, so its bytes are held
+ * once, not twice, and f->req no longer points at them. Shard thread. */
+void respio__future_drop_request(respio_future *f);
+
 /* Memory for a reply of size bytes (from respio_parser_reply_size), 16-byte
  * aligned: the inline space, or a new allocation owned by f (freed when f
  * is recycled). NULL on -ENOMEM. The inline space is the command's: call

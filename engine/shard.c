@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "bigbuf.h"
 #include "lanes.h"
 #include "reply_internal.h"
 #include "shard.h"
@@ -87,7 +88,7 @@ static int buf_append(struct respio__buf *b, const char *data, size_t len)
 
 		while (cap < b->len + len)
 			cap *= 2;
-		p = realloc(b->data, cap);
+		p = respio__bigbuf_resize(b->data, b->cap, cap, b->len);
 		if (!p)
 			return -ENOMEM;
 		b->data = p;
@@ -99,15 +100,27 @@ static int buf_append(struct respio__buf *b, const char *data, size_t len)
 }
 
 /* A buffer that grew for a burst of large commands goes back to the heap
- * once empty, so one burst does not pin its memory for good. */
+ * once empty, or shrinks once mostly empty, so one burst does not pin its
+ * memory for good (max_inflight_bytes bounds what buffers hold, not what
+ * they once held). */
 #define RESPIO__BUF_KEEP (1u << 20)
 
 static void buf_trim(struct respio__buf *b)
 {
-	if (b->len == 0 && b->cap > RESPIO__BUF_KEEP) {
-		free(b->data);
+	if (b->cap <= RESPIO__BUF_KEEP || b->len > b->cap / 4)
+		return;
+	if (b->len == 0) {
+		respio__bigbuf_free(b->data, b->cap);
 		b->data = NULL;
 		b->cap = 0;
+	} else {
+		size_t cap = b->len * 2 > RESPIO__BUF_KEEP ? b->len * 2 : RESPIO__BUF_KEEP;
+		char *p = respio__bigbuf_resize(b->data, b->cap, cap, b->len);
+
+		if (p) { /* a failed shrink keeps the old buffer */
+			b->data = p;
+			b->cap = cap;
+		}
 	}
 }
 
@@ -173,6 +186,8 @@ static void fifo_push(struct respio__slot *slot, respio_future *f)
 	slot->queued++;
 }
 
+/* Copy f's command to the end of fill; from here on fill holds its bytes
+ * (a large buffer of f's is freed: every byte is held once). */
 static int append_request(struct respio__slot *slot, respio_future *f)
 {
 	int rc = buf_append(&slot->fill, f->req, f->req_len);
@@ -180,24 +195,45 @@ static int append_request(struct respio__slot *slot, respio_future *f)
 	if (rc < 0)
 		return rc;
 	slot->fill_end += f->req_len;
+	slot->fill_counted += respio__counted_bytes(f);
 	f->stream_end = slot->fill_end;
+	if (f->req_len > RESPIO__INLINE)
+		respio__future_drop_request(f);
 	return 0;
 }
 
-/* Re-encode the part of the FIFO that was never handed to the kernel into
- * fill: after a request was taken out of it, or on a fresh connection. */
-static void rebuild_fill(struct respio__slot *slot)
+/*
+ * Pack the bytes of the requests still in the FIFO and never handed to the
+ * kernel at the start of fill, in FIFO order, and count them in the stream
+ * from new_base: after requests were taken out (their bytes are skipped),
+ * or for a fresh connection (new_base 0). It works from fill's own copy,
+ * which covers the stream from handed_end to fill_end; the futures may no
+ * longer hold their commands. Bytes of requests taken out go back to the
+ * client's count.
+ */
+static void rebuild_fill(struct respio__shard *sh, struct respio__slot *slot, uint64_t new_base)
 {
-	uint64_t base = slot->handed_end;
+	uint64_t old_base = slot->handed_end, counted = 0;
+	size_t dst = 0;
 
-	slot->fill.len = 0;
-	slot->fill_end = base;
 	for (respio_future *f = slot->head; f; f = f->next) {
-		if (f->stream_end <= base)
+		size_t src;
+
+		if (f->stream_end <= old_base)
 			continue;
-		/* Cannot fail: fill had room for these bytes before. */
-		append_request(slot, f);
+		src = (size_t)(f->stream_end - f->req_len - old_base);
+		if (src != dst)
+			memmove(slot->fill.data + dst, slot->fill.data + src, f->req_len);
+		dst += f->req_len;
+		f->stream_end = new_base + dst;
+		counted += respio__counted_bytes(f);
 	}
+	slot->fill.len = dst;
+	buf_trim(&slot->fill);
+	slot->handed_end = new_base;
+	slot->fill_end = new_base + dst;
+	respio__bytes_release(sh->client, slot->fill_counted - counted);
+	slot->fill_counted = counted;
 }
 
 static void arm_recv(struct respio__shard *sh, struct respio__slot *slot)
@@ -247,6 +283,8 @@ static void flush(struct respio__shard *sh, struct respio__slot *slot)
 	buf_trim(&slot->fill);
 	slot->sending_off = 0;
 	slot->handed_end = slot->fill_end;
+	slot->sending_counted = slot->fill_counted;
+	slot->fill_counted = 0;
 	submit_send(sh, slot);
 }
 
@@ -329,8 +367,10 @@ static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int e
 	slot->expired = 0;
 	slot->sending.len = 0;
 	slot->sending_off = 0;
-	slot->handed_end = 0;
-	rebuild_fill(slot);
+	buf_trim(&slot->sending);
+	respio__bytes_release(sh->client, slot->sending_counted);
+	slot->sending_counted = 0;
+	rebuild_fill(sh, slot, 0);
 	if (sh->stopping)
 		return;
 	/*
@@ -370,6 +410,9 @@ static void fail_queued(struct respio__shard *sh, struct respio__slot *slot, int
 	slot->head = slot->tail = NULL;
 	slot->queued = slot->expired = 0;
 	slot->fill.len = 0;
+	buf_trim(&slot->fill);
+	respio__bytes_release(sh->client, slot->fill_counted);
+	slot->fill_counted = 0;
 	slot->fill_end = slot->handed_end = 0;
 }
 
@@ -449,6 +492,14 @@ static void handle_mail(struct respio__shard *sh)
 	}
 }
 
+/* Complete f, taken from a lane but never appended: its counted bytes go
+ * back as it goes. */
+static void finish_unsent(struct respio__shard *sh, respio_future *f, int err)
+{
+	respio__bytes_release(sh->client, respio__counted_bytes(f));
+	finish(sh, f, err, RESPIO_FATE_NOT_SENT);
+}
+
 static void accept_request(struct respio__shard *sh, respio_future *f, int64_t now)
 {
 	struct respio__slot *slot = &sh->slots[f->conn_index % sh->nslots];
@@ -457,17 +508,16 @@ static void accept_request(struct respio__shard *sh, respio_future *f, int64_t n
 	inflight_add(sh, 1);
 	counter_add(&sh->stats.submitted, 1);
 	if (f->deadline_ns <= now) {
-		finish(sh, f, -ETIMEDOUT, RESPIO_FATE_NOT_SENT);
+		finish_unsent(sh, f, -ETIMEDOUT);
 		return;
 	}
 	if (slot->state == RESPIO__SLOT_BACKOFF) {
-		finish(sh, f, slot->last_err ? slot->last_err : RESPIO_E_NOT_CONNECTED,
-		       RESPIO_FATE_NOT_SENT);
+		finish_unsent(sh, f, slot->last_err ? slot->last_err : RESPIO_E_NOT_CONNECTED);
 		return;
 	}
 	rc = append_request(slot, f);
 	if (rc < 0) {
-		finish(sh, f, rc, RESPIO_FATE_NOT_SENT);
+		finish_unsent(sh, f, rc);
 		return;
 	}
 	f->expired = false;
@@ -549,7 +599,7 @@ static void expire(struct respio__shard *sh, int64_t now)
 			finish(sh, f, -ETIMEDOUT, RESPIO_FATE_NOT_SENT);
 		}
 		if (removed)
-			rebuild_fill(slot);
+			rebuild_fill(sh, slot, slot->handed_end);
 	}
 	sh->next_deadline_ns = next;
 }
@@ -762,8 +812,12 @@ static void on_send(struct respio__shard *sh, struct io_uring_cqe *cqe)
 		submit_send(sh, slot);
 		return;
 	}
+	/* The kernel has every byte: they no longer count against the bound. */
 	slot->sending.len = 0;
 	slot->sending_off = 0;
+	buf_trim(&slot->sending);
+	respio__bytes_release(sh->client, slot->sending_counted);
+	slot->sending_counted = 0;
 	flush(sh, slot);
 }
 
@@ -950,7 +1004,7 @@ static void shard_shutdown(struct respio__shard *sh)
 		while (respio__lane_dequeue(&sh->lanes[i].ring, sh->lanes[i].buf, &p)) {
 			respio__tsan_acquire(p);
 			inflight_add(sh, 1);
-			finish(sh, p, RESPIO_E_SHUTDOWN, RESPIO_FATE_NOT_SENT);
+			finish_unsent(sh, p, RESPIO_E_SHUTDOWN);
 		}
 	}
 	for (uint32_t i = 0; i < sh->nslots; i++) {
@@ -968,6 +1022,8 @@ static void shard_shutdown(struct respio__shard *sh)
 				finish(sh, f, RESPIO_E_SHUTDOWN, RESPIO_FATE_NOT_SENT);
 		}
 		slot->head = slot->tail = NULL;
+		respio__bytes_release(sh->client, slot->fill_counted + slot->sending_counted);
+		slot->fill_counted = slot->sending_counted = 0;
 		if (slot->fd >= 0) {
 			shutdown(slot->fd, SHUT_RDWR);
 			close_through_ring(sh, slot->fd);

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -379,4 +380,99 @@ Test(shared_conn, max_connections_bounds_sockets_below_shard_count)
 	cr_assert_leq(st.connections_total, 2);
 	respio_client_destroy(c);
 	respio_conn_destroy(admin);
+}
+
+/* A line of /proc/self/status, in KiB. */
+static long status_kib(const char *field)
+{
+	char line[256];
+	long v = -1;
+	size_t n = strlen(field);
+	FILE *f = fopen("/proc/self/status", "r");
+
+	cr_assert(f);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, n) && line[n] == ':')
+			v = strtol(line + n + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+#define BIG_VALUE (1 << 20)
+
+struct big_setter {
+	respio_client *c;
+	const char *value;
+	int64_t until_ms;
+	long accepted, refused;
+};
+
+static void *set_big_values(void *p)
+{
+	struct big_setter *b = p;
+
+	for (int i = 0; i < 40 && now_ms() < b->until_ms; i++) {
+		respio_future *f;
+		int rc = respio_submit(b->c, 3, (const char *const[]){"SET", "big", b->value},
+				       (const size_t[]){3, 3, BIG_VALUE}, &f);
+
+		if (rc == 0) {
+			b->accepted++;
+			respio_future_release(f);
+		} else {
+			cr_assert_eq(rc, RESPIO_E_BACKPRESSURE, "%s", respio_err_name(rc));
+			b->refused++;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Memory is bounded in bytes: 64 threads submitting 1 MiB SETs to a server
+ * that stopped reading. Without the bound each thread would queue 40 MiB;
+ * with it the process grows by the bound plus a fixed overhead at most, and
+ * the rest wait for their deadline, then fail with RESPIO_E_BACKPRESSURE.
+ */
+Test(shared_conn, inflight_bytes_bound_memory)
+{
+	enum { SETTERS = 64, BOUND_MIB = 32, OVERHEAD_MIB = 48 };
+	respio_config cfg;
+	respio_client *c = NULL;
+	pthread_t th[SETTERS];
+	struct big_setter b[SETTERS];
+	char *value = malloc(BIG_VALUE);
+	long before, peak, accepted = 0, refused = 0;
+
+	if (!test_have_redis_server())
+		cr_skip_test("redis-server is not installed");
+	cr_assert(have_srv, "redis-server did not start");
+	cr_assert(value);
+
+	memset(value, 'v', BIG_VALUE);
+	respio_config_init(&cfg);
+	cfg.port = srv.port;
+	cfg.shards = 2;
+	cfg.timeout_ms = 1000;
+	cfg.max_inflight_bytes = (uint64_t)BOUND_MIB << 20;
+	cr_assert_eq(respio_client_create(&cfg, &c), 0);
+	test_server_signal(&srv, SIGSTOP);
+	before = status_kib("VmRSS");
+	for (int i = 0; i < SETTERS; i++) {
+		b[i] = (struct big_setter){c, value, now_ms() + 3000, 0, 0};
+		pthread_create(&th[i], NULL, set_big_values, &b[i]);
+	}
+	for (int i = 0; i < SETTERS; i++) {
+		pthread_join(th[i], NULL);
+		accepted += b[i].accepted;
+		refused += b[i].refused;
+	}
+	peak = status_kib("VmHWM");
+	test_server_signal(&srv, SIGCONT);
+	cr_log_info("1 MiB SETs: %ld accepted, %ld refused; RSS %ld -> peak %ld KiB", accepted,
+		    refused, before, peak);
+	cr_assert_gt(refused, 0, "the bound never pushed back");
+	cr_assert_leq(peak - before, (BOUND_MIB + OVERHEAD_MIB) << 10,
+		      "grew by %ld MiB with a bound of %d MiB", (peak - before) >> 10, BOUND_MIB);
+	respio_client_destroy(c);
+	free(value);
 }

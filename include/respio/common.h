@@ -95,6 +95,11 @@ typedef struct respio_config {
 	int shards;		/* worker threads; 0 = one per CPU the process may use */
 	uint32_t ring_capacity; /* requests queued per ring lane (16 per shard); default 1024 */
 	uint32_t max_inflight;	/* futures alive at once, whole client; default 65536 */
+	/* Bytes of encoded commands larger than a future's inline space (384)
+	 * between submit and the kernel, whole client; default 256 MiB. Smaller
+	 * commands are bounded by max_inflight. One command larger than this
+	 * still goes through when nothing else is counted. */
+	uint64_t max_inflight_bytes;
 	struct respio_pool_config {
 		int max_connections;	      /* default 10 */
 		int min_connections;	      /* kept open, pre-warmed; default 2 */
