@@ -108,6 +108,13 @@ static uint64_t reconnects(respio_client *c)
 	return st.reconnects;
 }
 
+/* Still on the connection whose CLIENT ID was id, never replaced. */
+static void expect_same_connection(respio_client *c, long long id)
+{
+	cr_assert_eq(client_id(c), id, "the connection was replaced");
+	cr_assert_eq(reconnects(c), 0);
+}
+
 /* Keeps the server busy for about ms milliseconds: a script that spins on
  * TIME, so no DEBUG command is needed. */
 static respio_future *submit_busy_script(respio_client *c, int ms, int64_t timeout_ms)
@@ -158,8 +165,7 @@ Test(shared_conn, timeout_after_idle_spares_neighbours)
 	cr_assert_eq(settle(get), 0);
 	cr_assert_eq(respio_reply_type(respio_future_reply(get)), RESPIO_REPLY_STRING);
 	respio_future_release(get);
-	cr_assert_eq(client_id(c), id, "the connection was replaced");
-	cr_assert_eq(reconnects(c), 0);
+	expect_same_connection(c, id);
 	respio_client_destroy(c);
 }
 
@@ -184,8 +190,7 @@ Test(shared_conn, late_reply_dropped_on_same_connection)
 	s = respio_reply_str(respio_future_reply(echo), &len);
 	cr_assert(len == 3 && !memcmp(s, "own", 3), "got '%.*s'", (int)len, s);
 	respio_future_release(echo);
-	cr_assert_eq(client_id(c), id, "the connection was replaced");
-	cr_assert_eq(reconnects(c), 0);
+	expect_same_connection(c, id);
 	respio_client_destroy(c);
 }
 
