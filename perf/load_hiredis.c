@@ -78,6 +78,7 @@ static int hiredis_start(const struct perf_workload *w, void **ctx, char *err, s
 }
 
 struct op {
+	uint64_t t0; /* issued */
 	bool get;
 	size_t keylen;
 	char key[PERF_KEY_MAX];
@@ -119,8 +120,32 @@ static bool collect(struct perf_thread *t, redisContext *c, const struct op *o)
 	return true;
 }
 
-/* Batches of K: append K commands, then read K replies; each request's
- * latency runs from its batch's start to its reply (as redis-benchmark -P). */
+/* Batches of K (and K = 1): append K commands, then read K replies. Each
+ * request's latency runs from the clock read before its append (for the
+ * first, the read after the previous batch's last reply) to the read after
+ * its reply was read and checked. hiredis writes what was appended when the
+ * first reply is asked for. */
+static void run_batch(struct perf_thread *t, redisContext *c, struct op *ops, int k, char *val)
+{
+	bool more = true;
+
+	for (uint64_t now = perf_now_ns(); more;) {
+		for (int i = 0; i < k; i++) {
+			if (i)
+				now = perf_now_ns();
+			ops[i].t0 = now;
+			append(t->w, c, &ops[i], val, &t->rng);
+		}
+		for (int i = 0; i < k; i++) {
+			if (!collect(t, c, &ops[i]))
+				return;
+			now = perf_now_ns();
+			if (more && !perf_done_one(t, now - ops[i].t0))
+				more = false; /* finish reading this batch */
+		}
+	}
+}
+
 static void hiredis_thread(struct perf_thread *t)
 {
 	struct hiredis_ctx *hc = t->ctx;
@@ -128,27 +153,11 @@ static void hiredis_thread(struct perf_thread *t)
 	int k = t->w->inflight < 1 ? 1 : t->w->inflight;
 	struct op *ops = calloc((size_t)k, sizeof(*ops));
 	char *val = malloc(t->w->dsize + 1);
-	bool more = true;
 
-	if (!ops || !val) {
+	if (!ops || !val)
 		perf_thread_error(t, "out of memory");
-		more = false;
-	}
-	/* A batch starts when the previous one's last reply was read: one
-	 * clock read per request, as for respio. */
-	for (uint64_t t0 = perf_now_ns(), t1 = t0; more; t0 = t1) {
-		for (int i = 0; i < k; i++)
-			append(t->w, c, &ops[i], val, &t->rng);
-		for (int i = 0; i < k; i++) {
-			if (!collect(t, c, &ops[i])) {
-				more = false;
-				break;
-			}
-			t1 = perf_now_ns();
-			if (!perf_done_one(t, t1 - t0))
-				more = false; /* finish reading this batch */
-		}
-	}
+	else
+		run_batch(t, c, ops, k, val);
 	free(val);
 	free(ops);
 }

@@ -105,8 +105,11 @@ static inline int perf_phase_now(void)
 	return atomic_load_explicit(&perf_phase, memory_order_acquire);
 }
 
-/* Called by a thread body after each completed request (at ns since it was
- * issued): records it when measuring, and returns false when the thread
+/* Called by a thread body after each completed request, with its latency:
+ * the thread's clock read after it has seen and checked the reply, less its
+ * clock read before it issued the request (the read that ended the previous
+ * request's wait when nothing but choosing this request's key and value came
+ * in between). Records it when measuring, and returns false when the thread
  * should stop issuing (phase stop, or its -n quota reached). */
 static inline bool perf_done_one(struct perf_thread *t, uint64_t ns)
 {
