@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The hiredis peer: T threads, each with its own redisContext, synchronous
- * for --inflight 1 and pipelining K deep (K appends, then K replies) else. */
+ * for --inflight 1, else pipelining K deep in batches (K appends, then K
+ * replies) or as a window (K in flight, one appended per reply read). */
 #include "perf.h"
 
 #include <stdio.h>
@@ -146,6 +147,39 @@ static void run_batch(struct perf_thread *t, redisContext *c, struct op *ops, in
 	}
 }
 
+/* A window of K: append K, then for each reply read and checked, append
+ * the next request at once (its issue time is the clock read after that
+ * reply). hiredis buffers what is appended and writes it when it next has
+ * to wait for a reply, so the requests appended while it still held read
+ * replies go out together: that is how its blocking API pipelines. */
+static void run_window(struct perf_thread *t, redisContext *c, struct op *ops, int k, char *val)
+{
+	uint64_t now = perf_now_ns();
+	bool more = true;
+	int live = 0;
+
+	for (int i = 0; i < k; i++) {
+		if (i)
+			now = perf_now_ns();
+		ops[i].t0 = now;
+		append(t->w, c, &ops[i], val, &t->rng);
+		live++;
+	}
+	for (int i = 0; live > 0; i = (i + 1) % k) {
+		if (!collect(t, c, &ops[i]))
+			return;
+		live--;
+		now = perf_now_ns();
+		if (more)
+			more = perf_done_one(t, now - ops[i].t0);
+		if (more) {
+			ops[i].t0 = now;
+			append(t->w, c, &ops[i], val, &t->rng);
+			live++;
+		}
+	}
+}
+
 static void hiredis_thread(struct perf_thread *t)
 {
 	struct hiredis_ctx *hc = t->ctx;
@@ -156,6 +190,8 @@ static void hiredis_thread(struct perf_thread *t)
 
 	if (!ops || !val)
 		perf_thread_error(t, "out of memory");
+	else if (perf_shape_of(t->w) == PERF_SHAPE_WINDOW)
+		run_window(t, c, ops, k, val);
 	else
 		run_batch(t, c, ops, k, val);
 	free(val);
@@ -163,7 +199,7 @@ static void hiredis_thread(struct perf_thread *t)
 }
 
 const struct perf_load perf_load_hiredis = {
-    .name = "hiredis",
+    .names = {"hiredis", "hiredis-window", "hiredis"},
     .start = hiredis_start,
     .thread = hiredis_thread,
     .stop = hiredis_stop,
@@ -194,7 +230,7 @@ static void hiredis_stop(void *ctx)
 }
 
 const struct perf_load perf_load_hiredis = {
-    .name = "hiredis",
+    .names = {"hiredis", "hiredis-window", "hiredis"},
     .start = hiredis_start,
     .thread = hiredis_thread,
     .stop = hiredis_stop,

@@ -266,7 +266,7 @@ static void respio_thread(struct perf_thread *t)
 }
 
 const struct perf_load perf_load_respio = {
-    .name = "respio",
+    .names = {"respio", "respio", "respio-batch"},
     .start = respio_start,
     .thread = respio_thread,
     .stop = respio_stop,

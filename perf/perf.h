@@ -30,17 +30,42 @@ struct perf_workload {
 	uint64_t requests; /* -n: total measured requests */
 	double warmup_s;
 	int timeout_ms; /* per request */
-	bool batch;	/* respio K > 1: batches of K instead of a sliding window */
+	bool batch;	/* K > 1: batches of K instead of a sliding window */
 };
 
-/* One run of one client; medians of several runs use the same shape. */
+/* How a thread keeps its K requests in flight. Ratios are printed only
+ * between runs of the same shape. */
+enum perf_shape {
+	PERF_SHAPE_SYNC,   /* K = 1: issue one, wait for its reply */
+	PERF_SHAPE_WINDOW, /* K in flight: each reply read is replaced at once */
+	PERF_SHAPE_BATCH,  /* issue K, read all K replies, then the next K */
+};
+
+static inline enum perf_shape perf_shape_of(const struct perf_workload *w)
+{
+	return w->inflight <= 1 ? PERF_SHAPE_SYNC : w->batch ? PERF_SHAPE_BATCH : PERF_SHAPE_WINDOW;
+}
+
+static inline const char *perf_shape_name(enum perf_shape s)
+{
+	return s == PERF_SHAPE_SYNC ? "sync" : s == PERF_SHAPE_WINDOW ? "window" : "batch";
+}
+
+/* One run of one client; medians of several runs use the same struct. */
 struct perf_result {
 	char client[32];
+	enum perf_shape shape;
 	int threads, shards, inflight; /* shards 0 for peers */
 	double ops_per_sec;
-	double p50_us, p99_us, p999_us; /* NAN when the client does not report it */
-	double cpu_us_per_op;		/* NAN when unknown */
-	double allocs_per_op;		/* NAN when not counted */
+	/* Per request, from the loader's clock read before it issues the
+	 * request to its clock read after it has seen and checked the reply;
+	 * NAN when the client does not report it. latency_own: the figures are
+	 * the client's own, measured otherwise (redis-benchmark), and are
+	 * compared with nothing. */
+	double p50_us, p99_us, p999_us;
+	bool latency_own;
+	double cpu_us_per_op; /* NAN when unknown */
+	double allocs_per_op; /* NAN when not counted */
 	uint64_t ops;
 	uint64_t errors;
 	char note[160]; /* first error, or what a peer reported besides */
@@ -89,9 +114,10 @@ struct perf_thread {
 	bool done;
 };
 
-/* A load generator: start (connect, once per run), per-thread body, stop. */
+/* A load generator: start (connect, once per run), per-thread body, stop.
+ * Its client name in the report, by shape: names[PERF_SHAPE_...]. */
 struct perf_load {
-	const char *name;
+	const char *names[3];
 	int (*start)(const struct perf_workload *w, void **ctx, char *err, size_t errlen);
 	void (*thread)(struct perf_thread *t);
 	void (*stop)(void *ctx);

@@ -85,6 +85,8 @@ int perf_redis_benchmark(const struct perf_workload *w, double rate_hint, struct
 
 	memset(r, 0, sizeof(*r));
 	snprintf(r->client, sizeof(r->client), "redis-benchmark");
+	r->shape = perf_shape_of(w);
+	r->latency_own = true;
 	r->threads = w->threads;
 	r->inflight = w->inflight;
 	r->p50_us = r->p99_us = r->p999_us = r->cpu_us_per_op = r->allocs_per_op = NAN;

@@ -93,7 +93,8 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 	double grace = (w->timeout_ms > 0 ? w->timeout_ms / 1000.0 : 10.0) + 10.0;
 
 	memset(r, 0, sizeof(*r));
-	snprintf(r->client, sizeof(r->client), "%s", load->name);
+	r->shape = perf_shape_of(w);
+	snprintf(r->client, sizeof(r->client), "%s", load->names[r->shape]);
 	r->threads = w->threads;
 	r->inflight = w->inflight;
 	r->p50_us = r->p99_us = r->p999_us = r->cpu_us_per_op = r->allocs_per_op = NAN;
