@@ -441,8 +441,10 @@ static bool run_entry(struct perf_workload *w, struct entry *all, int n, struct 
 	return true;
 }
 
-/* One threads/inflight configuration: every round runs every entry once.
- * Appends the medians to rows. */
+/* One threads/inflight configuration: every round runs every entry once,
+ * starting one entry further each round, so that no client always runs
+ * first (after the key space was written, or after a given peer). Appends
+ * the medians to rows. */
 static int run_config(const struct options *o, struct perf_workload *w, struct perf_result *rows,
 		      int *nrows, bool *printed_header)
 {
@@ -454,7 +456,7 @@ static int run_config(const struct options *o, struct perf_workload *w, struct p
 	n = plan(o, w, e);
 	for (int round = 0; round < o->rounds && !perf_interrupted && rc == 0; round++) {
 		for (int i = 0; i < n && !perf_interrupted; i++) {
-			struct entry *x = &e[i];
+			struct entry *x = &e[(round + i) % n];
 
 			if (x->failed)
 				continue;
