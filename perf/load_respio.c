@@ -272,48 +272,57 @@ const struct perf_load perf_load_respio = {
     .stop = respio_stop,
 };
 
-int perf_prefill(const struct perf_workload *w, char *err, size_t errlen)
+int perf_prefill(const struct perf_workload *w, bool rb_too, char *err, size_t errlen)
 {
 	enum { WINDOW = 256 };
 	respio_future *fs[WINDOW];
 	char key[PERF_KEY_MAX];
-	char *val = malloc(w->dsize + 1);
+	char *val = malloc(w->dsize + 1), *rb_val = malloc(w->dsize + 1);
 	respio_client *c;
 	int rc = 0;
 
-	if (!val) {
+	if (!val || !rb_val) {
 		snprintf(err, errlen, "out of memory");
+		free(val);
+		free(rb_val);
 		return -1;
 	}
 	if (make_client(w, 1, &c, err, errlen) < 0) {
 		free(val);
+		free(rb_val);
 		return -1;
 	}
-	for (uint32_t base = 0; base < w->keys && rc == 0; base += WINDOW) {
-		int n = 0;
+	perf_rb_value(w->dsize, rb_val);
+	for (int space = 0; space < (rb_too ? 2 : 1) && rc == 0; space++) {
+		for (uint32_t base = 0; base < w->keys && rc == 0; base += WINDOW) {
+			int n = 0;
 
-		for (uint32_t i = base; i < w->keys && i < base + WINDOW; i++) {
-			size_t kl = perf_key(i, key);
+			for (uint32_t i = base; i < w->keys && i < base + WINDOW; i++) {
+				size_t kl = space ? perf_rb_key(i, key) : perf_key(i, key);
 
-			perf_value(key, kl, w->dsize, val);
-			rc = respio_set_async(c, key, kl, val, w->dsize, 0, &fs[n]);
-			if (rc < 0)
-				break;
-			n++;
-		}
-		if (rc == 0)
-			rc = respio_future_wait_all(fs, (size_t)n, 30000);
-		for (int i = 0; i < n; i++) {
-			int st = respio_future_ok(fs[i]);
+				if (!space)
+					perf_value(key, kl, w->dsize, val);
+				rc = respio_set_async(c, key, kl, space ? rb_val : val, w->dsize, 0,
+						      &fs[n]);
+				if (rc < 0)
+					break;
+				n++;
+			}
+			if (rc == 0)
+				rc = respio_future_wait_all(fs, (size_t)n, 30000);
+			for (int i = 0; i < n; i++) {
+				int st = respio_future_ok(fs[i]);
 
-			if (st < 0 && rc == 0)
-				rc = st;
-			respio_future_release(fs[i]);
+				if (st < 0 && rc == 0)
+					rc = st;
+				respio_future_release(fs[i]);
+			}
 		}
 	}
 	if (rc < 0)
 		snprintf(err, errlen, "writing the key space: %s", respio_strerror(rc));
 	respio_client_destroy(c);
+	free(rb_val);
 	free(val);
 	return rc < 0 ? -1 : 0;
 }

@@ -79,6 +79,11 @@ size_t perf_key(uint32_t i, char *buf);
 void perf_value(const char *key, size_t keylen, size_t dsize, char *out);
 bool perf_value_ok(const char *key, size_t keylen, size_t dsize, const char *got, size_t len);
 
+/* redis-benchmark's key space for -r N: "key:" and i on 12 digits, i < N;
+ * and the value its SETs write with -d (the same for every key). */
+size_t perf_rb_key(uint32_t i, char *buf);
+void perf_rb_value(size_t dsize, char *out);
+
 static inline uint64_t perf_rand(uint64_t *s)
 {
 	/* xorshift64*: cheap, per thread, good enough to spread keys. */
@@ -168,8 +173,10 @@ extern const struct perf_load perf_load_respio;
 extern const struct perf_load perf_load_hiredis;
 extern const bool perf_have_hiredis;
 
-/* Write the key space (every key to its value) through respio. */
-int perf_prefill(const struct perf_workload *w, char *err, size_t errlen);
+/* Write the key space (every key to its value) through respio, and with
+ * rb_too redis-benchmark's (the same number of keys and value size, in its
+ * names and value), so that every client's GETs find their keys. */
+int perf_prefill(const struct perf_workload *w, bool rb_too, char *err, size_t errlen);
 
 /* ---- redis_benchmark.c: run redis-benchmark with the same workload; the
  * -n it is given comes from rate_hint (ops/s) * duration when no -n is set. */

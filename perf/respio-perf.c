@@ -551,8 +551,9 @@ int main(int argc, char **argv)
 			c_cpus);
 	}
 	default_shards(&o);
-	fprintf(stderr, "respio-perf: writing %u keys of %zu bytes\n", o.w.keys, o.w.dsize);
-	if (perf_prefill(&o.w, err, sizeof(err)) < 0) {
+	fprintf(stderr, "respio-perf: writing %u keys of %zu bytes%s\n", o.w.keys, o.w.dsize,
+		o.rb ? ", and as many in redis-benchmark's names" : "");
+	if (perf_prefill(&o.w, o.rb, err, sizeof(err)) < 0) {
 		fprintf(stderr, "respio-perf: %s\n", err);
 		perf_server_stop(&server);
 		return 2;
