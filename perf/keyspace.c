@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The harness's key space: key i is "respio:perf:<i>", its value is the key
- * repeated to the value size, so a reply can be checked from the key alone. */
+ * repeated to the value size, so a reply can be checked from the key alone.
+ * Also redis-benchmark's, so that it finds every key it reads. */
 #include "perf.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char prefix[] = "respio:perf:";
@@ -37,4 +39,21 @@ bool perf_value_ok(const char *key, size_t keylen, size_t dsize, const char *got
 		if (memcmp(got + off, key, dsize - off < keylen ? dsize - off : keylen) != 0)
 			return false;
 	return true;
+}
+
+size_t perf_rb_key(uint32_t i, char *buf)
+{
+	return (size_t)snprintf(buf, PERF_KEY_MAX, "key:%012u", i);
+}
+
+/* redis-benchmark 7's genBenchmarkRandomData(), called once per run with a
+ * fixed seed: the value of every SET it sends. */
+void perf_rb_value(size_t dsize, char *out)
+{
+	uint32_t state = 1234;
+
+	for (size_t i = 0; i < dsize; i++) {
+		state = state * 1103515245 + 12345;
+		out[i] = (char)('0' + ((state >> 16) & 63));
+	}
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The hiredis peer: T threads, each with its own redisContext, synchronous
- * for --inflight 1 and pipelining K deep (K appends, then K replies) else. */
+ * for --inflight 1, else pipelining K deep in batches (K appends, then K
+ * replies) or as a window (K in flight, one appended per reply read). */
 #include "perf.h"
 
 #include <stdio.h>
@@ -78,6 +79,7 @@ static int hiredis_start(const struct perf_workload *w, void **ctx, char *err, s
 }
 
 struct op {
+	uint64_t t0; /* issued */
 	bool get;
 	size_t keylen;
 	char key[PERF_KEY_MAX];
@@ -119,8 +121,65 @@ static bool collect(struct perf_thread *t, redisContext *c, const struct op *o)
 	return true;
 }
 
-/* Batches of K: append K commands, then read K replies; each request's
- * latency runs from its batch's start to its reply (as redis-benchmark -P). */
+/* Batches of K (and K = 1): append K commands, then read K replies. Each
+ * request's latency runs from the clock read before its append (for the
+ * first, the read after the previous batch's last reply) to the read after
+ * its reply was read and checked. hiredis writes what was appended when the
+ * first reply is asked for. */
+static void run_batch(struct perf_thread *t, redisContext *c, struct op *ops, int k, char *val)
+{
+	bool more = true;
+
+	for (uint64_t now = perf_now_ns(); more;) {
+		for (int i = 0; i < k; i++) {
+			if (i)
+				now = perf_now_ns();
+			ops[i].t0 = now;
+			append(t->w, c, &ops[i], val, &t->rng);
+		}
+		for (int i = 0; i < k; i++) {
+			if (!collect(t, c, &ops[i]))
+				return;
+			now = perf_now_ns();
+			if (more && !perf_done_one(t, now - ops[i].t0))
+				more = false; /* finish reading this batch */
+		}
+	}
+}
+
+/* A window of K: append K, then for each reply read and checked, append
+ * the next request at once (its issue time is the clock read after that
+ * reply). hiredis buffers what is appended and writes it when it next has
+ * to wait for a reply, so the requests appended while it still held read
+ * replies go out together: that is how its blocking API pipelines. */
+static void run_window(struct perf_thread *t, redisContext *c, struct op *ops, int k, char *val)
+{
+	uint64_t now = perf_now_ns();
+	bool more = true;
+	int live = 0;
+
+	for (int i = 0; i < k; i++) {
+		if (i)
+			now = perf_now_ns();
+		ops[i].t0 = now;
+		append(t->w, c, &ops[i], val, &t->rng);
+		live++;
+	}
+	for (int i = 0; live > 0; i = (i + 1) % k) {
+		if (!collect(t, c, &ops[i]))
+			return;
+		live--;
+		now = perf_now_ns();
+		if (more)
+			more = perf_done_one(t, now - ops[i].t0);
+		if (more) {
+			ops[i].t0 = now;
+			append(t->w, c, &ops[i], val, &t->rng);
+			live++;
+		}
+	}
+}
+
 static void hiredis_thread(struct perf_thread *t)
 {
 	struct hiredis_ctx *hc = t->ctx;
@@ -128,33 +187,19 @@ static void hiredis_thread(struct perf_thread *t)
 	int k = t->w->inflight < 1 ? 1 : t->w->inflight;
 	struct op *ops = calloc((size_t)k, sizeof(*ops));
 	char *val = malloc(t->w->dsize + 1);
-	bool more = true;
 
-	if (!ops || !val) {
+	if (!ops || !val)
 		perf_thread_error(t, "out of memory");
-		more = false;
-	}
-	/* A batch starts when the previous one's last reply was read: one
-	 * clock read per request, as for respio. */
-	for (uint64_t t0 = perf_now_ns(), t1 = t0; more; t0 = t1) {
-		for (int i = 0; i < k; i++)
-			append(t->w, c, &ops[i], val, &t->rng);
-		for (int i = 0; i < k; i++) {
-			if (!collect(t, c, &ops[i])) {
-				more = false;
-				break;
-			}
-			t1 = perf_now_ns();
-			if (!perf_done_one(t, t1 - t0))
-				more = false; /* finish reading this batch */
-		}
-	}
+	else if (perf_shape_of(t->w) == PERF_SHAPE_WINDOW)
+		run_window(t, c, ops, k, val);
+	else
+		run_batch(t, c, ops, k, val);
 	free(val);
 	free(ops);
 }
 
 const struct perf_load perf_load_hiredis = {
-    .name = "hiredis",
+    .names = {"hiredis", "hiredis-window", "hiredis"},
     .start = hiredis_start,
     .thread = hiredis_thread,
     .stop = hiredis_stop,
@@ -185,7 +230,7 @@ static void hiredis_stop(void *ctx)
 }
 
 const struct perf_load perf_load_hiredis = {
-    .name = "hiredis",
+    .names = {"hiredis", "hiredis-window", "hiredis"},
     .start = hiredis_start,
     .thread = hiredis_thread,
     .stop = hiredis_stop,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The respio load: one engine client per run; each thread runs the typed
- * synchronous helpers (--inflight 1) or keeps K futures in flight. Also
- * writes the key space before the first run. */
+ * synchronous helpers (--inflight 1) or keeps K futures in flight, as a
+ * window or in batches. Also writes the key spaces before the first run. */
 #include "perf.h"
 
 #include <respio.h>
@@ -78,9 +78,9 @@ static void check_future(struct perf_thread *t, respio_future *f, bool get, cons
 }
 
 /* --inflight 1: the typed helpers on the client target, one at a time.
- * One clock read per request: a request starts when the previous one was
- * seen complete, so its latency also holds the harness's own check of the
- * previous reply (an overestimate of a few ns, never an underestimate). */
+ * One clock read per request: the read after a reply was seen and checked
+ * is also the next request's issue time (only the choice of its key and
+ * value comes in between, the same for every loader). */
 static void run_sync(struct perf_thread *t, respio_client *c, char *val)
 {
 	const struct perf_workload *w = t->w;
@@ -154,9 +154,10 @@ static void issue(struct perf_thread *t, respio_client *c, struct slot *s, char 
 	}
 }
 
-/* --inflight K: a window of K futures; the oldest is awaited, checked and
+/* --inflight K, window: K futures; the oldest is awaited, checked and
  * replaced, so K stay in flight all the time. A thread's requests complete
- * in submission order (one connection), so the oldest is the next to end. */
+ * in submission order (one connection), so the oldest is the next to end.
+ * The clock read after a reply is the issue time of its replacement. */
 static void run_window(struct perf_thread *t, respio_client *c, char *val)
 {
 	const struct perf_workload *w = t->w;
@@ -201,46 +202,49 @@ static void run_window(struct perf_thread *t, respio_client *c, char *val)
 	free(slots);
 }
 
-/* --batch: submit K, wait for all K, check and release them, repeat (the
- * shape of redis-benchmark -P K and of the hiredis peer). */
+/* --inflight K, batch: submit K, then wait for each of the K in order,
+ * check and release it, then the next K (the shape of redis-benchmark -P K
+ * and of the hiredis batch loader). Each request has its own issue time,
+ * read just before its submit (for the first, the read after the previous
+ * batch's last reply), and its own completion time, read when its wait
+ * returned and its reply was checked. */
 static void run_batch(struct perf_thread *t, respio_client *c, char *val)
 {
 	const struct perf_workload *w = t->w;
 	int k = w->inflight;
 	struct slot *slots = calloc((size_t)k, sizeof(*slots));
-	respio_future **fs = calloc((size_t)k, sizeof(*fs));
 	int64_t wait_ms = (w->timeout_ms > 0 ? w->timeout_ms : 5000) + 1000;
-	bool more = slots && fs;
+	bool more = slots != NULL;
+	uint64_t now = perf_now_ns();
 
 	if (!more)
 		perf_thread_error(t, "out of memory");
 	while (more) {
-		int n = 0;
-
-		uint64_t now = perf_now_ns();
-
 		for (int i = 0; i < k; i++) {
+			if (i)
+				now = perf_now_ns();
 			issue(t, c, &slots[i], val, now);
-			if (slots[i].f)
-				fs[n++] = slots[i].f;
 		}
-		if (respio_future_wait_all(fs, (size_t)n, wait_ms) < 0)
-			perf_thread_error(t, "batch: no completion within %lld ms",
-					  (long long)wait_ms);
 		for (int i = 0; i < k; i++) {
 			struct slot *s = &slots[i];
 
 			if (!s->f)
 				continue;
-			if (respio_future_ready(s->f))
+			if (respio_future_wait(s->f, wait_ms) < 0)
+				perf_thread_error(t, "%s %s: no completion within %lld ms",
+						  s->get ? "GET" : "SET", s->key,
+						  (long long)wait_ms);
+			else
 				check_future(t, s->f, s->get, s->key, s->keylen);
+			now = perf_now_ns();
 			respio_future_release(s->f);
 			s->f = NULL;
-			if (more && !perf_done_one(t, perf_now_ns() - s->t0))
-				more = false;
+			if (more && !perf_done_one(t, now - s->t0))
+				more = false; /* finish this batch */
 		}
+		if (perf_phase_now() == PERF_STOP)
+			more = false; /* every submit failed */
 	}
-	free(fs);
 	free(slots);
 }
 
@@ -262,54 +266,63 @@ static void respio_thread(struct perf_thread *t)
 }
 
 const struct perf_load perf_load_respio = {
-    .name = "respio",
+    .names = {"respio", "respio", "respio-batch"},
     .start = respio_start,
     .thread = respio_thread,
     .stop = respio_stop,
 };
 
-int perf_prefill(const struct perf_workload *w, char *err, size_t errlen)
+int perf_prefill(const struct perf_workload *w, bool rb_too, char *err, size_t errlen)
 {
 	enum { WINDOW = 256 };
 	respio_future *fs[WINDOW];
 	char key[PERF_KEY_MAX];
-	char *val = malloc(w->dsize + 1);
+	char *val = malloc(w->dsize + 1), *rb_val = malloc(w->dsize + 1);
 	respio_client *c;
 	int rc = 0;
 
-	if (!val) {
+	if (!val || !rb_val) {
 		snprintf(err, errlen, "out of memory");
+		free(val);
+		free(rb_val);
 		return -1;
 	}
 	if (make_client(w, 1, &c, err, errlen) < 0) {
 		free(val);
+		free(rb_val);
 		return -1;
 	}
-	for (uint32_t base = 0; base < w->keys && rc == 0; base += WINDOW) {
-		int n = 0;
+	perf_rb_value(w->dsize, rb_val);
+	for (int space = 0; space < (rb_too ? 2 : 1) && rc == 0; space++) {
+		for (uint32_t base = 0; base < w->keys && rc == 0; base += WINDOW) {
+			int n = 0;
 
-		for (uint32_t i = base; i < w->keys && i < base + WINDOW; i++) {
-			size_t kl = perf_key(i, key);
+			for (uint32_t i = base; i < w->keys && i < base + WINDOW; i++) {
+				size_t kl = space ? perf_rb_key(i, key) : perf_key(i, key);
 
-			perf_value(key, kl, w->dsize, val);
-			rc = respio_set_async(c, key, kl, val, w->dsize, 0, &fs[n]);
-			if (rc < 0)
-				break;
-			n++;
-		}
-		if (rc == 0)
-			rc = respio_future_wait_all(fs, (size_t)n, 30000);
-		for (int i = 0; i < n; i++) {
-			int st = respio_future_ok(fs[i]);
+				if (!space)
+					perf_value(key, kl, w->dsize, val);
+				rc = respio_set_async(c, key, kl, space ? rb_val : val, w->dsize, 0,
+						      &fs[n]);
+				if (rc < 0)
+					break;
+				n++;
+			}
+			if (rc == 0)
+				rc = respio_future_wait_all(fs, (size_t)n, 30000);
+			for (int i = 0; i < n; i++) {
+				int st = respio_future_ok(fs[i]);
 
-			if (st < 0 && rc == 0)
-				rc = st;
-			respio_future_release(fs[i]);
+				if (st < 0 && rc == 0)
+					rc = st;
+				respio_future_release(fs[i]);
+			}
 		}
 	}
 	if (rc < 0)
 		snprintf(err, errlen, "writing the key space: %s", respio_strerror(rc));
 	respio_client_destroy(c);
+	free(rb_val);
 	free(val);
 	return rc < 0 ? -1 : 0;
 }

@@ -30,17 +30,42 @@ struct perf_workload {
 	uint64_t requests; /* -n: total measured requests */
 	double warmup_s;
 	int timeout_ms; /* per request */
-	bool batch;	/* respio K > 1: batches of K instead of a sliding window */
+	bool batch;	/* K > 1: batches of K instead of a sliding window */
 };
 
-/* One run of one client; medians of several runs use the same shape. */
+/* How a thread keeps its K requests in flight. Ratios are printed only
+ * between runs of the same shape. */
+enum perf_shape {
+	PERF_SHAPE_SYNC,   /* K = 1: issue one, wait for its reply */
+	PERF_SHAPE_WINDOW, /* K in flight: each reply read is replaced at once */
+	PERF_SHAPE_BATCH,  /* issue K, read all K replies, then the next K */
+};
+
+static inline enum perf_shape perf_shape_of(const struct perf_workload *w)
+{
+	return w->inflight <= 1 ? PERF_SHAPE_SYNC : w->batch ? PERF_SHAPE_BATCH : PERF_SHAPE_WINDOW;
+}
+
+static inline const char *perf_shape_name(enum perf_shape s)
+{
+	return s == PERF_SHAPE_SYNC ? "sync" : s == PERF_SHAPE_WINDOW ? "window" : "batch";
+}
+
+/* One run of one client; medians of several runs use the same struct. */
 struct perf_result {
 	char client[32];
+	enum perf_shape shape;
 	int threads, shards, inflight; /* shards 0 for peers */
 	double ops_per_sec;
-	double p50_us, p99_us, p999_us; /* NAN when the client does not report it */
-	double cpu_us_per_op;		/* NAN when unknown */
-	double allocs_per_op;		/* NAN when not counted */
+	/* Per request, from the loader's clock read before it issues the
+	 * request to its clock read after it has seen and checked the reply;
+	 * NAN when the client does not report it. latency_own: the figures are
+	 * the client's own, measured otherwise (redis-benchmark), and are
+	 * compared with nothing. */
+	double p50_us, p99_us, p999_us;
+	bool latency_own;
+	double cpu_us_per_op; /* NAN when unknown */
+	double allocs_per_op; /* NAN when not counted */
 	uint64_t ops;
 	uint64_t errors;
 	char note[160]; /* first error, or what a peer reported besides */
@@ -53,6 +78,11 @@ struct perf_result {
 size_t perf_key(uint32_t i, char *buf);
 void perf_value(const char *key, size_t keylen, size_t dsize, char *out);
 bool perf_value_ok(const char *key, size_t keylen, size_t dsize, const char *got, size_t len);
+
+/* redis-benchmark's key space for -r N: "key:" and i on 12 digits, i < N;
+ * and the value its SETs write with -d (the same for every key). */
+size_t perf_rb_key(uint32_t i, char *buf);
+void perf_rb_value(size_t dsize, char *out);
 
 static inline uint64_t perf_rand(uint64_t *s)
 {
@@ -89,9 +119,10 @@ struct perf_thread {
 	bool done;
 };
 
-/* A load generator: start (connect, once per run), per-thread body, stop. */
+/* A load generator: start (connect, once per run), per-thread body, stop.
+ * Its client name in the report, by shape: names[PERF_SHAPE_...]. */
 struct perf_load {
-	const char *name;
+	const char *names[3];
 	int (*start)(const struct perf_workload *w, void **ctx, char *err, size_t errlen);
 	void (*thread)(struct perf_thread *t);
 	void (*stop)(void *ctx);
@@ -105,8 +136,11 @@ static inline int perf_phase_now(void)
 	return atomic_load_explicit(&perf_phase, memory_order_acquire);
 }
 
-/* Called by a thread body after each completed request (at ns since it was
- * issued): records it when measuring, and returns false when the thread
+/* Called by a thread body after each completed request, with its latency:
+ * the thread's clock read after it has seen and checked the reply, less its
+ * clock read before it issued the request (the read that ended the previous
+ * request's wait when nothing but choosing this request's key and value came
+ * in between). Records it when measuring, and returns false when the thread
  * should stop issuing (phase stop, or its -n quota reached). */
 static inline bool perf_done_one(struct perf_thread *t, uint64_t ns)
 {
@@ -139,8 +173,10 @@ extern const struct perf_load perf_load_respio;
 extern const struct perf_load perf_load_hiredis;
 extern const bool perf_have_hiredis;
 
-/* Write the key space (every key to its value) through respio. */
-int perf_prefill(const struct perf_workload *w, char *err, size_t errlen);
+/* Write the key space (every key to its value) through respio, and with
+ * rb_too redis-benchmark's (the same number of keys and value size, in its
+ * names and value), so that every client's GETs find their keys. */
+int perf_prefill(const struct perf_workload *w, bool rb_too, char *err, size_t errlen);
 
 /* ---- redis_benchmark.c: run redis-benchmark with the same workload; the
  * -n it is given comes from rate_hint (ops/s) * duration when no -n is set. */

@@ -18,12 +18,19 @@ static void num(FILE *f, double v)
 		fprintf(f, " %.3f", v);
 }
 
+/* Rows of one respio client (shape) at one threads/inflight, any shards. */
+static bool same_config(const struct perf_result *a, const struct perf_result *b)
+{
+	return a->shards && b->shards && !strcmp(a->client, b->client) &&
+	       a->threads == b->threads && a->inflight == b->inflight;
+}
+
 static bool is_sweep(const struct perf_result *rows, int n)
 {
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j < n; j++)
-			if (!strcmp(rows[i].client, "respio") &&
-			    !strcmp(rows[j].client, "respio") &&
+			if (rows[i].shards && rows[j].shards &&
+			    !strcmp(rows[i].client, rows[j].client) &&
 			    rows[i].threads == rows[j].threads &&
 			    rows[i].inflight == rows[j].inflight &&
 			    rows[i].shards != rows[j].shards)
@@ -31,31 +38,30 @@ static bool is_sweep(const struct perf_result *rows, int n)
 	return false;
 }
 
-/* One data block per respio threads/inflight config: shards, ops/s, p99. */
+/* One data block per respio client (shape) and threads/inflight config:
+ * shards, ops/s, p99. */
 static void write_sweep(FILE *f, const struct perf_result *rows, int n, const char *title)
 {
 	int blocks = 0;
-	int seen_t[64], seen_k[64];
+	int seen[64];
 
 	fprintf(f, "$D << EOD\n");
 	for (int i = 0; i < n && blocks < 64; i++) {
 		bool dup = false;
 
-		if (strcmp(rows[i].client, "respio") != 0)
-			continue;
+		if (!rows[i].shards)
+			continue; /* a peer */
 		for (int b = 0; b < blocks; b++)
-			dup |= seen_t[b] == rows[i].threads && seen_k[b] == rows[i].inflight;
+			dup |= same_config(&rows[seen[b]], &rows[i]);
 		if (dup)
 			continue;
-		seen_t[blocks] = rows[i].threads;
-		seen_k[blocks] = rows[i].inflight;
+		seen[blocks] = i;
 		if (blocks++)
 			fprintf(f, "\n\n");
-		fprintf(f, "\"threads %d, inflight %d\"\n", rows[i].threads, rows[i].inflight);
+		fprintf(f, "\"%s, threads %d, inflight %d\"\n", rows[i].client, rows[i].threads,
+			rows[i].inflight);
 		for (int j = i; j < n; j++) {
-			if (strcmp(rows[j].client, "respio") != 0 ||
-			    rows[j].threads != rows[i].threads ||
-			    rows[j].inflight != rows[i].inflight)
+			if (!same_config(&rows[j], &rows[i]))
 				continue;
 			fprintf(f, "%d", rows[j].shards);
 			num(f, rows[j].ops_per_sec / 1000);
@@ -77,7 +83,7 @@ static void write_sweep(FILE *f, const struct perf_result *rows, int n, const ch
 	    title, blocks - 1);
 	/* Peers do not shard: a flat line each. */
 	for (int i = 0; i < n; i++)
-		if (strcmp(rows[i].client, "respio") != 0 && rows[i].ops_per_sec > 0)
+		if (!rows[i].shards && rows[i].ops_per_sec > 0)
 			fprintf(f, ", %.3f with lines dt 2 title '%s (threads %d, inflight %d)'",
 				rows[i].ops_per_sec / 1000, rows[i].client, rows[i].threads,
 				rows[i].inflight);
@@ -89,8 +95,12 @@ static void write_sweep(FILE *f, const struct perf_result *rows, int n, const ch
 	    blocks - 1);
 }
 
+/* Bars per client and config. A client's own latency figures (redis-benchmark)
+ * are not plotted beside the harness's: they measure something else. */
 static void write_bars(FILE *f, const struct perf_result *rows, int n, const char *title)
 {
+	bool own = false;
+
 	fprintf(f, "$D << EOD\n");
 	for (int i = 0; i < n; i++) {
 		fprintf(f, "\"%s T%d K%d", rows[i].client, rows[i].threads, rows[i].inflight);
@@ -98,10 +108,11 @@ static void write_bars(FILE *f, const struct perf_result *rows, int n, const cha
 			fprintf(f, " S%d", rows[i].shards);
 		fprintf(f, "\"");
 		num(f, rows[i].ops_per_sec / 1000);
-		num(f, rows[i].p50_us);
-		num(f, rows[i].p99_us);
-		num(f, rows[i].p999_us);
+		num(f, rows[i].latency_own ? NAN : rows[i].p50_us);
+		num(f, rows[i].latency_own ? NAN : rows[i].p99_us);
+		num(f, rows[i].latency_own ? NAN : rows[i].p999_us);
 		fprintf(f, "\n");
+		own |= rows[i].latency_own;
 	}
 	fprintf(f,
 		"EOD\n"
@@ -119,10 +130,14 @@ static void write_bars(FILE *f, const struct perf_result *rows, int n, const cha
 		"set ylabel 'latency (us, log)'\n"
 		"set logscale y\n"
 		"set yrange [*:*]\n"
+		"set title '%s'\n"
 		"plot $D using 3:xtic(1) title 'p50', '' using 4 title 'p99', "
 		"'' using 5 title 'p99.9'\n"
 		"unset multiplot\n",
-		title);
+		title,
+		own ? "latency from issue to reply seen; redis-benchmark measures its own: "
+		      "not plotted"
+		    : "latency from issue to reply seen");
 }
 
 int perf_plot(const char *png, const struct perf_result *rows, int n, const char *title)

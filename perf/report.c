@@ -59,9 +59,9 @@ void perf_print_header(FILE *f, bool csv)
 	if (csv)
 		fprintf(f, PERF_CSV_HEADER "\n");
 	else
-		fprintf(f, "%-16s %7s %6s %8s %12s %9s %9s %9s %10s %9s %6s\n", "client", "threads",
-			"shards", "inflight", "ops/s", "p50 us", "p99 us", "p99.9 us", "cpu us/op",
-			"allocs/op", "errors");
+		fprintf(f, "%-16s %-6s %7s %6s %8s %12s %9s %9s %9s %10s %9s %6s\n", "client",
+			"shape", "threads", "shards", "inflight", "ops/s", "p50 us", "p99 us",
+			"p99.9 us", "cpu us/op", "allocs/op", "errors");
 }
 
 /* A number for the CSV: empty when unknown. */
@@ -71,10 +71,13 @@ static void csv_num(FILE *f, double v, int prec)
 		fprintf(f, "%.*f", prec, v);
 }
 
-static void cell(FILE *f, int width, double v, int prec)
+/* A table cell; mark ('*') a figure that is not the harness's measure. */
+static void cell(FILE *f, int width, double v, int prec, bool mark)
 {
 	if (isnan(v))
 		fprintf(f, " %*s", width, "-");
+	else if (mark)
+		fprintf(f, " %*.*f*", width - 1, prec, v);
 	else
 		fprintf(f, " %*.*f", width, prec, v);
 }
@@ -92,52 +95,105 @@ void perf_print_row(FILE *f, const struct perf_result *r, bool csv)
 		csv_num(f, r->p999_us, 1);
 		fputc(',', f);
 		csv_num(f, r->cpu_us_per_op, 2);
-		fprintf(f, ",%llu\n", (unsigned long long)r->errors);
+		fprintf(f, ",%llu,", (unsigned long long)r->errors);
+		/* Appended after the first columns, which keep their order. */
+		csv_num(f, r->allocs_per_op, 3);
+		fprintf(f, ",%s,%s\n", perf_shape_name(r->shape),
+			r->latency_own ? r->client : "harness");
 		fflush(f);
 		return;
 	}
-	fprintf(f, "%-16s %7d", r->client, r->threads);
+	fprintf(f, "%-16s %-6s %7d", r->client, perf_shape_name(r->shape), r->threads);
 	if (r->shards)
 		fprintf(f, " %6d", r->shards);
 	else
 		fprintf(f, " %6s", "-");
 	fprintf(f, " %8d", r->inflight);
-	cell(f, 12, r->ops_per_sec, 0);
-	cell(f, 9, r->p50_us, 1);
-	cell(f, 9, r->p99_us, 1);
-	cell(f, 9, r->p999_us, 1);
-	cell(f, 10, r->cpu_us_per_op, 2);
-	cell(f, 9, r->allocs_per_op, 3);
+	cell(f, 12, r->ops_per_sec, 0, false);
+	cell(f, 9, r->p50_us, 1, r->latency_own);
+	cell(f, 9, r->p99_us, 1, r->latency_own);
+	cell(f, 9, r->p999_us, 1, r->latency_own);
+	cell(f, 10, r->cpu_us_per_op, 2, false);
+	cell(f, 9, r->allocs_per_op, 3, false);
 	fprintf(f, " %6llu\n", (unsigned long long)r->errors);
 	if (r->errors)
 		fprintf(f, "  ^ error: %s\n", r->note);
 	fflush(f);
 }
 
+void perf_print_legend(FILE *f, const struct perf_result *rows, int n)
+{
+	bool own = false;
+
+	for (int i = 0; i < n; i++)
+		own |= rows[i].latency_own;
+	fprintf(f, "\nshape: sync = one request at a time; window = K in flight per thread, each "
+		   "reply read\n"
+		   "  is replaced at once; batch = K issued, then all K replies read, then the "
+		   "next K.\n"
+		   "p50/p99/p99.9 us: per request, from the harness's clock read before it issues "
+		   "the request\n"
+		   "  to its read after it has seen and checked the reply (every in-process "
+		   "client alike).\n"
+		   "cpu us/op: CPU time (user + system, every thread) of the client's process per "
+		   "request\n"
+		   "  over the measured window, never the server's.\n");
+	if (own)
+		fprintf(f,
+			"* redis-benchmark's own latency: from its first write of a batch to the "
+			"first read\n"
+			"  of the batch's replies, recorded once per request of the batch; the "
+			"higher of its GET\n"
+			"  and SET figures. Not the harness's measure: not comparable, no "
+			"ratio.\n");
+	fflush(f);
+}
+
+static bool peer_of(const struct perf_result *a, const struct perf_result *b)
+{
+	return !b->shards && b->shape == a->shape && b->threads == a->threads &&
+	       b->inflight == a->inflight && b->ops_per_sec > 0;
+}
+
 void perf_print_ratios(FILE *f, const struct perf_result *rows, int n)
 {
+	fprintf(f, "ratios (respio / peer), only between runs of the same shape, threads and "
+		   "inflight:\n");
 	for (int i = 0; i < n; i++) {
 		const struct perf_result *a = &rows[i];
+		bool any = false;
 
-		if (strcmp(a->client, "respio") != 0)
-			continue;
+		if (!a->shards)
+			continue; /* a peer */
 		for (int j = 0; j < n; j++) {
 			const struct perf_result *b = &rows[j];
 
-			if (strcmp(b->client, "respio") == 0 || b->threads != a->threads ||
-			    b->inflight != a->inflight || !(b->ops_per_sec > 0))
+			if (!peer_of(a, b))
 				continue;
-			fprintf(
-			    f,
-			    "respio (threads %d, shards %d, inflight %d) vs %s: %.2fx throughput",
-			    a->threads, a->shards, a->inflight, b->client,
-			    a->ops_per_sec / b->ops_per_sec);
-			if (b->p50_us > 0 && !isnan(a->p50_us))
-				fprintf(f, ", p50 %.2fx", a->p50_us / b->p50_us);
-			if (b->p99_us > 0 && !isnan(a->p99_us))
-				fprintf(f, ", p99 %.2fx", a->p99_us / b->p99_us);
+			any = true;
+			fprintf(f,
+				"%s (%s, threads %d, shards %d, inflight %d) vs %s: %.2fx "
+				"throughput",
+				a->client, perf_shape_name(a->shape), a->threads, a->shards,
+				a->inflight, b->client, a->ops_per_sec / b->ops_per_sec);
+			if (b->latency_own) {
+				fprintf(f, ", latency not comparable");
+			} else {
+				if (b->p50_us > 0 && !isnan(a->p50_us))
+					fprintf(f, ", p50 %.2fx", a->p50_us / b->p50_us);
+				if (b->p99_us > 0 && !isnan(a->p99_us))
+					fprintf(f, ", p99 %.2fx", a->p99_us / b->p99_us);
+			}
+			if (b->cpu_us_per_op > 0 && !isnan(a->cpu_us_per_op))
+				fprintf(f, ", cpu/op %.2fx", a->cpu_us_per_op / b->cpu_us_per_op);
 			fprintf(f, "\n");
 		}
+		if (!any)
+			fprintf(f,
+				"%s (%s, threads %d, shards %d, inflight %d): no peer ran this "
+				"shape\n",
+				a->client, perf_shape_name(a->shape), a->threads, a->shards,
+				a->inflight);
 	}
 	fflush(f);
 }

@@ -12,15 +12,23 @@
  * ops are summed; the note is the first error's, or the first note. */
 void perf_median(const struct perf_result *runs, int n, struct perf_result *out);
 
+/* The first ten columns are the original ones, in their order; later ones
+ * are appended. latency_by: "harness" (the harness's clock, the same for every
+ * in-process client) or the client that measured its own (redis-benchmark). */
 #define PERF_CSV_HEADER                                                                            \
 	"client,threads,shards,inflight,ops_per_sec,p50_us,p99_us,p999_us,client_cpu_us_per_op,"   \
-	"errors"
+	"errors,allocs_per_op,shape,latency_by"
 
 void perf_print_header(FILE *f, bool csv);
 void perf_print_row(FILE *f, const struct perf_result *r, bool csv);
 
-/* "respio vs hiredis: 5.31x throughput, p50 0.92x" for each respio row and
- * each peer row of the same threads/inflight. */
+/* What the shape, latency and CPU columns mean, below the table; says which
+ * latency figures are a client's own. */
+void perf_print_legend(FILE *f, const struct perf_result *rows, int n);
+
+/* "respio-batch (batch, ...) vs hiredis: 5.31x throughput, p50 0.92x" for each
+ * respio row and each peer row of the same shape, threads and inflight (no
+ * latency ratio against a peer that measured its own). */
 void perf_print_ratios(FILE *f, const struct perf_result *rows, int n);
 
 /* plot.c: write a PNG through gnuplot. A sweep (several shard counts) plots

@@ -25,6 +25,7 @@ struct options {
 	int shards[MAX_LIST], nshards;
 	int rounds;
 	bool csv, tune, hiredis, rb;
+	unsigned shapes; /* K > 1: 1 << PERF_SHAPE_WINDOW | 1 << PERF_SHAPE_BATCH */
 	const char *server_cmd;
 	const char *plot;
 	double budget_us;
@@ -57,23 +58,28 @@ static void usage(FILE *f)
 	fprintf(
 	    f, "usage: respio-perf [-h HOST] [-p PORT] [-a PASSWORD] [--server-cmd PATH]\n"
 	       "                   [--threads T[,T...]] [--inflight K[,K...]] [--shards S[,S...]]\n"
-	       "                   [--ratio GET:SET] [--keys N] [-d BYTES]\n"
+	       "                   [--shape window,batch] [--ratio GET:SET] [--keys N] [-d BYTES]\n"
 	       "                   [--duration SECONDS | -n REQUESTS] [--warmup SECONDS]\n"
 	       "                   [--compare hiredis,redis-benchmark] [--rounds R]\n"
 	       "                   [--csv] [--plot FILE.png] [--tune [--p99-budget-us US]]\n"
 	       "                   [--pin | --server-cpus LIST --client-cpus LIST]\n"
 	       "\n"
 	       "Without -h/-p it starts redis-server (or --server-cmd) on a free loopback port\n"
-	       "for the run. --inflight 1 runs respio's synchronous helpers; K > 1 keeps K\n"
-	       "futures in flight per thread. Lists sweep every combination. --compare runs\n"
+	       "for the run. --inflight 1 runs respio's synchronous helpers; K > 1 runs futures\n"
+	       "in two shapes, each its own row: window (K in flight, each reply read is\n"
+	       "replaced at once: client respio, hiredis-window) and batch (issue K, read all\n"
+	       "K, repeat: respio-batch, hiredis, redis-benchmark -P K). --shape picks one\n"
+	       "(default both; --tune: window). Lists sweep every combination. --compare runs\n"
 	       "the peers on the same server, interleaved with respio over --rounds rounds\n"
-	       "(default 3), and reports medians and respio's ratio to each. --tune sweeps\n"
-	       "shard counts (default 1..max(4, 2 x CPUs)) and recommends one. --pin puts\n"
-	       "the embedded server on the last CPU and every client on the others;\n"
-	       "--server-cpus and --client-cpus take CPU lists (0,2-3) instead.\n"
+	       "(default 3; the order rotates each round), and reports medians and respio's\n"
+	       "ratio to each peer of the same shape. Latency: per request, from the clock\n"
+	       "read before the harness issues it to the read after it has seen and checked\n"
+	       "its reply; redis-benchmark's own latency is shown but compared with nothing.\n"
+	       "--tune sweeps shard counts (default 1..max(4, 2 x CPUs)) and recommends one.\n"
+	       "--pin puts the embedded server on the last CPU and every client on the\n"
+	       "others; --server-cpus and --client-cpus take CPU lists (0,2-3) instead.\n"
 	       "Other options: --conns N (respio connections), --timeout-ms MS, --batch\n"
-	       "(respio waits for each batch of K futures, as hiredis and redis-benchmark\n"
-	       "do, instead of keeping K in flight), --help.\n"
+	       "(the same as --shape batch), --help.\n"
 	       "Exit status: 0 ok, 1 a run had errors (a wrong reply counts), 2 usage or\n"
 	       "start-up failure, 130 interrupted.\n");
 }
@@ -132,6 +138,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_PIN,
 		O_SERVER_CPUS,
 		O_CLIENT_CPUS,
+		O_SHAPE,
 	};
 	static const struct option longopts[] = {
 	    {"threads", required_argument, NULL, O_THREADS},
@@ -155,6 +162,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"pin", no_argument, NULL, O_PIN},
 	    {"server-cpus", required_argument, NULL, O_SERVER_CPUS},
 	    {"client-cpus", required_argument, NULL, O_CLIENT_CPUS},
+	    {"shape", required_argument, NULL, O_SHAPE},
 	    {NULL, 0, NULL, 0},
 	};
 	int c, rounds = 0;
@@ -233,7 +241,30 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case O_CONNS: o->w.conns = (int)parse_num(optarg, "connections"); break;
 		case O_TIMEOUT: o->w.timeout_ms = (int)parse_num(optarg, "timeout"); break;
 		case O_HELP: usage(stdout); exit(0);
-		case O_BATCH: o->w.batch = true; break;
+		case O_BATCH: o->shapes = 1u << PERF_SHAPE_BATCH; break;
+		case O_SHAPE: {
+			char *list = strdup(optarg), *save = NULL;
+
+			o->shapes = 0;
+			for (char *p = strtok_r(list, ",", &save); p;
+			     p = strtok_r(NULL, ",", &save)) {
+				if (strcmp(p, "window") == 0) {
+					o->shapes |= 1u << PERF_SHAPE_WINDOW;
+				} else if (strcmp(p, "batch") == 0) {
+					o->shapes |= 1u << PERF_SHAPE_BATCH;
+				} else {
+					fprintf(stderr,
+						"respio-perf: unknown shape '%s' (window, batch)\n",
+						p);
+					free(list);
+					return -1;
+				}
+			}
+			free(list);
+			if (!o->shapes)
+				return -1;
+			break;
+		}
 		case O_PIN: o->pin_split = true; break;
 		case O_SERVER_CPUS:
 		case O_CLIENT_CPUS: {
@@ -279,6 +310,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 				"with -h/-p use --client-cpus\n");
 		return -1;
 	}
+	if (!o->shapes)
+		o->shapes = o->tune ? 1u << PERF_SHAPE_WINDOW
+				    : 1u << PERF_SHAPE_WINDOW | 1u << PERF_SHAPE_BATCH;
+	for (int k = 0; k < o->ninflight; k++) {
+		if (o->rb && o->inflight[k] > 1 && !(o->shapes & 1u << PERF_SHAPE_BATCH)) {
+			fprintf(stderr,
+				"respio-perf: redis-benchmark -P K issues K and waits for "
+				"all K: it has only the batch shape; add batch to --shape\n");
+			return -1;
+		}
+	}
 	o->rounds = rounds > 0 ? rounds : (o->hiredis || o->rb || o->tune) ? 3 : 1;
 	if (o->rounds > MAX_ROUNDS)
 		o->rounds = MAX_ROUNDS;
@@ -304,8 +346,14 @@ static void default_shards(struct options *o)
 	}
 }
 
-/* Results of one client in one configuration, over the rounds. */
-struct cell {
+/* One client in one configuration (shape, shard count) and its results over
+ * the rounds. */
+enum kind { RUN_RESPIO, RUN_HIREDIS, RUN_RB };
+
+struct entry {
+	enum kind kind;
+	bool batch;
+	int shards;
 	struct perf_result runs[MAX_ROUNDS];
 	int n;
 	bool failed; /* could not start: no more rounds */
@@ -313,94 +361,127 @@ struct cell {
 
 static void progress(const struct options *o, int round, const struct perf_result *r)
 {
-	fprintf(stderr, "  round %d/%d  %-15s threads %-3d inflight %-3d", round + 1, o->rounds,
-		r->client, r->threads, r->inflight);
+	fprintf(stderr, "  round %d/%d  %-15s %-6s threads %-3d inflight %-3d", round + 1,
+		o->rounds, r->client, perf_shape_name(r->shape), r->threads, r->inflight);
 	if (r->shards)
 		fprintf(stderr, " shards %-2d", r->shards);
 	if (r->ops_per_sec > 0)
-		fprintf(stderr, "  %10.0f ops/s  p50 %.1f us", r->ops_per_sec, r->p50_us);
+		fprintf(stderr, "  %10.0f ops/s  p50 %.1f us%s", r->ops_per_sec, r->p50_us,
+			r->latency_own ? " (its own)" : "");
 	if (r->errors)
 		fprintf(stderr, "  %llu errors: %s", (unsigned long long)r->errors, r->note);
 	fprintf(stderr, "\n");
 }
 
-static double cell_median_ops(const struct cell *c)
+static double entry_median_ops(const struct entry *e)
 {
 	struct perf_result m;
 
-	if (!c->n)
+	if (!e->n)
 		return 0;
-	perf_median(c->runs, c->n, &m);
+	perf_median(e->runs, e->n, &m);
 	return m.ops_per_sec;
 }
 
-/* One threads/inflight configuration: every round runs respio at every
- * shard count, then each peer. Appends the medians to rows. */
+/* The entries of one threads/inflight configuration, grouped by shape (the
+ * order of the table): respio at each shard count, then the peers. */
+static int plan(const struct options *o, const struct perf_workload *w, struct entry *e)
+{
+	int n = 0;
+
+	for (int shape = PERF_SHAPE_SYNC; shape <= PERF_SHAPE_BATCH; shape++) {
+		bool batch = shape == PERF_SHAPE_BATCH;
+
+		if (w->inflight <= 1 ? shape != PERF_SHAPE_SYNC
+				     : shape == PERF_SHAPE_SYNC || !(o->shapes & 1u << shape))
+			continue;
+		for (int s = 0; s < o->nshards; s++)
+			e[n++] = (struct entry){
+			    .kind = RUN_RESPIO, .batch = batch, .shards = o->shards[s]};
+		if (o->hiredis)
+			e[n++] = (struct entry){.kind = RUN_HIREDIS, .batch = batch};
+		if (o->rb && shape != PERF_SHAPE_WINDOW)
+			e[n++] = (struct entry){.kind = RUN_RB, .batch = batch};
+	}
+	return n;
+}
+
+/* redis-benchmark's -n is sized from a rate: its own last one, else that
+ * of a client of its shape measured before it. */
+static double rate_hint(const struct entry *e, int n, const struct entry *rb)
+{
+	if (rb->n)
+		return rb->runs[rb->n - 1].ops_per_sec;
+	for (int i = 0; i < n; i++)
+		if (&e[i] != rb && e[i].n && e[i].batch == rb->batch)
+			return entry_median_ops(&e[i]);
+	return 0;
+}
+
+/* Run entry e once; false when it could not start (then not again). */
+static bool run_entry(struct perf_workload *w, struct entry *all, int n, struct entry *e)
+{
+	struct perf_result *r = &e->runs[e->n];
+	int rc;
+
+	w->batch = e->batch;
+	w->shards = e->shards;
+	if (e->kind == RUN_RESPIO)
+		rc = perf_run(&perf_load_respio, w, r);
+	else if (e->kind == RUN_HIREDIS)
+		rc = perf_run(&perf_load_hiredis, w, r);
+	else
+		rc = perf_redis_benchmark(w, rate_hint(all, n, e), r);
+	if (rc < 0) {
+		fprintf(stderr, "respio-perf: %s: %s\n", r->client, r->note);
+		return false;
+	}
+	r->shards = e->shards;
+	e->n++;
+	return true;
+}
+
+/* One threads/inflight configuration: every round runs every entry once,
+ * starting one entry further each round, so that no client always runs
+ * first (after the key space was written, or after a given peer). Appends
+ * the medians to rows. */
 static int run_config(const struct options *o, struct perf_workload *w, struct perf_result *rows,
 		      int *nrows, bool *printed_header)
 {
-	struct cell *cells = calloc((size_t)o->nshards + 2, sizeof(*cells));
-	struct cell *hr = &cells[o->nshards], *rb = &cells[o->nshards + 1];
-	int rc = 0;
+	struct entry *e = calloc((size_t)o->nshards * 2 + 6, sizeof(*e));
+	int n, rc = 0;
 
-	if (!cells)
+	if (!e)
 		return -1;
-	for (int round = 0; round < o->rounds && !perf_interrupted; round++) {
-		for (int s = 0; s < o->nshards && !perf_interrupted; s++) {
-			struct perf_result *r = &cells[s].runs[cells[s].n];
+	n = plan(o, w, e);
+	for (int round = 0; round < o->rounds && !perf_interrupted && rc == 0; round++) {
+		for (int i = 0; i < n && !perf_interrupted; i++) {
+			struct entry *x = &e[(round + i) % n];
 
-			w->shards = o->shards[s];
-			if (perf_run(&perf_load_respio, w, r) < 0) {
-				fprintf(stderr, "respio-perf: respio: %s\n", r->note);
+			if (x->failed)
+				continue;
+			if (!run_entry(w, e, n, x)) {
+				x->failed = true;
 				rc = -1;
-				goto out;
+				if (x->kind == RUN_RESPIO)
+					break; /* respio itself failed: stop here */
+				continue;
 			}
-			r->shards = o->shards[s];
-			cells[s].n++;
-			progress(o, round, r);
-		}
-		if (o->hiredis && !hr->failed && !perf_interrupted) {
-			struct perf_result *r = &hr->runs[hr->n];
-
-			if (perf_run(&perf_load_hiredis, w, r) < 0) {
-				fprintf(stderr, "respio-perf: hiredis: %s\n", r->note);
-				hr->failed = true;
-				rc = -1;
-			} else {
-				hr->n++;
-				progress(o, round, r);
-			}
-		}
-		if (o->rb && !rb->failed && !perf_interrupted) {
-			struct perf_result *r = &rb->runs[rb->n];
-			/* Size its -n for about --duration: from its own last
-			 * rate, or respio's in the first round. */
-			double hint =
-			    rb->n ? rb->runs[rb->n - 1].ops_per_sec : cell_median_ops(&cells[0]);
-
-			if (perf_redis_benchmark(w, hint, r) < 0) {
-				fprintf(stderr, "respio-perf: redis-benchmark: %s\n", r->note);
-				rb->failed = true;
-				rc = -1;
-			} else {
-				rb->n++;
-				progress(o, round, r);
-			}
+			progress(o, round, &x->runs[x->n - 1]);
 		}
 	}
-out:
 	if (!*printed_header) {
 		perf_print_header(stdout, o->csv);
 		*printed_header = true;
 	}
-	for (int i = 0; i < o->nshards + 2; i++) {
-		if (!cells[i].n)
+	for (int i = 0; i < n; i++) {
+		if (!e[i].n)
 			continue;
-		perf_median(cells[i].runs, cells[i].n, &rows[*nrows]);
+		perf_median(e[i].runs, e[i].n, &rows[*nrows]);
 		perf_print_row(stdout, &rows[*nrows], o->csv);
 		(*nrows)++;
 	}
-	free(cells);
+	free(e);
 	return rc;
 }
 
@@ -470,14 +551,15 @@ int main(int argc, char **argv)
 			c_cpus);
 	}
 	default_shards(&o);
-	fprintf(stderr, "respio-perf: writing %u keys of %zu bytes\n", o.w.keys, o.w.dsize);
-	if (perf_prefill(&o.w, err, sizeof(err)) < 0) {
+	fprintf(stderr, "respio-perf: writing %u keys of %zu bytes%s\n", o.w.keys, o.w.dsize,
+		o.rb ? ", and as many in redis-benchmark's names" : "");
+	if (perf_prefill(&o.w, o.rb, err, sizeof(err)) < 0) {
 		fprintf(stderr, "respio-perf: %s\n", err);
 		perf_server_stop(&server);
 		return 2;
 	}
 
-	rows = calloc((size_t)(o.nthreads * o.ninflight * (o.nshards + 2)), sizeof(*rows));
+	rows = calloc((size_t)(o.nthreads * o.ninflight * (o.nshards * 2 + 6)), sizeof(*rows));
 	if (!rows) {
 		perf_server_stop(&server);
 		return 2;
@@ -497,6 +579,8 @@ int main(int argc, char **argv)
 	{
 		FILE *f = o.csv ? stderr : stdout;
 
+		if (nrows)
+			perf_print_legend(f, rows, nrows);
 		if (o.hiredis || o.rb) {
 			fprintf(f, "\n");
 			perf_print_ratios(f, rows, nrows);

@@ -2,7 +2,7 @@
 /* The run driver: starts a load's threads, runs the warm-up and measured
  * phases, and turns their histograms, counters and CPU time into a result. */
 #include "perf.h"
-#include "alloc_count.h"
+#include "allocs.h"
 
 #include <errno.h>
 #include <math.h>
@@ -93,7 +93,8 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 	double grace = (w->timeout_ms > 0 ? w->timeout_ms / 1000.0 : 10.0) + 10.0;
 
 	memset(r, 0, sizeof(*r));
-	snprintf(r->client, sizeof(r->client), "%s", load->name);
+	r->shape = perf_shape_of(w);
+	snprintf(r->client, sizeof(r->client), "%s", load->names[r->shape]);
 	r->threads = w->threads;
 	r->inflight = w->inflight;
 	r->p50_us = r->p99_us = r->p999_us = r->cpu_us_per_op = r->allocs_per_op = NAN;
@@ -136,7 +137,7 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 			nap(w->warmup_s);
 		t0 = perf_now_ns();
 		c0 = cpu_us();
-		alloc_count_start();
+		perf_alloc_count_start();
 		atomic_store_explicit(&perf_phase, PERF_MEASURE, memory_order_release);
 		if (w->requests) {
 			/* Threads leave on their own once their quota is met. */
@@ -148,7 +149,7 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 		atomic_store_explicit(&perf_phase, PERF_STOP, memory_order_release);
 		t1 = perf_now_ns();
 		c1 = cpu_us();
-		allocs = alloc_count_stop();
+		allocs = perf_alloc_count_stop();
 	}
 	join_all(tids, started, grace);
 	if (rc < 0)
@@ -170,7 +171,7 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 		r->p99_us = (double)hist_quantile(all, 0.99) / 1e3;
 		r->p999_us = (double)hist_quantile(all, 0.999) / 1e3;
 		r->cpu_us_per_op = (c1 - c0) / (double)r->ops;
-		if (alloc_count_available())
+		if (perf_alloc_count_available())
 			r->allocs_per_op = (double)allocs / (double)r->ops;
 	}
 out:

@@ -10,16 +10,22 @@
  * round: a gain below this is not worth another shard thread. */
 #define TUNE_NOISE 0.03
 
-static void recommend_one(FILE *f, const struct perf_result *rows, int n, int threads, int inflight,
-			  double budget_us)
+/* Rows of the same respio client (shape), threads and inflight as r. */
+static bool same(const struct perf_result *a, const struct perf_result *r)
+{
+	return a->shards && !strcmp(a->client, r->client) && a->threads == r->threads &&
+	       a->inflight == r->inflight;
+}
+
+static void recommend_one(FILE *f, const struct perf_result *rows, int n,
+			  const struct perf_result *cfg, double budget_us)
 {
 	const struct perf_result *best = NULL, *pick = NULL, *lowest = NULL;
 
 	for (int i = 0; i < n; i++) {
 		const struct perf_result *r = &rows[i];
 
-		if (strcmp(r->client, "respio") != 0 || r->threads != threads ||
-		    r->inflight != inflight || r->errors || !(r->ops_per_sec > 0))
+		if (!same(r, cfg) || r->errors || !(r->ops_per_sec > 0))
 			continue;
 		if (!lowest || r->p99_us < lowest->p99_us)
 			lowest = r;
@@ -28,7 +34,8 @@ static void recommend_one(FILE *f, const struct perf_result *rows, int n, int th
 		if (!best || r->ops_per_sec > best->ops_per_sec)
 			best = r;
 	}
-	fprintf(f, "threads %d, inflight %d: ", threads, inflight);
+	fprintf(f, "%s (%s), threads %d, inflight %d: ", cfg->client, perf_shape_name(cfg->shape),
+		cfg->threads, cfg->inflight);
 	if (!lowest) {
 		fprintf(f, "no run without errors; no recommendation\n");
 		return;
@@ -45,8 +52,7 @@ static void recommend_one(FILE *f, const struct perf_result *rows, int n, int th
 	for (int i = 0; i < n; i++) {
 		const struct perf_result *r = &rows[i];
 
-		if (strcmp(r->client, "respio") != 0 || r->threads != threads ||
-		    r->inflight != inflight || r->errors || !(r->ops_per_sec > 0) ||
+		if (!same(r, cfg) || r->errors || !(r->ops_per_sec > 0) ||
 		    (budget_us > 0 && !(r->p99_us <= budget_us)))
 			continue;
 		if (r->ops_per_sec >= best->ops_per_sec * (1 - TUNE_NOISE) &&
@@ -73,15 +79,13 @@ void perf_tune_recommend(FILE *f, const struct perf_result *rows, int n, double 
 	for (int i = 0; i < n; i++) {
 		bool first = true;
 
-		if (strcmp(rows[i].client, "respio") != 0)
-			continue;
+		if (!rows[i].shards)
+			continue; /* a peer */
 		for (int j = 0; j < i; j++)
-			if (!strcmp(rows[j].client, "respio") &&
-			    rows[j].threads == rows[i].threads &&
-			    rows[j].inflight == rows[i].inflight)
+			if (same(&rows[j], &rows[i]))
 				first = false;
 		if (first)
-			recommend_one(f, rows, n, rows[i].threads, rows[i].inflight, budget_us);
+			recommend_one(f, rows, n, &rows[i], budget_us);
 	}
 	fflush(f);
 }
