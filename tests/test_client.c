@@ -333,53 +333,67 @@ static bool recovers(respio_client *c, int64_t limit_ms)
 	return false;
 }
 
-Test(client, deadline_with_stopped_server)
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/*
+ * A per-request deadline overrides the client's. The client's is 5 s and
+ * the request's 100 ms, and the server is stopped, so nothing but the
+ * request's own deadline can end it: an ignored override would take the
+ * client's 5 s, which the upper bound of 2.5 s tells apart however slow
+ * the machine is. Deadlines of this length come from the coarse clock and
+ * may fire up to about a millisecond early (engine/ARCHITECTURE.md,
+ * "Deadlines"; shared_conn::coarse_deadlines_do_not_fire_early allows
+ * 2 ms), hence 98 ms below.
+ *
+ * What else a stopped server does (its connection is left behind once
+ * stalled, and requests after SIGCONT go to a new connection) is
+ * shared_conn::stopped_server_connection_replaced, which waits for the
+ * replacement and compares CLIENT IDs; this test used to sleep through it
+ * and check neither.
+ */
+Test(client, per_request_deadline_overrides_the_clients)
 {
 	respio_config cfg;
 	respio_client *c;
 	respio_future *f, *set, *get;
+	respio_submit_opts o = {.timeout_ms = 100};
 	respio_stats st;
-	int64_t t0, took;
+	int64_t t0, took_us;
 
 	base_config(&cfg);
-	cfg.timeout_ms = 300;
+	cfg.timeout_ms = 5000;
 	cfg.pool.connection_timeout_ms = 500;
 	c = make_client(&cfg);
 	cr_assert(recovers(c, 2000));
 
 	test_server_signal(&srv, SIGSTOP);
-	t0 = now_ms();
-	f = submit(c, 1, (const char *const[]){"PING"});
+	t0 = now_us();
+	cr_assert_eq(respio_submit_with(c, &o, 1, (const char *const[]){"PING"}, NULL, &f), 0);
 	cr_assert_eq(settle(f), -ETIMEDOUT);
-	took = now_ms() - t0;
+	took_us = now_us() - t0;
 	cr_assert_eq(respio_future_fate(f), RESPIO_FATE_SENT);
-	cr_assert(took >= 250 && took < 2000, "timed out after %lld ms", (long long)took);
+	cr_assert_geq(took_us, 98000, "a 100 ms deadline fired after %lld us", (long long)took_us);
+	cr_assert_lt(took_us, 2500000,
+		     "a 100 ms deadline fired after %lld ms: the client's 5 s was used",
+		     (long long)took_us / 1000);
 	respio_future_release(f);
-
-	/* A per-request deadline overrides the client's. */
-	{
-		respio_submit_opts o = {.timeout_ms = 100};
-
-		t0 = now_ms();
-		cr_assert_eq(respio_submit_with(c, &o, 1, (const char *const[]){"PING"}, NULL, &f),
-			     0);
-		cr_assert_eq(settle(f), -ETIMEDOUT);
-		took = now_ms() - t0;
-		cr_assert(took >= 80 && took < 1000, "timed out after %lld ms", (long long)took);
-		respio_future_release(f);
-	}
-	usleep(1500 * 1000); /* long enough for the stalled connection to be replaced */
 	test_server_signal(&srv, SIGCONT);
 
 	cr_assert(recovers(c, 10000), "no recovery after SIGCONT");
-	/* Late replies were dropped: replies still line up with requests. */
+	/* The late PONG was dropped: replies still line up with requests. */
 	set = submit(c, 3, (const char *const[]){"SET", "after", "stop"});
 	get = submit(c, 2, (const char *const[]){"GET", "after"});
 	expect_bulk(get, "stop");
 	respio_future_release(set);
 	respio_future_release(get);
 	respio_client_stats(c, &st, NULL, 0);
-	cr_assert_geq(st.timed_out, 2);
+	cr_assert_geq(st.timed_out, 1);
 	respio_client_destroy(c);
 }
 
