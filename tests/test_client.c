@@ -970,6 +970,180 @@ Test(client, no_allocation_per_request_in_steady_state)
 	respio_client_destroy(c);
 }
 
+/* The length of a value that makes SET key value encode to exactly want
+ * bytes. */
+static size_t set_value_len(const char *key, size_t want)
+{
+	static const char dummy[1024];
+
+	for (size_t n = 1; n < sizeof(dummy); n++) {
+		size_t len = 0;
+
+		respio_encode_argv(NULL, 0, 3, (const char *const[]){"SET", key, dummy},
+				   (const size_t[]){3, strlen(key), n}, &len);
+		if (len == want)
+			return n;
+	}
+	cr_assert_fail("no SET %s encodes to %zu bytes", key, want);
+	return 0;
+}
+
+/* The length of a string whose reply takes exactly want bytes to build
+ * (respio_parser_reply_size: what the engine fits into a future). */
+static size_t reply_value_len(size_t want)
+{
+	static char wire[1200];
+	respio_parser *p;
+	respio_reply *r;
+	size_t found = 0;
+
+	cr_assert_eq(respio_parser_create(NULL, &p), 0);
+	for (size_t n = 0; n < 1024 && !found; n++) {
+		int k = snprintf(wire, sizeof(wire), "$%zu\r\n", n);
+		size_t used;
+
+		memset(wire + k, 'r', n);
+		memcpy(wire + k + n, "\r\n", 2);
+		cr_assert_eq(respio_parser_feed(p, wire, (size_t)k + n + 2, &used), 1);
+		if (respio_parser_reply_size(p) == want)
+			found = n;
+		cr_assert_eq(respio_parser_take(p, &r), 0);
+		respio_reply_free(r);
+	}
+	respio_parser_destroy(p);
+	cr_assert_neq(found, 0, "no string reply takes %zu bytes", want);
+	return found;
+}
+
+/* Heap allocations of the whole process over rounds of INLINE_WINDOW
+ * requests (submit them all, wait for all, release); *failures counts the
+ * requests that did not succeed. No Criterion assertion inside: they may
+ * allocate. A window of 8 keeps a send under the 4 KiB a connection's
+ * buffer starts with, even at 385 bytes a command: what is counted is the
+ * requests', not a buffer growing for a larger batch. */
+#define INLINE_WINDOW 8
+
+static long allocations_over(respio_client *c, int rounds, int argc, const char *const *argv,
+			     const size_t *lens, long *failures)
+{
+	respio_future *fs[INLINE_WINDOW];
+
+	*failures = 0;
+	alloc_count_start();
+	for (int round = 0; round < rounds; round++) {
+		for (int i = 0; i < INLINE_WINDOW; i++)
+			if (respio_submit(c, argc, argv, lens, &fs[i]) < 0) {
+				fs[i] = NULL;
+				++*failures;
+			}
+		for (int i = 0; i < INLINE_WINDOW; i++) {
+			if (!fs[i])
+				continue;
+			if (respio_future_wait(fs[i], 10000) < 0 ||
+			    respio_future_status(fs[i]) != 0)
+				++*failures;
+			respio_future_release(fs[i]);
+		}
+	}
+	return alloc_count_stop();
+}
+
+/*
+ * The inline limits, exactly: a command of 384 encoded bytes is encoded
+ * into the future itself and a reply of 368 bytes is built there, so
+ * neither allocates, not even the first time; one byte more and they do.
+ * What is true past them differs: a command of 385 bytes up to 64 KiB gets
+ * a buffer that its future keeps for reuse (one allocation per future the
+ * first time, none per request after), while a reply of 369 bytes or more
+ * is one allocation per request, freed with its future. One shard, one
+ * connection; the interposer must be in effect (creating a client is
+ * counted).
+ */
+Test(client, inline_limits_allocate_nothing_per_request)
+{
+	enum { ROUNDS = 400 };
+	respio_config cfg;
+	respio_client *c;
+	respio_conn *admin;
+	respio_reply *r = NULL;
+	char *value = calloc(1, 1024);
+	size_t v383 = set_value_len("k", 383), v384 = set_value_len("k", 384),
+	       v385 = set_value_len("k", 385), r368 = reply_value_len(368),
+	       r369 = reply_value_len(369);
+	long n, failures;
+
+	if (!alloc_count_available())
+		cr_skip_test("allocations are not counted in sanitizer builds "
+			     "(the sanitizer owns the allocator)");
+	cr_assert(value);
+	memset(value, 'v', 1023);
+	base_config(&cfg);
+	cfg.shards = 1;
+	cfg.pool.min_connections = 1;
+	alloc_count_start();
+	c = make_client(&cfg);
+	cr_assert_geq(alloc_count_stop(), 1, "the malloc interposer is not in effect");
+	/* The values to GET, written on a connection of their own. */
+	cfg.port = srv.port;
+	cr_assert_eq(respio_conn_create(&cfg, &admin), 0);
+	cr_assert_eq(respio_conn_connect(admin), 0);
+	cr_assert_eq(respio_conn_command(admin, 3, (const char *const[]){"SET", "r368", value},
+					 (const size_t[]){3, 4, r368}, &r),
+		     0);
+	respio_reply_free(r);
+	cr_assert_eq(respio_conn_command(admin, 3, (const char *const[]){"SET", "r369", value},
+					 (const size_t[]){3, 4, r369}, &r),
+		     0);
+	respio_reply_free(r);
+	respio_conn_destroy(admin);
+
+	/* Warm up: the pool's futures, the connection's buffers. */
+	allocations_over(c, 4, 3, (const char *const[]){"SET", "k", value},
+			 (const size_t[]){3, 1, v383}, &failures);
+	cr_assert_eq(failures, 0);
+
+	n = allocations_over(c, 1, 3, (const char *const[]){"SET", "k", value},
+			     (const size_t[]){3, 1, v384}, &failures);
+	cr_assert_eq(failures, 0);
+	cr_assert_eq(n, 0, "%ld allocations for the first %d commands of 384 bytes", n,
+		     INLINE_WINDOW);
+	n = allocations_over(c, ROUNDS, 3, (const char *const[]){"SET", "k", value},
+			     (const size_t[]){3, 1, v384}, &failures);
+	cr_assert_eq(failures, 0);
+	cr_assert_eq(n, 0, "%ld allocations for %d commands of 384 bytes", n,
+		     ROUNDS * INLINE_WINDOW);
+
+	n = allocations_over(c, 1, 3, (const char *const[]){"SET", "k", value},
+			     (const size_t[]){3, 1, v385}, &failures);
+	cr_assert_eq(failures, 0);
+	cr_assert_geq(n, INLINE_WINDOW,
+		      "%ld allocations for the first %d commands of 385 bytes: one buffer each", n,
+		      INLINE_WINDOW);
+	n = allocations_over(c, ROUNDS, 3, (const char *const[]){"SET", "k", value},
+			     (const size_t[]){3, 1, v385}, &failures);
+	cr_assert_eq(failures, 0);
+	cr_assert_eq(n, 0, "%ld allocations for %d commands of 385 bytes: the buffers are kept", n,
+		     ROUNDS * INLINE_WINDOW);
+
+	/* Replies: the parser's scratch grows once, on the first round. */
+	allocations_over(c, 1, 2, (const char *const[]){"GET", "r368"}, NULL, &failures);
+	cr_assert_eq(failures, 0);
+	n = allocations_over(c, ROUNDS, 2, (const char *const[]){"GET", "r368"}, NULL, &failures);
+	cr_assert_eq(failures, 0);
+	cr_assert_eq(n, 0, "%ld allocations for %d replies of 368 bytes", n,
+		     ROUNDS * INLINE_WINDOW);
+	allocations_over(c, 1, 2, (const char *const[]){"GET", "r369"}, NULL, &failures);
+	cr_assert_eq(failures, 0);
+	n = allocations_over(c, ROUNDS, 2, (const char *const[]){"GET", "r369"}, NULL, &failures);
+	cr_assert_eq(failures, 0);
+	cr_assert_geq(n, ROUNDS * INLINE_WINDOW, "%ld allocations for %d replies of 369 bytes", n,
+		      ROUNDS * INLINE_WINDOW);
+	cr_log_info("GET of 369-byte replies: %ld allocations for %d requests", n,
+		    ROUNDS * INLINE_WINDOW);
+	respio_client_destroy(c);
+	free(value);
+}
+
 Test(client, typed_commands_as_futures)
 {
 	respio_config cfg;
