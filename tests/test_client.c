@@ -726,6 +726,138 @@ Test(client, requests_share_sends_under_load)
 	respio_client_destroy(c);
 }
 
+/* --- stats ----------------------------------------------------------------- */
+
+/* respio_client_stats of a 2-shard client into *total and per[2]. */
+static void stats2(respio_client *c, respio_stats *total, respio_stats per[2])
+{
+	cr_assert_eq(respio_client_stats(c, total, per, 2), 2);
+}
+
+/* Until the client's totals satisfy ok, or 10 s. */
+static void wait_stats(respio_client *c, bool (*ok)(const respio_stats *), const char *what)
+{
+	int64_t end = now_ms() + 10000;
+	respio_stats st;
+
+	do {
+		respio_client_stats(c, &st, NULL, 0);
+		if (ok(&st))
+			return;
+		usleep(1000);
+	} while (now_ms() < end);
+	cr_assert_fail("stats never showed %s: %u total, %u active, %u idle", what,
+		       st.connections_total, st.connections_active, st.connections_idle);
+}
+
+static bool four_idle(const respio_stats *st)
+{
+	return st->connections_total == 4 && st->connections_idle == 4;
+}
+
+static bool one_active(const respio_stats *st)
+{
+	return st->connections_active == 1;
+}
+
+static void *sixty_pings(void *p)
+{
+	for (int i = 0; i < 60; i++) {
+		respio_future *f = submit(p, 1, (const char *const[]){"PING"});
+
+		cr_assert_eq(settle(f), 0);
+		respio_future_release(f);
+	}
+	return NULL;
+}
+
+/*
+ * The stats, per shard and in total: connections total / active / idle,
+ * in flight, and the request counters. Two shards of two connections;
+ * this thread's requests go to one shard and a second thread's to the
+ * other (a thread's number, given at its first submission, picks the
+ * shard: they are consecutive). A script that keeps the server busy for a
+ * second makes one connection active while it runs.
+ */
+Test(client, stats_per_shard_and_in_total)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_stats tot, per[2];
+	respio_future *busy;
+	pthread_t th;
+	int b;
+
+	base_config(&cfg);
+	cfg.shards = 2;
+	cfg.pool.min_connections = 4;
+	cfg.pool.max_connections = 4;
+	c = make_client(&cfg);
+	wait_stats(c, four_idle, "four idle connections");
+	stats2(c, &tot, per);
+	cr_assert_eq(tot.connections_active, 0);
+	cr_assert_eq(tot.inflight, 0);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(per[i].connections_total, 2, "shard %d: %u connections", i,
+			     per[i].connections_total);
+		cr_assert_eq(per[i].connections_idle, 2);
+		cr_assert_eq(per[i].connections_active, 0);
+	}
+
+	busy = submit(c, 3,
+		      (const char *const[]){"EVAL",
+					    "local t = redis.call('TIME') "
+					    "local s = t[1] * 1000000 + t[2] repeat "
+					    "local n = redis.call('TIME') "
+					    "until n[1] * 1000000 + n[2] - s > 1000000 return 1",
+					    "0"});
+	wait_stats(c, one_active, "an active connection");
+	stats2(c, &tot, per);
+	cr_assert_eq(tot.connections_total, 4);
+	cr_assert_eq(tot.connections_active, 1);
+	cr_assert_eq(tot.connections_idle, 3);
+	cr_assert_eq(tot.inflight, 1);
+	b = per[0].connections_active == 1 ? 0 : 1;
+	cr_assert_eq(per[b].connections_active, 1);
+	cr_assert_eq(per[b].connections_idle, 1);
+	cr_assert_eq(per[b].inflight, 1);
+	cr_assert_eq(per[1 - b].connections_active, 0);
+	cr_assert_eq(per[1 - b].connections_idle, 2);
+	cr_assert_eq(per[1 - b].inflight, 0);
+	cr_assert_eq(settle(busy), 0);
+	respio_future_release(busy);
+	wait_stats(c, four_idle, "four idle connections after the script");
+
+	for (int i = 0; i < 100; i++) {
+		respio_future *f = submit(c, 1, (const char *const[]){"PING"});
+
+		cr_assert_eq(settle(f), 0);
+		respio_future_release(f);
+	}
+	cr_assert_eq(pthread_create(&th, NULL, sixty_pings, c), 0);
+	pthread_join(th, NULL);
+	stats2(c, &tot, per);
+	cr_assert_eq(per[b].submitted, 101, "shard %d took %llu requests", b,
+		     (unsigned long long)per[b].submitted);
+	cr_assert_eq(per[b].completed, 101);
+	cr_assert_eq(per[1 - b].submitted, 60, "shard %d took %llu requests", 1 - b,
+		     (unsigned long long)per[1 - b].submitted);
+	cr_assert_eq(per[1 - b].completed, 60);
+	cr_assert_eq(tot.submitted, 161);
+	cr_assert_eq(tot.completed, 161);
+	cr_assert_eq(tot.failed, 0);
+	cr_assert_eq(tot.timed_out, 0);
+	cr_assert_eq(tot.reconnects, 0);
+	cr_assert_eq(tot.dial_failures, 0);
+	cr_assert_eq(tot.inflight, 0);
+	cr_assert_eq(tot.ring_depth, 0);
+	cr_assert_eq(tot.batches, per[0].batches + per[1].batches);
+	cr_assert_eq(tot.batched, per[0].batched + per[1].batched);
+	cr_assert_eq(tot.batched, 161, "every request taken in some drain");
+	cr_assert_eq(tot.sleeps, per[0].sleeps + per[1].sleeps);
+	respio_client_destroy(c);
+}
+
 /* --- release before completion, callbacks, wait-any ------------------------------- */
 
 Test(client, futures_released_before_completion)
