@@ -145,12 +145,15 @@ Test(misbehaving, million_nested_arrays_hit_depth_limit)
 	fake_script script = {.repeat = "*1\r\n", .repeat_count = 1000000};
 	fake_server *fs = fake(&script);
 	respio_conn *c = open_conn(fs, 2, 5000);
-	long long t0 = now_ms();
 	int rc = ping(c);
 
 	cr_assert_eq(rc, RESPIO_E_LIMIT, "got %s (%s)", respio_err_name(rc),
 		     respio_conn_errdetail(c));
-	cr_assert_lt(now_ms() - t0, 2000, "fails quickly");
+	/* At the 65th header (max_depth 64, 4 bytes each): what arrived after
+	 * it was never parsed. An offset, not a duration: how long reading
+	 * takes is this machine's business. */
+	cr_assert(strstr(respio_conn_errdetail(c), "protocol error at byte 256:"), "%s",
+		  respio_conn_errdetail(c));
 	cr_assert_not(respio_conn_is_connected(c));
 	respio_conn_destroy(c);
 	cr_assert_eq(fake_server_stop(fs), 0);
@@ -181,8 +184,10 @@ Test(misbehaving, never_answers_times_out)
 
 	dt = now_ms() - t0;
 	cr_assert_eq(rc, -ETIMEDOUT, "got %s", respio_err_name(rc));
+	/* Only the 300 ms timeout ends the wait, not the 5 s default: the
+	 * upper bound tells them apart without counting on this machine. */
 	cr_assert_geq(dt, 290);
-	cr_assert_lt(dt, 900, "took %lld ms", dt);
+	cr_assert_lt(dt, 2500, "took %lld ms", dt);
 	cr_assert_not(respio_conn_is_connected(c));
 	cr_assert_eq(fake_server_commands(fs), 1);
 	respio_conn_destroy(c);
@@ -208,7 +213,9 @@ Test(misbehaving, handshake_hangs_bounded_by_connect_timeout)
 	rc = respio_conn_connect(c);
 	dt = now_ms() - t0;
 	cr_assert_eq(rc, -ETIMEDOUT, "got %s", respio_err_name(rc));
-	cr_assert_lt(dt, 750, "took %lld ms", dt);
+	/* The 250 ms connect timeout, not the 10 s request timeout. */
+	cr_assert_geq(dt, 240, "took %lld ms", dt);
+	cr_assert_lt(dt, 5000, "took %lld ms", dt);
 	cr_assert(strstr(respio_conn_errdetail(c), "HELLO 3"), "%s", respio_conn_errdetail(c));
 	cr_assert_not(respio_conn_is_connected(c));
 	respio_conn_destroy(c);
