@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,21 +328,33 @@ static void destroy_releases_blocked_submitters(int port)
 
 static test_server *restart_srv;
 
+struct restart_load {
+	respio_client *c;
+	atomic_bool stop;
+	atomic_long rounds, clean_rounds, failed;
+};
+
+/* 32 INCRs at a time until told to stop; counts rounds, rounds without a
+ * failure, and failures. */
 static void *submit_through_restart(void *p)
 {
-	respio_client *c = p;
+	struct restart_load *l = p;
 	respio_future *fs[32];
 
-	for (int round = 0; round < 100; round++) {
+	while (!atomic_load(&l->stop)) {
+		long failed = 0;
+
 		for (int i = 0; i < 32; i++)
-			if (respio_submit(c, 2, (const char *const[]){"INCR", "restart"}, NULL,
+			if (respio_submit(l->c, 2, (const char *const[]){"INCR", "restart"}, NULL,
 					  &fs[i]) < 0)
 				fs[i] = NULL;
 		for (int i = 0; i < 32; i++) {
 			int st;
 
-			if (!fs[i])
+			if (!fs[i]) {
+				failed++;
 				continue;
+			}
 			CHECK(respio_future_wait(fs[i], 30000) == 0, "a future never completed");
 			st = respio_future_status(fs[i]);
 			/* Through a restart: a reply, or an error that says
@@ -349,18 +362,75 @@ static void *submit_through_restart(void *p)
 			CHECK(st == 0 || respio_future_fate(fs[i]) == RESPIO_FATE_SENT ||
 				  respio_future_fate(fs[i]) == RESPIO_FATE_NOT_SENT,
 			      "status %d without a fate", st);
+			failed += st != 0;
 			respio_future_release(fs[i]);
 		}
+		atomic_fetch_add(&l->failed, failed);
+		atomic_fetch_add(&l->rounds, 1);
+		if (!failed)
+			atomic_fetch_add(&l->clean_rounds, 1);
 	}
 	return NULL;
 }
 
-/* Connections break and come back while threads submit: the reconnect path
- * (shards, control thread, mailboxes) under load. */
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Until f(c) exceeds base, or 10 s; returns whether it did. */
+static bool stat_grows(respio_client *c, uint64_t base, uint64_t (*f)(const respio_stats *))
+{
+	for (int i = 0; i < 1000; i++) {
+		respio_stats st;
+
+		respio_client_stats(c, &st, NULL, 0);
+		if (f(&st) > base)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+static uint64_t reconnects_of(const respio_stats *st)
+{
+	return st->reconnects;
+}
+
+static uint64_t dial_failures_of(const respio_stats *st)
+{
+	return st->dial_failures;
+}
+
+/* Until the workers have finished n more rounds without a failure than
+ * they had (10 s): the server is up and the connections serve traffic. */
+static bool clean_rounds_grow(struct restart_load *l, long n)
+{
+	long base = atomic_load(&l->clean_rounds);
+
+	for (int i = 0; i < 1000 && atomic_load(&l->clean_rounds) < base + n; i++)
+		sleep_ms(10);
+	return atomic_load(&l->clean_rounds) >= base + n;
+}
+
+/*
+ * Connections break and come back while threads submit: the reconnect path
+ * (shards, control thread, mailboxes) under load. The workers run until
+ * the test is done with the server, so every kill lands on traffic: the
+ * server is killed while rounds complete without failures, restarted only
+ * once the client has noticed (a reconnect) and failed a redial, and the
+ * workers must then complete such rounds again. Requests in flight at the
+ * kill, or queued during the outage, fail: at least one must have, and the
+ * client must count the reconnects. (The old version stopped after a fixed
+ * amount of work, which a fast machine could finish before the first kill.)
+ */
 static void server_restart_under_load(int port)
 {
+	struct restart_load l = {0};
 	respio_config cfg;
-	respio_client *c = NULL;
+	respio_stats st;
 	pthread_t th[4];
 	respio_future *f;
 	int ok = 0;
@@ -370,38 +440,48 @@ static void server_restart_under_load(int port)
 	cfg.shards = 2;
 	cfg.timeout_ms = 2000;
 	cfg.pool.connection_timeout_ms = 500;
-	CHECK(respio_client_create(&cfg, &c) == 0, "create");
-	if (!c)
+	CHECK(respio_client_create(&cfg, &l.c) == 0, "create");
+	if (!l.c)
 		return;
 	for (int i = 0; i < 4; i++)
-		pthread_create(&th[i], NULL, submit_through_restart, c);
+		pthread_create(&th[i], NULL, submit_through_restart, &l);
 	for (int k = 0; k < 2; k++) {
-		struct timespec ts = {0, 50000000};
 		char detail[256];
 
-		nanosleep(&ts, NULL);
+		CHECK(clean_rounds_grow(&l, 8), "no round without failures before kill %d", k + 1);
+		respio_client_stats(l.c, &st, NULL, 0);
 		test_server_signal(restart_srv, SIGKILL);
+		CHECK(stat_grows(l.c, st.reconnects, reconnects_of),
+		      "kill %d: no connection was lost", k + 1);
+		CHECK(stat_grows(l.c, st.dial_failures, dial_failures_of),
+		      "kill %d: no redial failed", k + 1);
 		CHECK(test_server_restart(restart_srv) == 0, "restart");
 		/* Read while the dialers may be writing it. */
-		CHECK(respio_client_last_error(c, detail, sizeof(detail), NULL) <= 0,
+		CHECK(respio_client_last_error(l.c, detail, sizeof(detail), NULL) <= 0,
 		      "last error: %s", detail);
 	}
+	CHECK(clean_rounds_grow(&l, 8), "no round without failures after the restarts");
+	atomic_store(&l.stop, true);
 	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
+	respio_client_stats(l.c, &st, NULL, 0);
+	printf("     %ld rounds of 32 INCRs, %ld failed requests, %llu reconnects\n",
+	       atomic_load(&l.rounds), atomic_load(&l.failed), (unsigned long long)st.reconnects);
+	CHECK(atomic_load(&l.failed) > 0, "no request failed: the kills missed the load");
+	CHECK(st.reconnects >= 2, "%llu reconnects for two kills",
+	      (unsigned long long)st.reconnects);
 	/* Recovered: a request succeeds within a few seconds. */
 	for (int i = 0; i < 200 && !ok; i++) {
-		struct timespec ts = {0, 20000000};
-
-		if (respio_submit(c, 1, (const char *const[]){"PING"}, NULL, &f) == 0) {
+		if (respio_submit(l.c, 1, (const char *const[]){"PING"}, NULL, &f) == 0) {
 			respio_future_wait(f, 5000);
 			ok = respio_future_status(f) == 0;
 			respio_future_release(f);
 		}
 		if (!ok)
-			nanosleep(&ts, NULL);
+			sleep_ms(20);
 	}
 	CHECK(ok, "no recovery after the restarts");
-	respio_client_destroy(c);
+	respio_client_destroy(l.c);
 }
 
 int main(void)

@@ -474,8 +474,11 @@ Test(conn, timeout_with_stopped_server)
 	test_server_signal(s, SIGCONT);
 	cr_assert_eq(rc, -ETIMEDOUT, "got %s", respio_err_name(rc));
 	cr_assert_null(r);
+	/* The server never answers: only the 200 ms timeout ends the wait,
+	 * not the 5 s default; the upper bound tells the two apart without
+	 * counting on this machine's speed. */
 	cr_assert_geq(dt, 190);
-	cr_assert_lt(dt, 600, "took %lld ms", dt);
+	cr_assert_lt(dt, 2500, "took %lld ms", dt);
 	cr_assert_not(respio_conn_is_connected(c), "a timed-out stream is closed");
 	ping(c);
 	respio_conn_destroy(c);

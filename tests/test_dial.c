@@ -289,6 +289,68 @@ Test(dial, connections_dying_young_back_off)
 	fake_server_stop(fs);
 }
 
+/*
+ * Failed dials back off from 50 ms, doubling to 2 s, with jitter in
+ * [d/2, d] (engine/shard.c, backoff_ns). The fake answers create's dial
+ * and one request, then closes that connection: one that served traffic
+ * is redialed at once; every later connection is closed as soon as it is
+ * accepted, so each redial fails its handshake and the next waits out the
+ * k-th backoff, d_k = min(50 ms * 2^(k-1), 2 s). From the accept times,
+ * the gap before the (k+1)-th failed dial's successor must be at least
+ * d_k / 2 (a backoff never ends early: this is what a fixed or slower
+ * growing delay fails) and at most d_k plus the dial's own time, allowed
+ * max(d_k / 4, 500 ms) here (a faster growth, or a missing cap, fails
+ * this); and at least one gap from d_k = 200 ms on must be below 0.95 d_k,
+ * which a delay without jitter never is (with jitter, all six miss with a
+ * probability of about 1e-5).
+ */
+Test(dial, redials_back_off_doubling_with_jitter)
+{
+	enum { GAPS = 8 };
+	static const fake_script closer = {.first_reply = "+PONG\r\n",
+					   .reply = "+PONG\r\n",
+					   .close_after = true,
+					   .serve_connections = 1};
+	respio_config cfg;
+	respio_client *c;
+	fake_server *fs;
+	long long t[GAPS + 2];
+	int64_t end;
+	int fate, n, jittered = 0;
+	respio_stats st;
+
+	cr_assert_eq(fake_server_start(&closer, &fs), 0);
+	small_config(&cfg, fake_server_port(fs));
+	cfg.pool.max_connections = 1;
+	c = make_client(&cfg);
+	cr_assert_eq(ping(c, &fate), 0, "the served connection's request");
+	/* Connection 1 is create's; 2 its immediate redial; 3.. after backoffs. */
+	end = now_ms() + 30000;
+	while (fake_server_accept_times(fs, t, GAPS + 2) < GAPS + 2 && now_ms() < end)
+		usleep(10000);
+	n = fake_server_accept_times(fs, t, GAPS + 2);
+	cr_assert_geq(n, GAPS + 2, "%d connections in 30 s", n);
+	for (int k = 1; k <= GAPS; k++) {
+		long long d = 50LL << (k - 1), gap = (t[k + 1] - t[k]) / 1000000, slack;
+
+		if (d > 2000)
+			d = 2000;
+		slack = d / 4 > 500 ? d / 4 : 500;
+		cr_log_info("backoff %d: %lld ms after the failed dial (d = %lld ms)", k, gap, d);
+		cr_assert_geq(gap, d / 2, "backoff %d: %lld ms, below d/2 = %lld ms", k, gap,
+			      d / 2);
+		cr_assert_leq(gap, d + slack, "backoff %d: %lld ms, above d = %lld ms (+%lld)", k,
+			      gap, d, slack);
+		jittered += d >= 200 && gap * 100 < d * 95;
+	}
+	cr_assert_gt(jittered, 0, "no backoff from 200 ms on was below 0.95 d: no jitter");
+	respio_client_stats(c, &st, NULL, 0);
+	cr_assert_geq(st.dial_failures, GAPS, "%llu failed dials",
+		      (unsigned long long)st.dial_failures);
+	respio_client_destroy(c);
+	fake_server_stop(fs);
+}
+
 /* A PING succeeds within limit_ms. */
 static bool recovers(respio_client *c, int64_t limit_ms)
 {

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "future.h"
 #include "reply_internal.h"
@@ -77,13 +79,70 @@ static int set_req(respio_future *f, const char *cmd, const char *arg)
 	return respio__future_set_request(f, 2, argv, NULL);
 }
 
-/* A completer thread: optional delay, then complete, recording the state
- * word it found (to prove the waiter went to sleep). */
+/* --- is a thread asleep on a futex? ---------------------------------------- */
+
+/*
+ * Whether thread tid (of this process) sleeps in the futex system call, on
+ * word if it is not NULL: /proc/self/task/TID/syscall names the call a
+ * blocked thread is in and its arguments ("running" when it is not
+ * blocked), and stat says 'S'. A thread that was woken is runnable at
+ * once, before it runs, so this sees a wake the moment it is made: tests
+ * look at the sleep itself instead of at a waiter that has not returned
+ * yet, which a waiter that was merely slow to get there also does.
+ * Skips when the kernel does not say (no /proc/PID/syscall).
+ */
+static bool asleep_in_futex(pid_t tid, const void *word)
+{
+	char path[64], buf[512], *p;
+	unsigned long addr = 0;
+	long nr = -1;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	f = fopen(path, "r");
+	if (!f && access("/proc/self/syscall", R_OK) != 0)
+		cr_skip_test("cannot tell whether a thread sleeps: no /proc/self/syscall (%s)",
+			     strerror(errno));
+	if (!f)
+		return false; /* no such thread (any more) */
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (sscanf(buf, "%ld 0x%lx", &nr, &addr) != 2 || nr != SYS_futex ||
+	    (word && addr != (unsigned long)word))
+		return false;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the name may hold anything, parentheses too */
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
+/* Until thread tid sleeps on word (see above), or 10 s. */
+static bool wait_asleep(pid_t tid, const void *word)
+{
+	for (int i = 0; i < 10000; i++) {
+		if (asleep_in_futex(tid, word))
+			return true;
+		sleep_ms(1);
+	}
+	return false;
+}
+
+/* A completer thread: optional delay, then (if sleeper is set) until that
+ * thread sleeps on a futex, then complete, recording the state word it
+ * found (to prove the waiter announced its sleep). */
 struct delayed {
 	respio_future *f;
 	long delay_ms;
 	long long value;
 	uint32_t state_seen;
+	pid_t sleeper;
+	bool slept;
 	pthread_t tid;
 };
 
@@ -92,6 +151,8 @@ static void *delayed_complete(void *arg)
 	struct delayed *d = arg;
 
 	sleep_ms(d->delay_ms);
+	if (d->sleeper)
+		d->slept = wait_asleep(d->sleeper, NULL);
 	d->state_seen = atomic_load(&d->f->state);
 	fake_complete(d->f, 0, RESPIO_FATE_REPLIED, d->value, 0);
 	return NULL;
@@ -103,6 +164,22 @@ static void start_delayed(struct delayed *d, respio_future *f, long delay_ms, lo
 	d->delay_ms = delay_ms;
 	d->value = value;
 	d->state_seen = 0;
+	d->sleeper = 0;
+	d->slept = false;
+	cr_assert_eq(pthread_create(&d->tid, NULL, delayed_complete, d), 0);
+}
+
+/* As start_delayed, but the completer also waits until thread sleeper
+ * (this one, say) sleeps on a futex before it completes. */
+static void start_delayed_after_sleep(struct delayed *d, respio_future *f, long delay_ms,
+				      long long value, pid_t sleeper)
+{
+	d->f = f;
+	d->delay_ms = delay_ms;
+	d->value = value;
+	d->state_seen = 0;
+	d->sleeper = sleeper;
+	d->slept = false;
 	cr_assert_eq(pthread_create(&d->tid, NULL, delayed_complete, d), 0);
 }
 
@@ -228,44 +305,55 @@ Test(future, wait_then_complete_sleeps_on_futex)
 	struct delayed d;
 	int64_t t0 = respio__now_ns();
 
-	start_delayed(&d, f, 50, 9);
+	start_delayed_after_sleep(&d, f, 50, 9, gettid());
 	cr_assert_eq(respio_future_wait(f, -1), 0);
 	cr_assert_geq(ms_since(t0), 45);
 	pthread_join(d.tid, NULL);
-	/* The waiter announced itself: the completer had to wake it. */
+	/* The waiter slept on the futex, having announced itself: the
+	 * completer had to wake it. */
+	cr_assert(d.slept, "the waiter never slept on a futex");
 	cr_assert(d.state_seen & RESPIO__FUT_WAITERS, "state was %u", d.state_seen);
 	cr_assert_eq(respio_reply_integer(respio_future_reply(f)), 9);
 	respio_future_release(f);
 	respio__future_pool_close(pool);
 }
 
-/* A waiter thread for the held-wake tests: waits up to 5 s, then says so. */
+/* A waiter thread for the held-wake tests: waits up to 60 s (no test
+ * lasts that long), then says so. */
 struct held_waiter {
 	respio_future *f;
 	int rc;
-	atomic_bool returned;
-	pthread_t tid;
+	atomic_int tid; /* the waiter's thread id, once it runs */
+	pthread_t thread;
 };
 
 static void *held_wait(void *arg)
 {
 	struct held_waiter *w = arg;
 
-	w->rc = respio_future_wait(w->f, 5000);
-	atomic_store(&w->returned, true);
+	atomic_store(&w->tid, gettid());
+	w->rc = respio_future_wait(w->f, 60000);
 	return NULL;
 }
 
+/* Start a waiter on f and return once it sleeps on f's futex: not merely
+ * once it has set the WAITERS flag, which it does before it sleeps. */
 static void start_held_waiter(struct held_waiter *w, respio_future *f)
 {
 	w->f = f;
 	w->rc = -1;
-	atomic_store(&w->returned, false);
-	cr_assert_eq(pthread_create(&w->tid, NULL, held_wait, w), 0);
-	/* Until it has announced its sleep. */
-	for (int i = 0; i < 500 && !(atomic_load(&f->state) & RESPIO__FUT_WAITERS); i++)
-		sleep_ms(2);
-	cr_assert(atomic_load(&f->state) & RESPIO__FUT_WAITERS, "the waiter never slept");
+	atomic_store(&w->tid, 0);
+	cr_assert_eq(pthread_create(&w->thread, NULL, held_wait, w), 0);
+	for (int i = 0; i < 10000 && !atomic_load(&w->tid); i++)
+		sleep_ms(1);
+	cr_assert(atomic_load(&w->tid), "the waiter never ran");
+	cr_assert(wait_asleep(atomic_load(&w->tid), &f->state), "the waiter never slept");
+	cr_assert(atomic_load(&f->state) & RESPIO__FUT_WAITERS);
+}
+
+static bool still_asleep(struct held_waiter *w)
+{
+	return asleep_in_futex(atomic_load(&w->tid), &w->f->state);
 }
 
 /* A shard holds wakes until its batch is published: the sleeper stays
@@ -280,11 +368,10 @@ Test(future, held_wake_waits_for_flush)
 	start_held_waiter(&w, f);
 	respio__future_complete(f, 0, RESPIO_FATE_REPLIED, &wakes);
 	cr_assert_eq(wakes.n, 1);
-	sleep_ms(100);
-	cr_assert_not(atomic_load(&w.returned), "woken before the flush");
+	cr_assert(still_asleep(&w), "woken before the flush");
 	respio__wakes_flush(&wakes);
 	cr_assert_eq(wakes.n, 0);
-	pthread_join(w.tid, NULL);
+	pthread_join(w.thread, NULL);
 	cr_assert_eq(w.rc, 0);
 	respio_future_release(f);
 	respio__future_pool_close(pool);
@@ -309,12 +396,11 @@ Test(future, full_wake_batch_flushes_itself)
 		respio__future_complete(fs[i], 0, RESPIO_FATE_REPLIED, &wakes);
 	}
 	cr_assert_eq(wakes.n, RESPIO__WAKE_BATCH);
-	sleep_ms(50);
-	cr_assert_not(atomic_load(&w.returned));
+	cr_assert(still_asleep(&w), "woken before the batch was full");
 	atomic_store(&fs[RESPIO__WAKE_BATCH]->state, RESPIO__FUT_WAITERS);
 	respio__future_complete(fs[RESPIO__WAKE_BATCH], 0, RESPIO_FATE_REPLIED, &wakes);
 	cr_assert_eq(wakes.n, 1, "the full batch was not flushed");
-	pthread_join(w.tid, NULL);
+	pthread_join(w.thread, NULL);
 	cr_assert_eq(w.rc, 0);
 	respio__wakes_flush(&wakes);
 	for (int i = 0; i <= RESPIO__WAKE_BATCH; i++)
@@ -397,16 +483,24 @@ Test(future, wait_all_one_deadline)
 		respio_future_release(fs[i]);
 	}
 
-	/* Three pending futures, 100 ms: one deadline, not 100 ms each. */
+	/* One deadline for all, not one per future: with 300 ms for the
+	 * three, completed at 200, 400 and 600 ms, wait_all must give up at
+	 * 300 ms, while a fresh 300 ms per future would see each one done in
+	 * time. Told apart by the result: the completers' sleeps can only run
+	 * late, which never turns a correct wait_all into a success. */
 	for (i = 0; i < 3; i++)
 		fs[i] = take(pool);
 	t0 = respio__now_ns();
-	cr_assert_eq(respio_future_wait_all(fs, 3, 100), -ETIMEDOUT);
-	el = ms_since(t0);
-	cr_assert_geq(el, 99);
-	cr_assert_lt(el, 250, "took %lld ms", (long long)el);
 	for (i = 0; i < 3; i++)
-		respio__future_discard(fs[i]);
+		start_delayed(&d[i], fs[i], 200 * (i + 1), i);
+	cr_assert_eq(respio_future_wait_all(fs, 3, 300), -ETIMEDOUT,
+		     "all three waited for: a deadline per future");
+	el = ms_since(t0);
+	cr_assert_geq(el, 299);
+	for (i = 0; i < 3; i++) {
+		pthread_join(d[i].tid, NULL);
+		respio_future_release(fs[i]);
+	}
 	respio__future_pool_close(pool);
 }
 
@@ -422,11 +516,12 @@ Test(future, wait_any_returns_completed_index)
 	for (i = 0; i < 5; i++)
 		fs[i] = take(pool);
 	t0 = respio__now_ns();
-	start_delayed(&d, fs[3], 50, 33);
-	cr_assert_eq(respio_future_wait_any(fs, 5, 5000, &idx), 0);
+	start_delayed_after_sleep(&d, fs[3], 50, 33, gettid());
+	cr_assert_eq(respio_future_wait_any(fs, 5, 30000, &idx), 0);
 	cr_assert_eq(idx, 3);
 	cr_assert_geq(ms_since(t0), 45);
 	pthread_join(d.tid, NULL);
+	cr_assert(d.slept, "the waiter never slept on a futex");
 	cr_assert(d.state_seen & RESPIO__FUT_ANY_WAITERS, "state was %u", d.state_seen);
 
 	/* Already complete: found at once. */
@@ -539,7 +634,7 @@ Test(future, release_before_completion_recycles_on_complete)
 	struct respio__future_pool *pool = make_pool(1);
 	respio_future *f = take(pool), *g = NULL;
 	char big[1000];
-	struct delayed d;
+	struct delayed d = {0};
 
 	memset(big, 'z', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';

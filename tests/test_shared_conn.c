@@ -245,21 +245,38 @@ static int64_t now_us(void)
 }
 
 /* Requests behind a busy script with a timeout of timeout_ms: none may
- * complete more than slack_us before its timeout has passed. */
+ * complete more than slack_us before its timeout has passed. n of them
+ * must time out; one that meets a script that has just ended succeeds and
+ * says nothing about deadlines, so it is not counted, and a new script is
+ * started whenever the last one is over (on a loaded machine the loop may
+ * outlast a script). */
 static void no_deadline_fires_early(int64_t timeout_ms, int64_t slack_us, int n)
 {
 	respio_client *c = one_conn_client(5000);
 	respio_future *busy = submit_busy_script(c, 1000, 0);
+	int timed_out = 0;
 
-	for (int i = 0; i < n; i++) {
-		int64_t t0 = now_us(), took;
-		respio_future *f = submit_opts(c, timeout_ms, 1, (const char *const[]){"PING"});
+	for (int i = 0; timed_out < n; i++) {
+		int64_t t0, took;
+		respio_future *f;
+		int rc;
 
-		cr_assert_eq(settle(f), -ETIMEDOUT);
+		cr_assert_lt(i, 20 * n, "%d of %d requests timed out", timed_out, i);
+		if (respio_future_ready(busy)) {
+			respio_future_release(busy);
+			busy = submit_busy_script(c, 1000, 0);
+		}
+		t0 = now_us();
+		f = submit_opts(c, timeout_ms, 1, (const char *const[]){"PING"});
+		rc = settle(f);
 		took = now_us() - t0;
-		cr_assert_geq(took, timeout_ms * 1000 - slack_us,
-			      "a %lld ms deadline fired after %lld us", (long long)timeout_ms,
-			      (long long)took);
+		cr_assert(rc == -ETIMEDOUT || rc == 0, "PING: %s", respio_err_name(rc));
+		if (rc == -ETIMEDOUT) {
+			cr_assert_geq(took, timeout_ms * 1000 - slack_us,
+				      "a %lld ms deadline fired after %lld us",
+				      (long long)timeout_ms, (long long)took);
+			timed_out++;
+		}
 		respio_future_release(f);
 		/* Spread the submits over the coarse clock's tick. */
 		usleep(1000 + (useconds_t)(i % 4) * 700);
@@ -479,5 +496,276 @@ Test(shared_conn, inflight_bytes_bound_memory)
 	cr_assert_leq(peak - before, (BOUND_MIB + OVERHEAD_MIB) << 10,
 		      "grew by %ld MiB with a bound of %d MiB", (peak - before) >> 10, BOUND_MIB);
 	respio_client_destroy(c);
+	free(value);
+}
+
+/* --- what happens to requests never written --------------------------------- */
+
+/* The largest value of a tcp_wmem/tcp_rmem sysctl (its third field). */
+static size_t sysctl_max(const char *path)
+{
+	unsigned long lo, def, hi = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		if (fscanf(f, "%lu %lu %lu", &lo, &def, &hi) != 3)
+			hi = 0;
+		fclose(f);
+	}
+	return hi ? hi : 32u << 20;
+}
+
+/* More bytes than the kernel holds between a client and a server that
+ * does not read: the client's send buffer and the server's receive buffer
+ * at their largest, and room to spare. A command this long keeps its
+ * connection's one send in flight while the server is stopped, so every
+ * request queued behind it stays in the client's fill buffer, never handed
+ * to the kernel. */
+static size_t beyond_socket_buffers(void)
+{
+	return sysctl_max("/proc/sys/net/ipv4/tcp_wmem") +
+	       sysctl_max("/proc/sys/net/ipv4/tcp_rmem") + (8u << 20);
+}
+
+static respio_conn *admin_conn(void)
+{
+	respio_config cfg;
+	respio_conn *a = NULL;
+
+	respio_config_init(&cfg);
+	cfg.port = srv.port;
+	cr_assert_eq(respio_conn_create(&cfg, &a), 0);
+	cr_assert_eq(respio_conn_connect(a), 0, "%s", respio_conn_errdetail(a));
+	return a;
+}
+
+/* One command on the admin connection that must succeed; the reply is
+ * returned when it is an integer (GET of a counter: the number). */
+static long long admin(respio_conn *a, int argc, const char *const *argv)
+{
+	respio_reply *r = NULL;
+	long long n = 0;
+	int rc = respio_conn_command(a, argc, argv, NULL, &r);
+
+	cr_assert_eq(rc, 0, "%s: %s (%s)", argv[0], respio_err_name(rc), respio_conn_errdetail(a));
+	if (respio_reply_type(r) == RESPIO_REPLY_INTEGER)
+		n = respio_reply_integer(r);
+	else if (respio_reply_type(r) == RESPIO_REPLY_STRING)
+		n = strtoll(respio_reply_str(r, NULL), NULL, 10);
+	respio_reply_free(r);
+	return n;
+}
+
+/* Until the shard has taken n requests from its ring in all (stats). */
+static void wait_taken(respio_client *c, uint64_t n)
+{
+	int64_t end = now_ms() + 10000;
+	respio_stats st;
+
+	do {
+		respio_client_stats(c, &st, NULL, 0);
+		if (st.submitted >= n)
+			return;
+		sleep_ms(1);
+	} while (now_ms() < end);
+	cr_assert_fail("the shard took %llu of %llu requests", (unsigned long long)st.submitted,
+		       (unsigned long long)n);
+}
+
+/*
+ * Until the shard has taken n requests and finished the turn that took
+ * the last of them: the stats count a request as taken when the shard
+ * dequeues it, and the shard keeps dequeuing in that turn (requests queued
+ * meanwhile join the same send); a shard goes to sleep only between turns,
+ * and at least every 100 ms when idle, so a sleep counted after the n-th
+ * request was taken marks the end of its turn, and of that turn's send.
+ */
+static void wait_turn_done(respio_client *c, uint64_t n)
+{
+	int64_t end = now_ms() + 10000;
+	respio_stats st;
+	uint64_t sleeps;
+
+	wait_taken(c, n);
+	respio_client_stats(c, &st, NULL, 0);
+	sleeps = st.sleeps;
+	do {
+		respio_client_stats(c, &st, NULL, 0);
+		if (st.sleeps > sleeps)
+			return;
+		sleep_ms(1);
+	} while (now_ms() < end);
+	cr_assert_fail("the shard never slept after taking the requests");
+}
+
+static uint64_t taken(respio_client *c)
+{
+	respio_stats st;
+
+	respio_client_stats(c, &st, NULL, 0);
+	return st.submitted;
+}
+
+/* SET big <value of len bytes>, with the client's deadline. */
+static respio_future *submit_big_set(respio_client *c, const char *value, size_t len)
+{
+	respio_future *f = NULL;
+	int rc = respio_submit(c, 3, (const char *const[]){"SET", "big", value},
+			       (const size_t[]){3, 3, len}, &f);
+
+	cr_assert_eq(rc, 0, "submit SET big: %s", respio_err_name(rc));
+	return f;
+}
+
+static void expect_incr(respio_future *f, long long want, const char *what)
+{
+	int rc = settle(f);
+
+	cr_assert_eq(rc, 0, "%s: %s (fate %d)", what, respio_err_name(rc), respio_future_fate(f));
+	cr_assert_eq(respio_reply_integer(respio_future_reply(f)), want,
+		     "%s: INCR answered %lld, want %lld", what,
+		     respio_reply_integer(respio_future_reply(f)), want);
+}
+
+/*
+ * A broken connection re-sends its unwritten requests, in order, on the
+ * next connection, and each runs exactly once. After K INCRs have run,
+ * the server is stopped and a SET longer than the socket buffers hold is
+ * sent: its send cannot finish, so the N INCRs queued behind it wait in
+ * the client, unwritten (the SET is the only request when the shard takes
+ * it, so that turn's send holds the SET alone). proto-max-bulk-len is
+ * below the SET's length: on SIGCONT the server refuses the SET's header
+ * with a protocol error and closes the connection, having read none of the
+ * N. They must then run on a new connection (another CLIENT ID), in order,
+ * once each: the counter ends at K + N.
+ */
+Test(shared_conn, unsent_requests_resent_in_order_on_a_new_connection)
+{
+	enum { K = 5, N = 20 };
+	respio_client *c = one_conn_client(10000);
+	respio_conn *a = admin_conn();
+	size_t len = beyond_socket_buffers();
+	char *value = malloc(len);
+	respio_future *before[K], *set, *after[N];
+	long long id = client_id(c);
+	uint64_t base;
+	int rc;
+
+	cr_assert(value);
+	memset(value, 'v', len);
+	admin(a, 2, (const char *const[]){"DEL", "ctr"});
+	admin(a, 4, (const char *const[]){"CONFIG", "SET", "proto-max-bulk-len", "1mb"});
+	for (int i = 0; i < K; i++) {
+		before[i] = submit_opts(c, 0, 2, (const char *const[]){"INCR", "ctr"});
+		expect_incr(before[i], i + 1, "an INCR before the SET");
+	}
+	base = taken(c);
+
+	test_server_signal(&srv, SIGSTOP);
+	set = submit_big_set(c, value, len);
+	/* The shard sends what it took at the end of its turn: the SET is on
+	 * the wire, alone, before the INCRs below are taken, and its send
+	 * cannot finish while the server is stopped. */
+	wait_turn_done(c, base + 1);
+	for (int i = 0; i < N; i++)
+		after[i] = submit_opts(c, 0, 2, (const char *const[]){"INCR", "ctr"});
+	wait_taken(c, base + 1 + N);
+	cr_assert_not(respio_future_ready(set), "the SET's send finished: nothing tested");
+	test_server_signal(&srv, SIGCONT);
+
+	rc = settle(set);
+	cr_assert((rc == RESPIO_E_SERVER && respio_future_fate(set) == RESPIO_FATE_REPLIED) ||
+		      respio_future_fate(set) == RESPIO_FATE_SENT,
+		  "the refused SET: %s (fate %d)", respio_err_name(rc), respio_future_fate(set));
+	for (int i = 0; i < N; i++)
+		expect_incr(after[i], K + i + 1, "an INCR queued unsent when the connection broke");
+	cr_assert_geq(reconnects(c), 1, "the connection was not replaced");
+	cr_assert_neq(client_id(c), id, "the INCRs ran on the old connection");
+	cr_assert_eq(admin(a, 2, (const char *const[]){"GET", "ctr"}), K + N,
+		     "the server ran the INCRs other than once each");
+
+	for (int i = 0; i < K; i++)
+		respio_future_release(before[i]);
+	for (int i = 0; i < N; i++)
+		respio_future_release(after[i]);
+	respio_future_release(set);
+	respio_conn_destroy(a);
+	respio_client_destroy(c);
+	free(value);
+}
+
+/*
+ * NOT_SENT means never executed, so a retry is safe; checked against the
+ * server's counter for the two ways a queued request fails unwritten:
+ * its deadline passes while it waits behind a send that cannot finish (a
+ * stopped server and a SET longer than the socket buffers hold, alone in
+ * its send as in the test above), and the client is destroyed while it
+ * waits. Requests queued behind the expired ones keep their place and run
+ * once each.
+ */
+Test(shared_conn, not_sent_requests_never_execute)
+{
+	enum { EXPIRED = 10, KEPT = 10, SHUT = 10 };
+	respio_client *c = one_conn_client(10000);
+	respio_conn *a = admin_conn();
+	size_t len = beyond_socket_buffers();
+	char *value = malloc(len);
+	respio_future *set, *expired[EXPIRED], *kept[KEPT], *shut[SHUT];
+	uint64_t base;
+
+	cr_assert(value);
+	memset(value, 'v', len);
+	admin(a, 2, (const char *const[]){"DEL", "ctr"});
+	client_id(c); /* the connection is up and idle */
+	base = taken(c);
+
+	test_server_signal(&srv, SIGSTOP);
+	set = submit_big_set(c, value, len);
+	wait_turn_done(c, base + 1);
+	for (int i = 0; i < EXPIRED; i++)
+		expired[i] = submit_opts(c, 200, 2, (const char *const[]){"INCR", "ctr"});
+	for (int i = 0; i < KEPT; i++)
+		kept[i] = submit_opts(c, 0, 2, (const char *const[]){"INCR", "ctr"});
+	for (int i = 0; i < EXPIRED; i++) {
+		int rc = settle(expired[i]);
+
+		cr_assert_eq(rc, -ETIMEDOUT, "INCR %d: %s", i, respio_err_name(rc));
+		cr_assert_eq(respio_future_fate(expired[i]), RESPIO_FATE_NOT_SENT,
+			     "INCR %d: fate %d", i, respio_future_fate(expired[i]));
+	}
+	cr_assert_not(respio_future_ready(set), "the SET's send finished: nothing tested");
+	test_server_signal(&srv, SIGCONT);
+	cr_assert_eq(settle(set), 0, "SET: %s", respio_err_name(respio_future_status(set)));
+	for (int i = 0; i < KEPT; i++)
+		expect_incr(kept[i], i + 1, "an INCR behind the expired ones");
+	cr_assert_eq(admin(a, 2, (const char *const[]){"GET", "ctr"}), KEPT,
+		     "INCRs failed with NOT_SENT were executed");
+	respio_future_release(set);
+
+	/* Destroyed with requests queued behind a send that cannot finish. */
+	test_server_signal(&srv, SIGSTOP);
+	base = taken(c);
+	set = submit_big_set(c, value, len);
+	wait_turn_done(c, base + 1);
+	for (int i = 0; i < SHUT; i++)
+		shut[i] = submit_opts(c, 0, 2, (const char *const[]){"INCR", "ctr"});
+	wait_taken(c, base + 1 + SHUT);
+	respio_client_destroy(c);
+	test_server_signal(&srv, SIGCONT);
+	for (int i = 0; i < SHUT; i++) {
+		cr_assert_eq(respio_future_status(shut[i]), RESPIO_E_SHUTDOWN);
+		cr_assert_eq(respio_future_fate(shut[i]), RESPIO_FATE_NOT_SENT, "INCR %d: fate %d",
+			     i, respio_future_fate(shut[i]));
+		respio_future_release(shut[i]);
+	}
+	cr_assert_eq(admin(a, 2, (const char *const[]){"GET", "ctr"}), KEPT,
+		     "INCRs failed with NOT_SENT at shutdown were executed");
+
+	for (int i = 0; i < EXPIRED; i++)
+		respio_future_release(expired[i]);
+	for (int i = 0; i < KEPT; i++)
+		respio_future_release(kept[i]);
+	respio_future_release(set);
+	respio_conn_destroy(a);
 	free(value);
 }

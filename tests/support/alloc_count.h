@@ -11,9 +11,18 @@
 bool alloc_count_available(void);
 
 /* Start counting every malloc/calloc/realloc/aligned_alloc/posix_memalign
- * from any thread; stop returns how many there were. */
+ * and anonymous mmap/mremap from any thread; stop returns how many there
+ * were. */
 void alloc_count_start(void);
 long alloc_count_stop(void);
+
+/* Of the allocations counted between the last start and stop: the bytes
+ * they asked for (realloc and mremap count the new size), and the largest
+ * single request. Requested, not touched: an allocation of 1 GB that is
+ * never written counts 1 GB, where resident memory or mallinfo's in-use
+ * bytes would barely move (glibc serves it with mmap). */
+unsigned long long alloc_count_bytes(void);
+unsigned long long alloc_count_largest(void);
 
 /* Until alloc_fail_stop, every allocation by a thread whose name begins
  * with thread_prefix (at most 15 bytes) fails with ENOMEM: "respio-" picks

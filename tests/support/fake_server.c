@@ -25,7 +25,19 @@ struct fake_server {
 	atomic_int connections;
 	atomic_int commands;
 	atomic_int peak_waiting;
+	/* Written by the thread before it bumps accepted (release), read by
+	 * others after they load it (acquire). */
+	long long accept_ns[FAKE_ACCEPT_TIMES];
+	atomic_int accepted;
 };
+
+static long long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 /* Wait for fd to become ready while watching the stop pipe. 1 ready, 0 stop. */
 static int wait_ready(fake_server *fs, int fd, short events)
@@ -254,11 +266,18 @@ static void *run(void *arg)
 	}
 	while (wait_ready(fs, fs->lfd, POLLIN)) {
 		int fd = accept4(fs->lfd, NULL, NULL, SOCK_CLOEXEC);
+		int n, k;
 
 		if (fd < 0)
 			continue;
-		atomic_fetch_add(&fs->connections, 1);
-		serve(fs, fd);
+		k = atomic_load_explicit(&fs->accepted, memory_order_relaxed);
+		if (k < FAKE_ACCEPT_TIMES) {
+			fs->accept_ns[k] = mono_ns();
+			atomic_store_explicit(&fs->accepted, k + 1, memory_order_release);
+		}
+		n = atomic_fetch_add(&fs->connections, 1) + 1;
+		if (!fs->script.serve_connections || n <= fs->script.serve_connections)
+			serve(fs, fd);
 		close(fd);
 	}
 	return NULL;
@@ -311,6 +330,15 @@ int fake_server_connections(const fake_server *fs)
 int fake_server_commands(const fake_server *fs)
 {
 	return atomic_load(&((fake_server *)fs)->commands);
+}
+
+int fake_server_accept_times(const fake_server *fs, long long *ns, int cap)
+{
+	int n = atomic_load_explicit(&((fake_server *)fs)->accepted, memory_order_acquire);
+
+	for (int i = 0; i < n && i < cap; i++)
+		ns[i] = fs->accept_ns[i];
+	return n;
 }
 
 int fake_server_peak_waiting(const fake_server *fs)

@@ -35,6 +35,11 @@ typedef struct fake_script {
 	 * are not counted. */
 	bool hold;
 	int hold_after;
+	/* Serve only the first serve_connections connections with the
+	 * script (0: every one); close each later one as soon as it is
+	 * accepted, unread: a server whose new connections all fail their
+	 * handshake. */
+	int serve_connections;
 } fake_script;
 
 typedef struct fake_server fake_server;
@@ -47,6 +52,12 @@ int fake_server_port(const fake_server *fs);
 /* Connections accepted and complete commands seen so far. */
 int fake_server_connections(const fake_server *fs);
 int fake_server_commands(const fake_server *fs);
+
+/* When the first connections were accepted (CLOCK_MONOTONIC, ns), in
+ * order: copies up to cap of them into ns and returns how many there are
+ * (at most FAKE_ACCEPT_TIMES are kept). Not with hold. */
+#define FAKE_ACCEPT_TIMES 64
+int fake_server_accept_times(const fake_server *fs, long long *ns, int cap);
 
 /* With hold: the most connections at once that had sent a command and got
  * no answer (a connection the client closed is no longer counted). */
