@@ -7,8 +7,9 @@
  * A shard may hold tens of thousands of requests; a few of them time out
  * now and then. The shard used to find them by walking every request each
  * time the earliest deadline passed, so each timeout cost a pass over all
- * of them. Here each timeout costs O(log runs) and a request that is
- * answered in time costs O(1) in the common case.
+ * of them. Here a timeout costs O(log runs), and so does a request that
+ * leaves in turn (answered, or failed with its connection): O(1) when its
+ * queue is a single run, the common case.
  *
  * Runs
  * ----
@@ -20,7 +21,7 @@
  * connection carry the client's default timeout and get their deadline from
  * a clock that only moves forward, so in practice a queue is one long run,
  * or a few; a mix of per-request timeouts makes more, shorter runs (random
- * deadlines average two entries a run), and the costs below grow with the
+ * deadlines average under two entries a run), and the costs grow with the
  * logarithm of their number, never with the number of entries.
  *
  * Entries leave a run only from its front:
@@ -49,18 +50,18 @@
  * outnumber the held entries (and a few hundred of them are waiting), the
  * queue is compacted: each run's range slides down over the dead positions
  * before it. Runs keep their order, entries and keys, so the heap is not
- * touched; the cost is linear in the positions in use, at least half of
- * them dead, so it is O(1) amortized over the removals that made them.
+ * touched; the cost is at most linear in the positions in use, at least
+ * half of them dead, so it is O(1) amortized over the removals that made
+ * them.
  *
- * The pointers are only stored and handed back: a caller that lets go of
- * what an entry points at must first take the entry out (pop_front, clear,
- * pop_expired), and nothing here ever reads through a dead position.
+ * The pointers are only stored and handed back, never dereferenced, and a
+ * dead position is never read: a caller may let go of what an entry points
+ * at once the entry is out (pop_front, pop_expired, clear), and must not
+ * before.
  */
 
 #include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "deadline.h"
 
