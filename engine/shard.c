@@ -197,14 +197,16 @@ static int append_request(struct respio__slot *slot, respio_future *f)
 }
 
 /* Re-encode the part of the FIFO that was never handed to the kernel into
- * fill: after a request was taken out of it, or on a fresh connection. */
+ * fill: after a request was taken out of it, or on a fresh connection. It
+ * follows the last request handed to the kernel: O(unsent), not O(queued). */
 static void rebuild_fill(struct respio__slot *slot)
 {
 	uint64_t base = slot->handed_end;
 
 	slot->fill.len = 0;
 	slot->fill_end = base;
-	for (respio_future *f = slot->head; f; f = f->next) {
+	for (respio_future *f = slot->handed_tail ? slot->handed_tail->next : slot->head; f;
+	     f = f->next) {
 		if (f->stream_end <= base)
 			continue;
 		/* Cannot fail: fill had room for these bytes before. */
@@ -489,22 +491,19 @@ static uint32_t drain_ring(struct respio__shard *sh, int64_t now)
 }
 
 /*
- * Take out of the unsent part of the FIFO the requests expire() marked,
- * complete them, and encode what is left into fill again: one pass from the
- * last request handed to the kernel, so O(unsent) once per slot and turn
- * however many expired. A request handed to the kernel is never marked.
+ * Take out of the unsent part of the FIFO the requests expire() marked and
+ * complete them, then rebuild fill once: both walks start after the last
+ * request handed to the kernel, so a slot costs O(unsent) per turn however
+ * many of its requests expired. A request handed to the kernel is never
+ * marked.
  */
 static void sweep_unsent(struct respio__shard *sh, struct respio__slot *slot)
 {
 	respio_future *prev = slot->handed_tail, *f, *next;
 
-	slot->fill.len = 0;
-	slot->fill_end = slot->handed_end;
 	for (f = prev ? prev->next : slot->head; f; f = next) {
 		next = f->next;
 		if (!f->expired) {
-			/* Cannot fail: fill had room for these bytes before. */
-			append_request(slot, f);
 			prev = f;
 			continue;
 		}
@@ -518,6 +517,7 @@ static void sweep_unsent(struct respio__shard *sh, struct respio__slot *slot)
 		finish(sh, f, -ETIMEDOUT, RESPIO_FATE_NOT_SENT);
 	}
 	slot->sweep = false;
+	rebuild_fill(slot);
 }
 
 /*
