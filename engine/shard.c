@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The shard worker: drains its ring, pipelines requests onto its
  * connections through io_uring, parses replies and completes futures. */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "atomic.h"
 #include "bigbuf.h"
+#include "deadline.h"
 #include "lanes.h"
 #include "reply_internal.h"
 #include "shard.h"
@@ -186,6 +188,20 @@ static void fifo_push(struct respio__slot *slot, respio_future *f)
 	slot->queued++;
 }
 
+/* f leaves its connection's FIFO in turn (answered, or failed with the
+ * connection): its deadline goes with it, before f can be recycled. */
+static void untrack(struct respio__shard *sh, struct respio__slot *slot, respio_future *f)
+{
+	void *oldest = respio__deadlines_pop_front(sh->deadlines, slot_index(sh, slot));
+
+	/* Replies and a broken connection take requests in FIFO order; only
+	 * a deadline (expire) takes one out of turn, and removes its entry
+	 * itself. So the slot's oldest entry is f. */
+	assert(oldest == f);
+	(void)oldest;
+	(void)f;
+}
+
 /* Copy f's command to the end of fill; from here on fill holds its bytes
  * (a large buffer of f's is freed: every byte is held once). */
 static int append_request(struct respio__slot *slot, respio_future *f)
@@ -209,14 +225,16 @@ static int append_request(struct respio__slot *slot, respio_future *f)
  * or for a fresh connection (new_base 0). It works from fill's own copy,
  * which covers the stream from handed_end to fill_end; the futures may no
  * longer hold their commands. Bytes of requests taken out go back to the
- * client's count.
+ * client's count. It starts after the last request handed to the kernel:
+ * O(unsent), not O(queued).
  */
 static void rebuild_fill(struct respio__shard *sh, struct respio__slot *slot, uint64_t new_base)
 {
 	uint64_t old_base = slot->handed_end, counted = 0;
 	size_t dst = 0;
 
-	for (respio_future *f = slot->head; f; f = f->next) {
+	for (respio_future *f = slot->handed_tail ? slot->handed_tail->next : slot->head; f;
+	     f = f->next) {
 		size_t src;
 
 		if (f->stream_end <= old_base)
@@ -285,6 +303,7 @@ static void flush(struct respio__shard *sh, struct respio__slot *slot)
 	slot->handed_end = slot->fill_end;
 	slot->sending_counted = slot->fill_counted;
 	slot->fill_counted = 0;
+	slot->handed_tail = slot->tail;
 	submit_send(sh, slot);
 }
 
@@ -350,6 +369,7 @@ static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int e
 		if (f->expired) {
 			respio__future_unref(f);
 		} else if (f->stream_end <= slot->handed_end) {
+			untrack(sh, slot, f);
 			finish(sh, f, err, RESPIO_FATE_SENT);
 		} else {
 			f->next = NULL;
@@ -370,6 +390,7 @@ static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int e
 	buf_trim(&slot->sending);
 	respio__bytes_release(sh->client, slot->sending_counted);
 	slot->sending_counted = 0;
+	slot->handed_tail = NULL;
 	rebuild_fill(sh, slot, 0);
 	if (sh->stopping)
 		return;
@@ -407,13 +428,14 @@ static void fail_queued(struct respio__shard *sh, struct respio__slot *slot, int
 		else
 			finish(sh, f, err, RESPIO_FATE_NOT_SENT);
 	}
-	slot->head = slot->tail = NULL;
+	slot->head = slot->tail = slot->handed_tail = NULL;
 	slot->queued = slot->expired = 0;
 	slot->fill.len = 0;
 	buf_trim(&slot->fill);
 	respio__bytes_release(sh->client, slot->fill_counted);
 	slot->fill_counted = 0;
 	slot->fill_end = slot->handed_end = 0;
+	respio__deadlines_clear(sh->deadlines, slot_index(sh, slot));
 }
 
 static int64_t backoff_ns(struct respio__shard *sh, uint32_t attempts)
@@ -515,15 +537,16 @@ static void accept_request(struct respio__shard *sh, respio_future *f, int64_t n
 		finish_unsent(sh, f, slot->last_err ? slot->last_err : RESPIO_E_NOT_CONNECTED);
 		return;
 	}
-	rc = append_request(slot, f);
+	rc = respio__deadlines_reserve(sh->deadlines, slot_index(sh, slot));
+	if (rc == 0)
+		rc = append_request(slot, f);
 	if (rc < 0) {
 		finish_unsent(sh, f, rc);
 		return;
 	}
 	f->expired = false;
 	fifo_push(slot, f);
-	if (f->deadline_ns < sh->next_deadline_ns)
-		sh->next_deadline_ns = f->deadline_ns;
+	respio__deadlines_push(sh->deadlines, slot_index(sh, slot), f->deadline_ns, f);
 	if (slot->state == RESPIO__SLOT_DOWN)
 		request_dial(sh, slot);
 }
@@ -556,52 +579,65 @@ static uint32_t drain_ring(struct respio__shard *sh, int64_t now)
 }
 
 /*
- * Deadlines are checked here, in one pass over the shard's requests, only
- * when the earliest one known may have passed; no timer per request. A
- * request already handed to the kernel completes now but keeps its place
- * in the FIFO, so its late reply is read and dropped; one still in fill is
- * taken out and never sent.
+ * Take out of the unsent part of the FIFO the requests expire() marked and
+ * complete them, then rebuild fill once: both walks start after the last
+ * request handed to the kernel, so a slot costs O(unsent) per turn however
+ * many of its requests expired. A request handed to the kernel is never
+ * marked.
+ */
+static void sweep_unsent(struct respio__shard *sh, struct respio__slot *slot)
+{
+	respio_future *prev = slot->handed_tail, *f, *next;
+
+	for (f = prev ? prev->next : slot->head; f; f = next) {
+		next = f->next;
+		if (!f->expired) {
+			prev = f;
+			continue;
+		}
+		if (prev)
+			prev->next = next;
+		else
+			slot->head = next;
+		if (slot->tail == f)
+			slot->tail = prev;
+		slot->queued--;
+		finish(sh, f, -ETIMEDOUT, RESPIO_FATE_NOT_SENT);
+	}
+	slot->sweep = false;
+	rebuild_fill(sh, slot, slot->handed_end);
+}
+
+/*
+ * Complete every request whose deadline has passed, taken from the
+ * deadline set in deadline order (deadline.c): the cost is per request
+ * expired, not per request held. One already handed to the kernel
+ * completes now but keeps its place in the FIFO, so its late reply is read
+ * and dropped; one still in fill is marked, and each slot with marks is
+ * swept once at the end (its fill is rebuilt once however many expired).
  */
 static void expire(struct respio__shard *sh, int64_t now)
 {
-	int64_t next = INT64_MAX;
+	bool sweep = false;
+	uint32_t i;
+	void *p;
 
-	for (uint32_t i = 0; i < sh->nslots; i++) {
+	while (respio__deadlines_pop_expired(sh->deadlines, now, &i, &p)) {
 		struct respio__slot *slot = &sh->slots[i];
-		respio_future *f, *prev = NULL, *nxt;
-		bool removed = false;
+		respio_future *f = p;
 
-		for (f = slot->head; f; f = nxt) {
-			nxt = f->next;
-			if (f->expired) {
-				prev = f;
-				continue;
-			}
-			if (f->deadline_ns > now) {
-				if (f->deadline_ns < next)
-					next = f->deadline_ns;
-				prev = f;
-				continue;
-			}
-			if (slot->state == RESPIO__SLOT_UP && f->stream_end <= slot->handed_end) {
-				finish_early(sh, slot, f, -ETIMEDOUT, RESPIO_FATE_SENT);
-				prev = f;
-				continue;
-			}
-			if (prev)
-				prev->next = nxt;
-			else
-				slot->head = nxt;
-			if (slot->tail == f)
-				slot->tail = prev;
-			slot->queued--;
-			removed = true;
-			finish(sh, f, -ETIMEDOUT, RESPIO_FATE_NOT_SENT);
+		if (slot->state == RESPIO__SLOT_UP && f->stream_end <= slot->handed_end) {
+			finish_early(sh, slot, f, -ETIMEDOUT, RESPIO_FATE_SENT);
+			continue;
 		}
-		if (removed)
-			rebuild_fill(sh, slot, slot->handed_end);
+		/* Still the shard's until sweep_unsent completes it: the mark
+		 * is read nowhere else in between. */
+		f->expired = true;
+		slot->sweep = sweep = true;
 	}
-	sh->next_deadline_ns = next;
+	for (i = 0; sweep && i < sh->nslots; i++)
+		if (sh->slots[i].sweep)
+			sweep_unsent(sh, &sh->slots[i]);
 }
 
 /* A request handed to the kernel is still waiting for its reply and its
@@ -667,6 +703,8 @@ static void drop_reply(struct respio__slot *slot)
 
 static void fifo_pop(struct respio__slot *slot)
 {
+	if (slot->head == slot->handed_tail)
+		slot->handed_tail = NULL;
 	slot->head = slot->head->next;
 	if (!slot->head)
 		slot->tail = NULL;
@@ -724,6 +762,7 @@ static void deliver(struct respio__shard *sh, struct respio__slot *slot)
 	if (!mem) {
 		drop_reply(slot);
 		fifo_pop(slot);
+		untrack(sh, slot, f);
 		finish(sh, f, -ENOMEM, RESPIO_FATE_REPLIED);
 		return;
 	}
@@ -731,6 +770,7 @@ static void deliver(struct respio__shard *sh, struct respio__slot *slot)
 	if (respio_reply_type(r) == RESPIO_REPLY_PUSH)
 		return;
 	fifo_pop(slot);
+	untrack(sh, slot, f);
 	f->reply = r;
 	finish(sh, f, respio_reply_type(r) == RESPIO_REPLY_ERROR ? RESPIO_E_SERVER : 0,
 	       RESPIO_FATE_REPLIED);
@@ -905,10 +945,10 @@ static bool has_work(struct respio__shard *sh)
 
 static int64_t next_wake(struct respio__shard *sh, int64_t now)
 {
-	int64_t t = now + RESPIO__IDLE_TICK_NS;
+	int64_t t = now + RESPIO__IDLE_TICK_NS, deadline = respio__deadlines_next(sh->deadlines);
 
-	if (sh->next_deadline_ns < t)
-		t = sh->next_deadline_ns;
+	if (deadline < t)
+		t = deadline;
 	for (uint32_t i = 0; i < sh->nslots; i++)
 		if (sh->slots[i].state == RESPIO__SLOT_BACKOFF && sh->slots[i].retry_at_ns < t)
 			t = sh->slots[i].retry_at_ns;
@@ -931,7 +971,7 @@ static void shard_loop(struct respio__shard *sh)
 		now = respio__now_ns();
 		sh->now_ns = now;
 		drained = drain_ring(sh, now);
-		if (now >= sh->next_deadline_ns)
+		if (now >= respio__deadlines_next(sh->deadlines))
 			expire(sh, now);
 		if (now - last_maint >= 10000000) {
 			maintain(sh, now);
@@ -1030,6 +1070,7 @@ static void shard_shutdown(struct respio__shard *sh)
 			slot->fd = -1;
 		}
 		slot->state = RESPIO__SLOT_DOWN;
+		respio__deadlines_clear(sh->deadlines, i);
 	}
 }
 
@@ -1043,6 +1084,8 @@ static void shard_free_resources(struct respio__shard *sh)
 	io_uring_submit(&sh->uring);
 	io_uring_queue_exit(&sh->uring);
 	respio__bufring_free(NULL, &sh->bufs);
+	respio__deadlines_destroy(sh->deadlines);
+	sh->deadlines = NULL;
 }
 
 _Thread_local bool respio__on_shard_thread;
@@ -1059,6 +1102,11 @@ static void *shard_main(void *arg)
 	if (rc == 0) {
 		rc = respio__bufring_init(&sh->uring, &sh->bufs, 0, RESPIO__RECV_BUFS,
 					  RESPIO__RECV_BUF_SIZE);
+		if (rc == 0) {
+			rc = respio__deadlines_create(sh->nslots, &sh->deadlines);
+			if (rc < 0)
+				respio__bufring_free(&sh->uring, &sh->bufs);
+		}
 		if (rc < 0)
 			io_uring_queue_exit(&sh->uring);
 	}
@@ -1070,7 +1118,6 @@ static void *shard_main(void *arg)
 	if (rc < 0)
 		return NULL;
 
-	sh->next_deadline_ns = INT64_MAX;
 	wake_through_ring(sh, respio__uring_has_futex_wake(&sh->uring));
 	arm_eventfd(sh);
 	for (uint32_t i = 0; i < sh->nslots; i++)

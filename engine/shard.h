@@ -11,6 +11,7 @@
 #include "uring.h"
 
 struct respio__control;
+struct respio__deadlines;
 struct respio__shard;
 
 /* Messages the control thread leaves in a shard's mailbox. */
@@ -84,6 +85,10 @@ struct respio__slot {
 	bool stalled;		    /* no reply for the stall limit: send nothing more */
 
 	respio_future *head, *tail;
+	/* The last request in the FIFO handed to the kernel (NULL: none); the
+	 * unsent ones follow it. */
+	respio_future *handed_tail;
+	bool sweep;	   /* expire() marked unsent requests to take out */
 	uint32_t queued;   /* futures in the FIFO */
 	uint32_t expired;  /* of those, completed early (timed out): reply discarded */
 	uint64_t fill_end; /* stream offset after the last byte in fill */
@@ -151,8 +156,8 @@ struct respio__shard {
 	uint64_t efd_val;
 	bool efd_armed;
 	bool stopping;
-	int64_t next_deadline_ns;
-	int64_t now_ns; /* read once per loop turn */
+	struct respio__deadlines *deadlines; /* of every request in the FIFOs */
+	int64_t now_ns;			     /* read once per loop turn */
 	uint32_t nslots;
 	struct respio__slot *slots;
 	struct respio__mailbox mail;

@@ -400,6 +400,154 @@ Test(client, per_request_deadline_overrides_the_clients)
 	respio_client_destroy(c);
 }
 
+/* One request of mixed_deadlines_on_a_stopped_server. */
+struct timed_req {
+	int64_t timeout_ms;	 /* < 0: none */
+	int64_t submit_coarse;	 /* CLOCK_MONOTONIC_COARSE before the submit */
+	int64_t submit_ns;	 /* CLOCK_MONOTONIC before the submit */
+	_Atomic int64_t done_ns; /* CLOCK_MONOTONIC at completion, on the shard */
+	respio_future *f;
+};
+
+static int64_t clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Runs after the future is DONE: the test waits for done_ns itself. */
+static void stamp_completion(respio_future *f, void *arg)
+{
+	struct timed_req *r = arg;
+
+	(void)f;
+	atomic_store_explicit(&r->done_ns, clock_ns(CLOCK_MONOTONIC), memory_order_release);
+}
+
+static void submit_timed(respio_client *c, struct timed_req *r, const char *key)
+{
+	respio_submit_opts o = {.timeout_ms = r->timeout_ms, .cb = stamp_completion, .cb_arg = r};
+
+	/* The engine takes its deadline from the coarse clock, which is never
+	 * ahead of the fine one: deadline >= submit_coarse + timeout. */
+	r->submit_coarse = clock_ns(CLOCK_MONOTONIC_COARSE);
+	r->submit_ns = clock_ns(CLOCK_MONOTONIC);
+	cr_assert_eq(respio_submit_with(c, &o, 2, (const char *const[]){"GET", key}, NULL, &r->f),
+		     0);
+}
+
+/*
+ * Per-request deadlines that do not follow submission order, on one
+ * connection to a stopped server: short ones queued behind long ones (and
+ * behind requests without a deadline) expire on time, no earlier than their
+ * deadline and well within 2 s after it (a loaded 2-core machine); the long
+ * ones do not expire at all. A short request the kernel took completes as
+ * SENT; one queued behind a 16 MB SET the kernel cannot take completes as
+ * NOT_SENT. After SIGCONT, the rest are answered in order (so the late
+ * replies of the SENT ones were dropped, not delivered to their neighbours).
+ */
+Test(client, mixed_deadlines_on_a_stopped_server)
+{
+	enum { LONG = 20000, BIG = 16 << 20 };
+	/* Handed to the kernel before the server stops reading. */
+	static const int64_t sent_ms[] = {LONG, 400, LONG, 150, 300, -1, LONG, 250, 1200, LONG};
+	/* Stuck behind the big SET's send. */
+	static const int64_t unsent_ms[] = {LONG, 900, 150, LONG, 400, 250, -1,	  600, LONG,
+					    200,  800, 350, LONG, 150, 700, 1100, 500, -1};
+	enum { NSENT = sizeof(sent_ms) / sizeof(sent_ms[0]) };
+	enum { N = NSENT + sizeof(unsent_ms) / sizeof(unsent_ms[0]) };
+	struct timed_req reqs[N];
+	respio_config cfg;
+	respio_client *c;
+	respio_future *big;
+	respio_stats st;
+	char *value;
+	uint64_t timed_out = 0;
+
+	base_config(&cfg);
+	cfg.shards = 1;
+	cfg.pool.min_connections = 1; /* one connection: one FIFO for all */
+	cfg.timeout_ms = LONG;
+	c = make_client(&cfg);
+	cr_assert(recovers(c, 2000));
+	value = malloc(BIG);
+	cr_assert_not_null(value);
+	memset(value, 'v', BIG);
+	memset(reqs, 0, sizeof(reqs));
+	for (int i = 0; i < N; i++)
+		reqs[i].timeout_ms = i < NSENT ? sent_ms[i] : unsent_ms[i - NSENT];
+
+	test_server_signal(&srv, SIGSTOP);
+	for (int i = 0; i < NSENT; i++)
+		submit_timed(c, &reqs[i], "mixed:k");
+	/* More than the loopback socket buffers hold (about 4 MB here) while
+	 * nothing reads: its send stays in flight, and what follows stays in
+	 * the shard's fill buffer. */
+	cr_assert_eq(respio_submit(c, 3, (const char *const[]){"SET", "mixed:big", value},
+				   (const size_t[]){3, 9, BIG}, &big),
+		     0);
+	usleep(200 * 1000); /* the shard hands everything so far to the kernel */
+	for (int i = NSENT; i < N; i++)
+		submit_timed(c, &reqs[i], "mixed:k");
+
+	for (int i = 0; i < N; i++) {
+		struct timed_req *r = &reqs[i];
+		int64_t done, late_ms;
+
+		if (r->timeout_ms < 0 || r->timeout_ms == LONG)
+			continue;
+		cr_assert_eq(respio_future_wait(r->f, 10000), 0, "request %d (%lld ms) never ended",
+			     i, (long long)r->timeout_ms);
+		cr_assert_eq(respio_future_status(r->f), -ETIMEDOUT, "request %d: %s", i,
+			     respio_err_name(respio_future_status(r->f)));
+		cr_assert_eq(respio_future_fate(r->f),
+			     i < NSENT ? RESPIO_FATE_SENT : RESPIO_FATE_NOT_SENT,
+			     "request %d (%lld ms): fate %d", i, (long long)r->timeout_ms,
+			     respio_future_fate(r->f));
+		while (!(done = atomic_load_explicit(&r->done_ns, memory_order_acquire)))
+			sched_yield();
+		cr_assert_geq(done, r->submit_coarse + r->timeout_ms * 1000000,
+			      "request %d expired %lld us before its deadline", i,
+			      (long long)(r->submit_coarse + r->timeout_ms * 1000000 - done) /
+				  1000);
+		late_ms = (done - r->submit_ns) / 1000000 - r->timeout_ms;
+		cr_assert_lt(late_ms, 2000, "request %d expired %lld ms after its deadline", i,
+			     (long long)late_ms);
+		timed_out++;
+	}
+	/* Every short one is done; the long ones and those without a
+	 * deadline are not. */
+	for (int i = 0; i < N; i++)
+		if (reqs[i].timeout_ms < 0 || reqs[i].timeout_ms == LONG)
+			cr_assert_eq(respio_future_wait(reqs[i].f, 0), -ETIMEDOUT,
+				     "request %d (%lld ms) ended early: %s", i,
+				     (long long)reqs[i].timeout_ms,
+				     respio_err_name(respio_future_status(reqs[i].f)));
+	cr_assert_eq(respio_future_wait(big, 0), -ETIMEDOUT);
+
+	test_server_signal(&srv, SIGCONT);
+	cr_assert_eq(settle(big), 0, "big SET: %s", respio_err_name(respio_future_status(big)));
+	cr_assert_eq(respio_reply_type(respio_future_reply(big)), RESPIO_REPLY_STATUS);
+	for (int i = 0; i < N; i++) {
+		if (reqs[i].timeout_ms < 0 || reqs[i].timeout_ms == LONG) {
+			cr_assert_eq(settle(reqs[i].f), 0, "request %d: %s", i,
+				     respio_err_name(respio_future_status(reqs[i].f)));
+			cr_assert_eq(respio_future_fate(reqs[i].f), RESPIO_FATE_REPLIED);
+			/* GET of a key nobody set: nil, not someone else's reply. */
+			cr_assert_eq(respio_reply_type(respio_future_reply(reqs[i].f)),
+				     RESPIO_REPLY_NIL, "request %d got someone else's reply", i);
+		}
+		respio_future_release(reqs[i].f);
+	}
+	respio_future_release(big);
+	respio_client_stats(c, &st, NULL, 0);
+	cr_assert_eq(st.timed_out, timed_out);
+	respio_client_destroy(c);
+	free(value);
+}
+
 Test(client, server_killed_and_restarted)
 {
 	respio_config cfg;
