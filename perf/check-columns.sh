@@ -6,9 +6,11 @@
 # both shapes at K > 1, ratios only within a shape and no latency ratio
 # against redis-benchmark, and handoff-ceiling's CPU and context switches.
 #
-#   check-columns.sh RESPIO_PERF HANDOFF_CEILING PEERS   (PEERS: "" or a --compare list)
+#   check-columns.sh RESPIO_PERF HANDOFF_CEILING PEERS [allocs|no-allocs]
+#   (PEERS: "" or a --compare list; no-allocs: a sanitizer build, which
+#   counts no allocations, so allocs_per_op must be empty)
 set -u
-perf=$1 handoff=$2 peers=${3:-}
+perf=$1 handoff=$2 peers=${3:-} allocs=${4:-allocs}
 out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
 fail() {
@@ -27,7 +29,7 @@ args=(--csv --threads 2 --inflight 1,4 --duration 0.5 --warmup 0.1 --keys 200 --
 header='client,threads,shards,inflight,ops_per_sec,p50_us,p99_us,p999_us,client_cpu_us_per_op,errors,allocs_per_op,shape,latency_by'
 [ "$(head -1 "$out")" = "$header" ] || fail "CSV header is not $header"
 # Every row: 13 fields, a known shape, a known latency source, a rate.
-awk -F, 'NR > 1 {
+awk -F, -v allocs="$allocs" 'NR > 1 {
 	if (NF != 13) { print "row " NR ": " NF " fields"; bad = 1 }
 	if ($12 !~ /^(sync|window|batch)$/) { print "row " NR ": shape " $12; bad = 1 }
 	if ($4 == 1 && $12 != "sync") { print "row " NR ": K = 1 but shape " $12; bad = 1 }
@@ -35,7 +37,8 @@ awk -F, 'NR > 1 {
 	if ($13 != ($1 == "redis-benchmark" ? "redis-benchmark" : "harness")) {
 		print "row " NR ": latency_by " $13; bad = 1 }
 	if (!($5 > 0)) { print "row " NR ": no rate"; bad = 1 }
-	if ($1 != "redis-benchmark" && $11 == "") { print "row " NR ": no allocs_per_op"; bad = 1 }
+	if ($1 != "redis-benchmark" && (allocs == "allocs") != ($11 != "")) {
+		print "row " NR ": allocs_per_op \"" $11 "\" in a " allocs " build"; bad = 1 }
 	if ($1 == "redis-benchmark" && !($9 > 0)) { print "row " NR ": no CPU"; bad = 1 }
 } END { exit bad }' "$out" >&2 || fail "bad rows"
 
