@@ -203,6 +203,11 @@ static inline void respio__store_release_ptr(_Atomic(void *) *p, void *v)
 	atomic_store_explicit(p, v, memory_order_release);
 }
 
+static inline void respio__store_seq_cst_ptr(_Atomic(void *) *p, void *v)
+{
+	atomic_store_explicit(p, v, memory_order_seq_cst);
+}
+
 static inline void *respio__exchange_acq_rel_ptr(_Atomic(void *) *p, void *v)
 {
 	return atomic_exchange_explicit(p, v, memory_order_acq_rel);

@@ -13,6 +13,7 @@
 #include "atomic.h"
 #include "bigbuf.h"
 #include "command_policy.h"
+#include "submit_guard.h"
 #include "reply_internal.h"
 #include "shard.h"
 
@@ -334,30 +335,11 @@ int respio_client_last_error(const respio_client *c, char *buf, size_t cap, int6
 	return respio__control_last_error(c->control, buf, cap, when_ms);
 }
 
-/* Threads inside respio_submit, over every lane of every shard. */
-static uint32_t submitters(struct respio_client *c)
+/* Wake submitters that wait for a future (the lanes' waiters look at
+ * shutting_down on their own every round). */
+static void abort_pool_waits(void *c)
 {
-	uint32_t n = 0;
-
-	for (uint32_t i = 0; i < c->nshards; i++)
-		for (uint32_t j = 0; c->shards[i].lanes && j < RESPIO__LANES; j++)
-			/* Acquire pairs with the release decrement in
-			 * respio_submit_with: a count of zero means their
-			 * enqueues are visible to the shards' last drain. */
-			n += respio__load_acquire_u32(&c->shards[i].lanes[j].submitters);
-	return n;
-}
-
-/* Let the submits in progress finish: new ones see shutting_down; those
- * waiting for a future or a lane are woken to see it too. */
-static void wait_for_submitters(struct respio_client *c)
-{
-	struct timespec pause = {0, 100000};
-
-	while (submitters(c) > 0) {
-		respio__future_pool_abort_waits(c->pool);
-		nanosleep(&pause, NULL);
-	}
+	respio__future_pool_abort_waits(((struct respio_client *)c)->pool);
 }
 
 void respio_client_shutdown(respio_client *c)
@@ -369,9 +351,9 @@ void respio_client_shutdown(respio_client *c)
 		pthread_mutex_unlock(&c->shutdown_lock);
 		return;
 	}
-	/* Seq_cst: pairs with the registration in respio_submit_with. */
+	/* Seq_cst: pairs with respio__guard_enter (submit_guard.h). */
 	respio__store_seq_cst_u32(&c->shutting_down, 1);
-	wait_for_submitters(c);
+	respio__guard_wait(c, abort_pool_waits, c);
 	/* The control thread goes first, so no connection is handed to a
 	 * shard that has already left. */
 	respio__control_stop(c->control);
@@ -539,6 +521,7 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 {
 	struct respio__shard *sh;
 	struct respio__lane *lane;
+	struct respio__guard *guard;
 	uint32_t no;
 	int rc;
 
@@ -555,20 +538,13 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 	sh = &c->shards[no % c->nshards];
 	lane = &sh->lanes[(no / c->nshards) % RESPIO__LANES];
 
-	/*
-	 * Register on the lane, then look at shutting_down; destroy stores
-	 * shutting_down, then reads every lane's count (all four seq_cst).
-	 * Either we see the flag and leave, or destroy sees us and waits
-	 * until we are done: a future we enqueue is then still drained by
-	 * the shard's shutdown, and no submit touches a freed client.
-	 */
-	respio__fetch_add_seq_cst_u32(&lane->submitters, 1);
-	if (respio__load_seq_cst_u32(&c->shutting_down))
-		rc = RESPIO_E_SHUTDOWN;
-	else
-		rc = submit_on_lane(c, opts, no, sh, lane, argc, argv, argvlen, out);
-	/* Release: our enqueue happens-before destroy's acquire of zero. */
-	respio__fetch_sub_release_u32(&lane->submitters, 1);
+	/* Shutdown waits for the submits in progress (submit_guard.h): either
+	 * this one sees shutting_down here, or shutdown waits until it left. */
+	rc = respio__guard_enter(c, &c->shutting_down, &guard);
+	if (rc < 0)
+		return rc;
+	rc = submit_on_lane(c, opts, no, sh, lane, argc, argv, argvlen, out);
+	respio__guard_leave(guard);
 	return rc;
 }
 

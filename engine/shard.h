@@ -131,10 +131,6 @@ struct respio__shard_counters {
 struct respio__lane {
 	alignas(64) ck_ring_t ring;
 	ck_ring_buffer_t *buf;
-	/* Threads inside respio_submit on this lane (client.c): destroy waits
-	 * for it to drop to zero before it stops the shards. On its own line:
-	 * written twice per submit, by the lane's (usually one) producer. */
-	alignas(64) _Atomic uint32_t submitters;
 };
 
 /* Set on shard threads: a submit from a completion callback must not wait

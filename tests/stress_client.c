@@ -16,7 +16,7 @@
 #include <respio.h>
 
 #include "server.h"
-#include "shard.h" /* the lanes' submitter counts */
+#include "submit_guard.h" /* who is inside respio_submit */
 
 #define THREADS 16
 #define ROUNDS	60
@@ -260,12 +260,7 @@ static void *destroy_client(void *p)
 
 static uint32_t inside_submit(respio_client *c)
 {
-	uint32_t n = 0;
-
-	for (uint32_t i = 0; i < c->nshards; i++)
-		for (uint32_t j = 0; j < RESPIO__LANES; j++)
-			n += atomic_load(&c->shards[i].lanes[j].submitters);
-	return n;
+	return respio__guard_count(c);
 }
 
 /* A thread that does not end within 30 s is a hang: report it and leave,
