@@ -6,13 +6,16 @@
 #include "commands_internal.h"
 
 /* Submit a built command; the argv is encoded into the future at once, so
- * cmd is released before returning. */
+ * cmd is released before returning, also when nothing is submitted. */
 static int submit_built(respio_client *c, struct respio__cmd *cmd, int built, respio_future **out)
 {
 	int rc;
 
-	if (!out)
+	if (!out) {
+		if (built == 0)
+			respio__cmd_release(cmd);
 		return RESPIO_E_INVAL;
+	}
 	*out = NULL;
 	if (built < 0)
 		return built;

@@ -244,3 +244,44 @@ Test(commands_table, scanner_reads_wrapped_prototypes)
 	cr_assert_eq(async.n, 1);
 	cr_assert_str_eq(async.f[0].name, "respio_x_async");
 }
+
+/* Arguments of each shape; the lists hold 9 items, more than fit inline,
+ * so their builders allocate. */
+static const char *const nine[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i"};
+
+#define SAMPLE_key	   "k", 1
+#define SAMPLE_key_int	   SAMPLE_key, 5
+#define SAMPLE_key_arg	   SAMPLE_key, "a", 1
+#define SAMPLE_key_arg_arg SAMPLE_key_arg, "b", 1
+#define SAMPLE_key_arg_px  SAMPLE_key_arg, 5
+#define SAMPLE_keys	   9, nine, NULL
+#define SAMPLE_key_args	   SAMPLE_key, SAMPLE_keys
+
+/*
+ * Every row, blocking with no target and as a future with no client and no
+ * *out: RESPIO_E_INVAL, and the argv built for it freed. Regression: the
+ * _async commands leaked a heap argv (more than 8 arguments) when out was
+ * NULL; the leak checker of the sanitizer builds sees it here.
+ */
+Test(commands_table, every_row_rejects_no_target_and_no_out)
+{
+	long long n = 7;
+	bool b = true;
+	respio_str s = {0};
+	respio_strv v = {0};
+
+#define OUT_ok
+#define OUT_int	  , &n
+#define OUT_bool  , &b
+#define OUT_str	  , &s
+#define OUT_strv  , &v
+#define OUT_pairs , &v
+#define RESPIO_COMMAND(name, NAME, shape, decoder)                                                 \
+	cr_expect_eq(respio_##name(NULL, SAMPLE_##shape OUT_##decoder), RESPIO_E_INVAL, #name);    \
+	cr_expect_eq(respio_##name##_async(NULL, SAMPLE_##shape, NULL), RESPIO_E_INVAL,            \
+		     #name "_async");
+#include "commands.def"
+#undef RESPIO_COMMAND
+	cr_expect_eq(n, 0, "outputs are cleared");
+	cr_expect_not(b);
+}
