@@ -76,6 +76,13 @@ static bool arg_ok(const char *p, size_t len)
 	return p || len == 0;
 }
 
+/*
+ * One builder per shape of commands.def, given the row's NAME. Arguments
+ * are checked before anything is pushed, so a failed build leaves nothing
+ * to release. The fixed shapes fit in the inline argv, where cmd_init
+ * cannot fail.
+ */
+
 /* NAME key */
 static int build_key(struct respio__cmd *cmd, const char *name, const char *key, size_t keylen)
 {
@@ -87,18 +94,61 @@ static int build_key(struct respio__cmd *cmd, const char *name, const char *key,
 	return 0;
 }
 
-/* NAME key a b */
-static int build_key2(struct respio__cmd *cmd, const char *name, const char *key, size_t keylen,
-		      const char *a, size_t alen, const char *b, size_t blen)
+/* NAME key n, n in decimal in cmd's own storage. */
+static int build_key_int(struct respio__cmd *cmd, const char *name, const char *key, size_t keylen,
+			 int64_t n)
 {
-	if (!arg_ok(key, keylen) || !arg_ok(a, alen) || (b && !arg_ok(b, blen)))
+	if (!arg_ok(key, keylen))
+		return RESPIO_E_INVAL;
+	cmd_init(cmd, name, 3);
+	cmd_push(cmd, name, strlen(name));
+	cmd_push(cmd, key, keylen);
+	cmd_push(cmd, cmd->num, (size_t)snprintf(cmd->num, sizeof(cmd->num), "%" PRId64, n));
+	return 0;
+}
+
+/* NAME key a */
+static int build_key_arg(struct respio__cmd *cmd, const char *name, const char *key, size_t keylen,
+			 const char *a, size_t alen)
+{
+	if (!arg_ok(key, keylen) || !arg_ok(a, alen))
+		return RESPIO_E_INVAL;
+	cmd_init(cmd, name, 3);
+	cmd_push(cmd, name, strlen(name));
+	cmd_push(cmd, key, keylen);
+	cmd_push(cmd, a, alen);
+	return 0;
+}
+
+/* NAME key a b */
+static int build_key_arg_arg(struct respio__cmd *cmd, const char *name, const char *key,
+			     size_t keylen, const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (!arg_ok(key, keylen) || !arg_ok(a, alen) || !arg_ok(b, blen))
 		return RESPIO_E_INVAL;
 	cmd_init(cmd, name, 4);
 	cmd_push(cmd, name, strlen(name));
 	cmd_push(cmd, key, keylen);
 	cmd_push(cmd, a, alen);
-	if (b)
-		cmd_push(cmd, b, blen);
+	cmd_push(cmd, b, blen);
+	return 0;
+}
+
+/* NAME key a [PX ms]: ms 0 means no PX, < 0 is invalid. */
+static int build_key_arg_px(struct respio__cmd *cmd, const char *name, const char *key,
+			    size_t keylen, const char *a, size_t alen, int64_t ms)
+{
+	if (ms < 0 || !arg_ok(key, keylen) || !arg_ok(a, alen))
+		return RESPIO_E_INVAL;
+	cmd_init(cmd, name, 5);
+	cmd_push(cmd, name, strlen(name));
+	cmd_push(cmd, key, keylen);
+	cmd_push(cmd, a, alen);
+	if (ms > 0) {
+		cmd_push(cmd, "PX", 2);
+		cmd_push(cmd, cmd->num,
+			 (size_t)snprintf(cmd->num, sizeof(cmd->num), "%" PRId64, ms));
+	}
 	return 0;
 }
 
@@ -127,134 +177,28 @@ static int build_list(struct respio__cmd *cmd, const char *name, bool has_key, c
 	return 0;
 }
 
-int respio__cmd_get(struct respio__cmd *cmd, const char *key, size_t keylen)
+/* NAME key... */
+static int build_keys(struct respio__cmd *cmd, const char *name, int n, const char *const *items,
+		      const size_t *lens)
 {
-	return build_key(cmd, "GET", key, keylen);
+	return build_list(cmd, name, false, NULL, 0, n, items, lens);
 }
 
-int respio__cmd_set(struct respio__cmd *cmd, const char *key, size_t keylen, const char *val,
-		    size_t vallen, int64_t ttl_ms)
+/* NAME key a... */
+static int build_key_args(struct respio__cmd *cmd, const char *name, const char *key, size_t keylen,
+			  int n, const char *const *items, const size_t *lens)
 {
-	int rc;
-
-	if (ttl_ms < 0)
-		return RESPIO_E_INVAL;
-	rc = build_key2(cmd, "SET", key, keylen, val, vallen, NULL, 0);
-	if (rc < 0 || ttl_ms == 0)
-		return rc;
-	cmd_push(cmd, "PX", 2);
-	cmd_push(cmd, cmd->num, (size_t)snprintf(cmd->num, sizeof(cmd->num), "%" PRId64, ttl_ms));
-	return 0;
+	return build_list(cmd, name, true, key, keylen, n, items, lens);
 }
 
-int respio__cmd_del(struct respio__cmd *cmd, int nkeys, const char *const *keys,
-		    const size_t *keylens)
-{
-	return build_list(cmd, "DEL", false, NULL, 0, nkeys, keys, keylens);
-}
-
-int respio__cmd_exists(struct respio__cmd *cmd, int nkeys, const char *const *keys,
-		       const size_t *keylens)
-{
-	return build_list(cmd, "EXISTS", false, NULL, 0, nkeys, keys, keylens);
-}
-
-int respio__cmd_expire(struct respio__cmd *cmd, const char *key, size_t keylen, int64_t seconds)
-{
-	int rc = build_key(cmd, "EXPIRE", key, keylen);
-
-	if (rc < 0)
-		return rc;
-	cmd_push(cmd, cmd->num, (size_t)snprintf(cmd->num, sizeof(cmd->num), "%" PRId64, seconds));
-	return 0;
-}
-
-int respio__cmd_ttl(struct respio__cmd *cmd, const char *key, size_t keylen)
-{
-	return build_key(cmd, "TTL", key, keylen);
-}
-
-int respio__cmd_lpush(struct respio__cmd *cmd, const char *key, size_t keylen, int nvals,
-		      const char *const *vals, const size_t *vallens)
-{
-	return build_list(cmd, "LPUSH", true, key, keylen, nvals, vals, vallens);
-}
-
-int respio__cmd_rpush(struct respio__cmd *cmd, const char *key, size_t keylen, int nvals,
-		      const char *const *vals, const size_t *vallens)
-{
-	return build_list(cmd, "RPUSH", true, key, keylen, nvals, vals, vallens);
-}
-
-int respio__cmd_lpop(struct respio__cmd *cmd, const char *key, size_t keylen)
-{
-	return build_key(cmd, "LPOP", key, keylen);
-}
-
-int respio__cmd_rpop(struct respio__cmd *cmd, const char *key, size_t keylen)
-{
-	return build_key(cmd, "RPOP", key, keylen);
-}
-
-int respio__cmd_llen(struct respio__cmd *cmd, const char *key, size_t keylen)
-{
-	return build_key(cmd, "LLEN", key, keylen);
-}
-
-int respio__cmd_sadd(struct respio__cmd *cmd, const char *key, size_t keylen, int n,
-		     const char *const *members, const size_t *memberlens)
-{
-	return build_list(cmd, "SADD", true, key, keylen, n, members, memberlens);
-}
-
-int respio__cmd_srem(struct respio__cmd *cmd, const char *key, size_t keylen, int n,
-		     const char *const *members, const size_t *memberlens)
-{
-	return build_list(cmd, "SREM", true, key, keylen, n, members, memberlens);
-}
-
-int respio__cmd_sismember(struct respio__cmd *cmd, const char *key, size_t keylen,
-			  const char *member, size_t memberlen)
-{
-	return build_key2(cmd, "SISMEMBER", key, keylen, member, memberlen, NULL, 0);
-}
-
-int respio__cmd_smembers(struct respio__cmd *cmd, const char *key, size_t keylen)
-{
-	return build_key(cmd, "SMEMBERS", key, keylen);
-}
-
-int respio__cmd_hset(struct respio__cmd *cmd, const char *key, size_t keylen, const char *field,
-		     size_t fieldlen, const char *val, size_t vallen)
-{
-	/* b == NULL means "no third argument" to build_key2: map NULL value to "". */
-	if (!arg_ok(val, vallen))
-		return RESPIO_E_INVAL;
-	return build_key2(cmd, "HSET", key, keylen, field, fieldlen, val ? val : "", vallen);
-}
-
-int respio__cmd_hget(struct respio__cmd *cmd, const char *key, size_t keylen, const char *field,
-		     size_t fieldlen)
-{
-	return build_key2(cmd, "HGET", key, keylen, field, fieldlen, NULL, 0);
-}
-
-int respio__cmd_hdel(struct respio__cmd *cmd, const char *key, size_t keylen, int n,
-		     const char *const *fields, const size_t *fieldlens)
-{
-	return build_list(cmd, "HDEL", true, key, keylen, n, fields, fieldlens);
-}
-
-int respio__cmd_hgetall(struct respio__cmd *cmd, const char *key, size_t keylen)
-{
-	return build_key(cmd, "HGETALL", key, keylen);
-}
-
-int respio__cmd_publish(struct respio__cmd *cmd, const char *channel, size_t channellen,
-			const char *msg, size_t msglen)
-{
-	return build_key2(cmd, "PUBLISH", channel, channellen, msg, msglen, NULL, 0);
-}
+/* respio__cmd_get ... respio__cmd_publish: each row's builder is its shape's. */
+#define RESPIO_COMMAND(name, NAME, shape, decoder)                                                 \
+	int respio__cmd_##name(struct respio__cmd *cmd, RESPIO__PARAMS_##shape)                    \
+	{                                                                                          \
+		return build_##shape(cmd, NAME, RESPIO__ARGS_##shape);                             \
+	}
+#include "commands.def"
+#undef RESPIO_COMMAND
 
 /* ---- reply decoding ---------------------------------------------------- */
 
@@ -464,31 +408,63 @@ int respio__cmd_run(respio_target *t, struct respio__cmd *cmd, respio__decode_fn
 /* ---- the public, blocking commands -------------------------------------- */
 
 /*
- * Each one clears its outputs first (so they read nil/zero on failure),
+ * Each one clears its output first (so it reads nil/zero on failure),
  * builds, and runs. Strings it returns belong to the caller: respio_str_free
  * / respio_strv_free.
+ *
+ * clear_<decoder> clears the output of a row with that decoder and returns
+ * 0, or RESPIO_E_INVAL when the output is required but NULL (strings, which
+ * the caller must take). OUT_ARG_<decoder> is that output as the blocking
+ * command names it: "ok" has none.
  */
+#define OUT_ARG_ok    NULL
+#define OUT_ARG_int   out
+#define OUT_ARG_bool  out
+#define OUT_ARG_str   out
+#define OUT_ARG_strv  out
+#define OUT_ARG_pairs out
 
-static void str_nil(respio_str *s)
+static int clear_ok(void *none)
 {
-	if (s) {
-		s->ptr = NULL;
-		s->len = 0;
-	}
+	(void)none;
+	return 0;
 }
 
-static void strv_empty(respio_strv *v)
+static int clear_int(long long *n)
 {
-	if (v) {
-		v->v = NULL;
-		v->n = 0;
-	}
+	if (n)
+		*n = 0;
+	return 0;
 }
 
-static void ll_zero(long long *p)
+static int clear_bool(bool *b)
 {
-	if (p)
-		*p = 0;
+	if (b)
+		*b = false;
+	return 0;
+}
+
+static int clear_str(respio_str *s)
+{
+	if (!s)
+		return RESPIO_E_INVAL;
+	s->ptr = NULL;
+	s->len = 0;
+	return 0;
+}
+
+static int clear_strv(respio_strv *v)
+{
+	if (!v)
+		return RESPIO_E_INVAL;
+	v->v = NULL;
+	v->n = 0;
+	return 0;
+}
+
+static int clear_pairs(respio_strv *v)
+{
+	return clear_strv(v);
 }
 
 /* A builder's RESPIO_E_INVAL, worded for the target's error detail. */
@@ -529,209 +505,17 @@ int respio_command(respio_target *t, int argc, const char *const *argv, const si
 	return t->ops->run(t, argc, argv, argvlen, out);
 }
 
-int respio_get(respio_target *t, const char *key, size_t keylen, respio_str *val)
-{
-	struct respio__cmd cmd;
-
-	str_nil(val);
-	if (!val)
-		return RESPIO_E_INVAL;
-	return run_built(t, &cmd, respio__cmd_get(&cmd, key, keylen), "GET", respio__decode_str,
-			 val);
-}
-
-int respio_set(respio_target *t, const char *key, size_t keylen, const char *val, size_t vallen,
-	       int64_t ttl_ms)
-{
-	struct respio__cmd cmd;
-
-	return run_built(t, &cmd, respio__cmd_set(&cmd, key, keylen, val, vallen, ttl_ms), "SET",
-			 respio__decode_ok, NULL);
-}
-
-int respio_del(respio_target *t, int nkeys, const char *const *keys, const size_t *keylens,
-	       long long *count)
-{
-	struct respio__cmd cmd;
-
-	ll_zero(count);
-	return run_built(t, &cmd, respio__cmd_del(&cmd, nkeys, keys, keylens), "DEL",
-			 respio__decode_int, count);
-}
-
-int respio_exists(respio_target *t, int nkeys, const char *const *keys, const size_t *keylens,
-		  long long *count)
-{
-	struct respio__cmd cmd;
-
-	ll_zero(count);
-	return run_built(t, &cmd, respio__cmd_exists(&cmd, nkeys, keys, keylens), "EXISTS",
-			 respio__decode_int, count);
-}
-
-int respio_expire(respio_target *t, const char *key, size_t keylen, int64_t seconds, bool *set)
-{
-	struct respio__cmd cmd;
-
-	if (set)
-		*set = false;
-	return run_built(t, &cmd, respio__cmd_expire(&cmd, key, keylen, seconds), "EXPIRE",
-			 respio__decode_bool, set);
-}
-
-int respio_ttl(respio_target *t, const char *key, size_t keylen, long long *ttl)
-{
-	struct respio__cmd cmd;
-
-	ll_zero(ttl);
-	return run_built(t, &cmd, respio__cmd_ttl(&cmd, key, keylen), "TTL", respio__decode_int,
-			 ttl);
-}
-
-int respio_lpush(respio_target *t, const char *key, size_t keylen, int nvals,
-		 const char *const *vals, const size_t *vallens, long long *len)
-{
-	struct respio__cmd cmd;
-
-	ll_zero(len);
-	return run_built(t, &cmd, respio__cmd_lpush(&cmd, key, keylen, nvals, vals, vallens),
-			 "LPUSH", respio__decode_int, len);
-}
-
-int respio_rpush(respio_target *t, const char *key, size_t keylen, int nvals,
-		 const char *const *vals, const size_t *vallens, long long *len)
-{
-	struct respio__cmd cmd;
-
-	ll_zero(len);
-	return run_built(t, &cmd, respio__cmd_rpush(&cmd, key, keylen, nvals, vals, vallens),
-			 "RPUSH", respio__decode_int, len);
-}
-
-int respio_lpop(respio_target *t, const char *key, size_t keylen, respio_str *val)
-{
-	struct respio__cmd cmd;
-
-	str_nil(val);
-	if (!val)
-		return RESPIO_E_INVAL;
-	return run_built(t, &cmd, respio__cmd_lpop(&cmd, key, keylen), "LPOP", respio__decode_str,
-			 val);
-}
-
-int respio_rpop(respio_target *t, const char *key, size_t keylen, respio_str *val)
-{
-	struct respio__cmd cmd;
-
-	str_nil(val);
-	if (!val)
-		return RESPIO_E_INVAL;
-	return run_built(t, &cmd, respio__cmd_rpop(&cmd, key, keylen), "RPOP", respio__decode_str,
-			 val);
-}
-
-int respio_llen(respio_target *t, const char *key, size_t keylen, long long *len)
-{
-	struct respio__cmd cmd;
-
-	ll_zero(len);
-	return run_built(t, &cmd, respio__cmd_llen(&cmd, key, keylen), "LLEN", respio__decode_int,
-			 len);
-}
-
-int respio_sadd(respio_target *t, const char *key, size_t keylen, int nmembers,
-		const char *const *members, const size_t *memberlens, long long *count)
-{
-	struct respio__cmd cmd;
-
-	ll_zero(count);
-	return run_built(t, &cmd,
-			 respio__cmd_sadd(&cmd, key, keylen, nmembers, members, memberlens), "SADD",
-			 respio__decode_int, count);
-}
-
-int respio_srem(respio_target *t, const char *key, size_t keylen, int nmembers,
-		const char *const *members, const size_t *memberlens, long long *count)
-{
-	struct respio__cmd cmd;
-
-	ll_zero(count);
-	return run_built(t, &cmd,
-			 respio__cmd_srem(&cmd, key, keylen, nmembers, members, memberlens), "SREM",
-			 respio__decode_int, count);
-}
-
-int respio_sismember(respio_target *t, const char *key, size_t keylen, const char *member,
-		     size_t memberlen, bool *is_member)
-{
-	struct respio__cmd cmd;
-
-	if (is_member)
-		*is_member = false;
-	return run_built(t, &cmd, respio__cmd_sismember(&cmd, key, keylen, member, memberlen),
-			 "SISMEMBER", respio__decode_bool, is_member);
-}
-
-int respio_smembers(respio_target *t, const char *key, size_t keylen, respio_strv *members)
-{
-	struct respio__cmd cmd;
-
-	strv_empty(members);
-	if (!members)
-		return RESPIO_E_INVAL;
-	return run_built(t, &cmd, respio__cmd_smembers(&cmd, key, keylen), "SMEMBERS",
-			 respio__decode_strv, members);
-}
-
-int respio_hset(respio_target *t, const char *key, size_t keylen, const char *field,
-		size_t fieldlen, const char *val, size_t vallen, long long *added)
-{
-	struct respio__cmd cmd;
-
-	ll_zero(added);
-	return run_built(t, &cmd, respio__cmd_hset(&cmd, key, keylen, field, fieldlen, val, vallen),
-			 "HSET", respio__decode_int, added);
-}
-
-int respio_hget(respio_target *t, const char *key, size_t keylen, const char *field,
-		size_t fieldlen, respio_str *val)
-{
-	struct respio__cmd cmd;
-
-	str_nil(val);
-	if (!val)
-		return RESPIO_E_INVAL;
-	return run_built(t, &cmd, respio__cmd_hget(&cmd, key, keylen, field, fieldlen), "HGET",
-			 respio__decode_str, val);
-}
-
-int respio_hdel(respio_target *t, const char *key, size_t keylen, int nfields,
-		const char *const *fields, const size_t *fieldlens, long long *count)
-{
-	struct respio__cmd cmd;
-
-	ll_zero(count);
-	return run_built(t, &cmd, respio__cmd_hdel(&cmd, key, keylen, nfields, fields, fieldlens),
-			 "HDEL", respio__decode_int, count);
-}
-
-int respio_hgetall(respio_target *t, const char *key, size_t keylen, respio_strv *pairs)
-{
-	struct respio__cmd cmd;
-
-	strv_empty(pairs);
-	if (!pairs)
-		return RESPIO_E_INVAL;
-	return run_built(t, &cmd, respio__cmd_hgetall(&cmd, key, keylen), "HGETALL",
-			 respio__decode_pairs, pairs);
-}
-
-int respio_publish(respio_target *t, const char *channel, size_t channellen, const char *msg,
-		   size_t msglen, long long *receivers)
-{
-	struct respio__cmd cmd;
-
-	ll_zero(receivers);
-	return run_built(t, &cmd, respio__cmd_publish(&cmd, channel, channellen, msg, msglen),
-			 "PUBLISH", respio__decode_int, receivers);
-}
+/* respio_get ... respio_publish, as declared in respio/commands.h. */
+#define RESPIO_COMMAND(name, NAME, shape, decoder)                                                 \
+	int respio_##name(respio_target *t, RESPIO__PARAMS_##shape RESPIO__OUT_##decoder)          \
+	{                                                                                          \
+		struct respio__cmd cmd;                                                            \
+		int rc = clear_##decoder(OUT_ARG_##decoder);                                       \
+                                                                                                   \
+		if (rc == 0)                                                                       \
+			rc = run_built(t, &cmd, respio__cmd_##name(&cmd, RESPIO__ARGS_##shape),    \
+				       NAME, respio__decode_##decoder, OUT_ARG_##decoder);         \
+		return rc;                                                                         \
+	}
+#include "commands.def"
+#undef RESPIO_COMMAND

@@ -32,40 +32,56 @@ struct respio__cmd {
 
 void respio__cmd_release(struct respio__cmd *cmd);
 
+/*
+ * The typed commands are the rows of commands.def: name, argument shape,
+ * decoder. From each row come the builder respio__cmd_<name> (here and in
+ * commands.c), the blocking respio_<name> on a respio_target (commands.c)
+ * and respio_<name>_async on a client (commands_async.c). A row's shape
+ * names a parameter list, RESPIO__PARAMS_<shape>, which the builder hands
+ * to build_<shape> in commands.c as RESPIO__ARGS_<shape>; its decoder names
+ * respio__decode_<decoder> and the blocking command's output parameter,
+ * RESPIO__OUT_<decoder> (with its leading comma: "ok" has none).
+ *
+ * Adding a command whose shape and decoder exist is one row in
+ * commands.def plus its two prototypes, written out for readers in
+ * respio/commands.h and respio/client.h; tests/test_commands_table.c fails
+ * the build when a prototype and its row disagree.
+ */
+
+/* Shapes (the argv after the command name): key; key n; key a; key a b;
+ * key a [PX ms]; key...; key a... Lengths go with their pointers (binary
+ * safe); a NULL pointer with length 0 is the empty string; lens == NULL
+ * means NUL-terminated items. */
+#define RESPIO__PARAMS_key	   const char *key, size_t keylen
+#define RESPIO__PARAMS_key_int	   RESPIO__PARAMS_key, int64_t n
+#define RESPIO__PARAMS_key_arg	   RESPIO__PARAMS_key, const char *a, size_t alen
+#define RESPIO__PARAMS_key_arg_arg RESPIO__PARAMS_key_arg, const char *b, size_t blen
+#define RESPIO__PARAMS_key_arg_px  RESPIO__PARAMS_key_arg, int64_t ms
+#define RESPIO__PARAMS_keys	   int n, const char *const *items, const size_t *lens
+#define RESPIO__PARAMS_key_args	   RESPIO__PARAMS_key, RESPIO__PARAMS_keys
+
+#define RESPIO__ARGS_key	 key, keylen
+#define RESPIO__ARGS_key_int	 RESPIO__ARGS_key, n
+#define RESPIO__ARGS_key_arg	 RESPIO__ARGS_key, a, alen
+#define RESPIO__ARGS_key_arg_arg RESPIO__ARGS_key_arg, b, blen
+#define RESPIO__ARGS_key_arg_px	 RESPIO__ARGS_key_arg, ms
+#define RESPIO__ARGS_keys	 n, items, lens
+#define RESPIO__ARGS_key_args	 RESPIO__ARGS_key, RESPIO__ARGS_keys
+
+/* A blocking command's output parameter, by decoder. */
+#define RESPIO__OUT_ok
+#define RESPIO__OUT_int	  , long long *out
+#define RESPIO__OUT_bool  , bool *out
+#define RESPIO__OUT_str	  , respio_str *out
+#define RESPIO__OUT_strv  , respio_strv *out
+#define RESPIO__OUT_pairs , respio_strv *out
+
 /* Builders: 0, RESPIO_E_INVAL (bad arguments; nothing to send) or -ENOMEM.
  * On failure cmd needs no release. */
-int respio__cmd_get(struct respio__cmd *cmd, const char *key, size_t keylen);
-int respio__cmd_set(struct respio__cmd *cmd, const char *key, size_t keylen, const char *val,
-		    size_t vallen, int64_t ttl_ms);
-int respio__cmd_del(struct respio__cmd *cmd, int nkeys, const char *const *keys,
-		    const size_t *keylens);
-int respio__cmd_exists(struct respio__cmd *cmd, int nkeys, const char *const *keys,
-		       const size_t *keylens);
-int respio__cmd_expire(struct respio__cmd *cmd, const char *key, size_t keylen, int64_t seconds);
-int respio__cmd_ttl(struct respio__cmd *cmd, const char *key, size_t keylen);
-int respio__cmd_lpush(struct respio__cmd *cmd, const char *key, size_t keylen, int nvals,
-		      const char *const *vals, const size_t *vallens);
-int respio__cmd_rpush(struct respio__cmd *cmd, const char *key, size_t keylen, int nvals,
-		      const char *const *vals, const size_t *vallens);
-int respio__cmd_lpop(struct respio__cmd *cmd, const char *key, size_t keylen);
-int respio__cmd_rpop(struct respio__cmd *cmd, const char *key, size_t keylen);
-int respio__cmd_llen(struct respio__cmd *cmd, const char *key, size_t keylen);
-int respio__cmd_sadd(struct respio__cmd *cmd, const char *key, size_t keylen, int n,
-		     const char *const *members, const size_t *memberlens);
-int respio__cmd_srem(struct respio__cmd *cmd, const char *key, size_t keylen, int n,
-		     const char *const *members, const size_t *memberlens);
-int respio__cmd_sismember(struct respio__cmd *cmd, const char *key, size_t keylen,
-			  const char *member, size_t memberlen);
-int respio__cmd_smembers(struct respio__cmd *cmd, const char *key, size_t keylen);
-int respio__cmd_hset(struct respio__cmd *cmd, const char *key, size_t keylen, const char *field,
-		     size_t fieldlen, const char *val, size_t vallen);
-int respio__cmd_hget(struct respio__cmd *cmd, const char *key, size_t keylen, const char *field,
-		     size_t fieldlen);
-int respio__cmd_hdel(struct respio__cmd *cmd, const char *key, size_t keylen, int n,
-		     const char *const *fields, const size_t *fieldlens);
-int respio__cmd_hgetall(struct respio__cmd *cmd, const char *key, size_t keylen);
-int respio__cmd_publish(struct respio__cmd *cmd, const char *channel, size_t channellen,
-			const char *msg, size_t msglen);
+#define RESPIO_COMMAND(name, NAME, shape, decoder)                                                 \
+	int respio__cmd_##name(struct respio__cmd *cmd, RESPIO__PARAMS_##shape);
+#include "commands.def"
+#undef RESPIO_COMMAND
 
 /*
  * Decoders. Each reads a successful (non-error) reply into the typed

@@ -162,8 +162,13 @@ void perf_thread_error(struct perf_thread *t, const char *fmt, ...)
  * start (the reason is in r->note); errors during the run are in r->errors. */
 int perf_run(const struct perf_load *load, const struct perf_workload *w, struct perf_result *r);
 
-/* Stop the embedded server and leave: for a run that cannot be stopped. */
+/* Print msg, run the cleanup given to perf_on_fatal (respio-perf stops its
+ * embedded server) and leave: for a run that cannot be stopped. */
 void perf_fatal(const char *msg) __attribute__((noreturn));
+
+/* Set perf_fatal's cleanup, once, before the first run: the runner reaches
+ * the program that drives it only through this pointer. */
+void perf_on_fatal(void (*cleanup)(void));
 
 /* Set when the user asked to stop (SIGINT/SIGTERM). */
 extern volatile int perf_interrupted;

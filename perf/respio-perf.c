@@ -35,11 +35,10 @@ struct options {
 
 static struct perf_server server;
 
-void perf_fatal(const char *msg)
+/* perf_fatal's cleanup: no server is left behind by a run that hangs. */
+static void stop_server(void)
 {
-	fprintf(stderr, "respio-perf: %s\n", msg);
 	perf_server_stop(&server);
-	_exit(3);
 }
 
 static void on_signal(int sig)
@@ -500,6 +499,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	perf_clock_init();
+	perf_on_fatal(stop_server);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

@@ -17,6 +17,21 @@
 _Atomic int perf_phase;
 volatile int perf_interrupted;
 
+static void (*fatal_cleanup)(void);
+
+void perf_on_fatal(void (*cleanup)(void))
+{
+	fatal_cleanup = cleanup;
+}
+
+void perf_fatal(const char *msg)
+{
+	fprintf(stderr, "respio-perf: %s\n", msg);
+	if (fatal_cleanup)
+		fatal_cleanup();
+	_exit(3);
+}
+
 void perf_thread_error(struct perf_thread *t, const char *fmt, ...)
 {
 	va_list ap;

@@ -149,7 +149,8 @@ RESPIO_API int respio_client_last_error(const respio_client *c, char *buf, size_
  * The readers return the future's status when it failed, -EAGAIN before it
  * completes, RESPIO_E_TYPE for a reply of another shape; the strings they
  * return are the caller's (respio_str_free / respio_strv_free). They also
- * work on futures from respio_submit whose reply has that shape.
+ * work on futures from respio_submit whose reply has that shape. (The
+ * _async functions are the rows of engine/commands.def, like commands.h's.)
  */
 RESPIO_API int respio_get_async(respio_client *c, const char *key, size_t keylen,
 				respio_future **out);

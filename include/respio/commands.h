@@ -43,6 +43,10 @@ RESPIO_API void respio_strv_free(respio_strv *v);
  * respio_conn_errdetail); a reply of a type the command cannot produce
  * gives RESPIO_E_TYPE. Integer results may be NULL when not wanted. On
  * failure, outputs are left nil/zero.
+ *
+ * (For contributors: each typed command is one row of the library's table,
+ * engine/commands.def; these prototypes are written out for reading, and a
+ * test checks them against it.)
  */
 
 /* Generic command: any argv, the raw reply (see respio_conn_command). */
