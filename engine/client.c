@@ -127,13 +127,15 @@ static int shard_init(struct respio_client *c, struct respio__shard *sh, uint32_
 
 static void shard_fini(struct respio__shard *sh)
 {
-	struct respio__ctl *msg, *next;
+	struct respio__queue_node *n, *next;
 
 	if (!sh->initialized)
 		return;
 	/* Messages first: a dial's answer lives in its slot. */
-	for (msg = sh->mail.head; msg; msg = next) {
-		next = msg->next;
+	for (n = respio__queue_take_all(&sh->mail.msgs); n; n = next) {
+		struct respio__ctl *msg = RESPIO__QUEUE_DATA(n, struct respio__ctl, node);
+
+		next = n->next;
 		if (msg->type == RESPIO__CTL_CONN_READY)
 			close(msg->fd);
 		if (!msg->in_slot)

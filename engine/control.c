@@ -25,7 +25,7 @@ struct respio__control {
 	uint32_t nthreads; /* started, to be joined */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct respio__dial *head, *tail;
+	struct respio__queue queue; /* of struct respio__dial, through node */
 	bool stop;
 	/* The last failed dial, for respio_client_last_error: written by the
 	 * dialer, read by any thread, both rare, so under the same lock. */
@@ -122,14 +122,11 @@ static void *dialer_main(void *arg)
 		char detail[RESPIO__DETAIL_SIZE];
 		int fd = -1, rc;
 
-		while (!ctl->stop && !ctl->head)
+		while (!ctl->stop && respio__queue_empty(&ctl->queue))
 			pthread_cond_wait(&ctl->cond, &ctl->lock);
 		if (ctl->stop)
 			break;
-		d = ctl->head;
-		ctl->head = d->next;
-		if (!ctl->head)
-			ctl->tail = NULL;
+		d = RESPIO__QUEUE_DATA(respio__queue_pop(&ctl->queue), struct respio__dial, node);
 		pthread_mutex_unlock(&ctl->lock);
 		rc = respio__dial_now(ctl->client, &fd, detail, sizeof(detail));
 		if (rc < 0)
@@ -142,7 +139,7 @@ static void *dialer_main(void *arg)
 		pthread_mutex_lock(&ctl->lock);
 	}
 	/* Requests still queued belong to their slots: nothing to free. */
-	ctl->head = ctl->tail = NULL;
+	respio__queue_init(&ctl->queue);
 	pthread_mutex_unlock(&ctl->lock);
 	return NULL;
 }
@@ -184,18 +181,13 @@ void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh,
 {
 	struct respio__dial *d = &sh->slots[slot].dial;
 
-	d->next = NULL;
 	d->shard = sh;
 	d->answer = (struct respio__ctl){.slot = slot, .fd = -1, .in_slot = true};
 	pthread_mutex_lock(&ctl->lock);
 	/* Once stopping, the shard is going away too: the request is dropped
 	 * and the slot stays DIALING until the shard ends. */
 	if (!ctl->stop) {
-		if (ctl->tail)
-			ctl->tail->next = d;
-		else
-			ctl->head = d;
-		ctl->tail = d;
+		respio__queue_push(&ctl->queue, &d->node);
 		pthread_cond_signal(&ctl->cond);
 	}
 	pthread_mutex_unlock(&ctl->lock);

@@ -423,7 +423,7 @@ int respio__future_acquire(struct respio__future_pool *pool, int64_t deadline_ns
 	f->fate = 0;
 	f->reply = NULL;
 	f->deadline_ns = deadline_ns;
-	f->next = NULL;
+	f->fifo.next = NULL;
 	f->conn_index = 0;
 	f->expired = false;
 	f->stream_end = 0;

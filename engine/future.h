@@ -10,6 +10,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "queue.h"
 
 /* Small commands are encoded into the future itself, and small replies are
  * built into the same bytes once the command is on the wire (a request the
@@ -42,6 +43,13 @@ struct respio__future_pool;
  */
 struct respio_future {
 	/* ---- line 0: written by every request ---- */
+	/* The link in its connection's FIFO, first so that a node is its
+	 * future: next is the same pointer typed as a future, for code that
+	 * chains futures without the queue (the tests' own queues). */
+	union {
+		struct respio__queue_node fifo;
+		struct respio_future *next;
+	};
 	_Atomic uint32_t state;
 	/* One reference for the caller, one for the engine; the last one to
 	 * drop returns the future to its pool. */
@@ -60,10 +68,9 @@ struct respio_future {
 	uint8_t fate;
 	bool expired; /* completed early (deadline); reply still due */
 	const respio_reply *reply;
-	char *req;		    /* the encoded command: inline or req_heap */
-	struct respio_future *next; /* the connection's FIFO */
-	uint64_t stream_end;	    /* end offset of this request in its connection's stream */
-	int64_t deadline_ns;	    /* CLOCK_MONOTONIC */
+	char *req;	     /* the encoded command: inline or req_heap */
+	uint64_t stream_end; /* end offset of this request in its connection's stream */
+	int64_t deadline_ns; /* CLOCK_MONOTONIC */
 
 	/* ---- line 1: read per request, written rarely ---- */
 	alignas(RESPIO__CACHELINE) struct respio__future_pool *pool;
@@ -79,6 +86,15 @@ struct respio_future {
 	/* ---- the command, then the reply (after RESPIO__REPLY_HDR) ---- */
 	alignas(RESPIO__CACHELINE) unsigned char inline_buf[RESPIO__INLINE];
 };
+
+_Static_assert(offsetof(struct respio_future, fifo) == 0, "a FIFO node is its future");
+
+/* The future whose FIFO node n is (NULL for NULL: the node is the future's
+ * first member). */
+static inline respio_future *respio__future_of(struct respio__queue_node *n)
+{
+	return (respio_future *)(void *)n;
+}
 
 static inline int64_t respio__now_ns(void)
 {

@@ -179,13 +179,14 @@ static void request_dial(struct respio__shard *sh, struct respio__slot *slot)
 
 static void fifo_push(struct respio__slot *slot, respio_future *f)
 {
-	f->next = NULL;
-	if (slot->tail)
-		slot->tail->next = f;
-	else
-		slot->head = f;
-	slot->tail = f;
+	respio__queue_push(&slot->fifo, &f->fifo);
 	slot->queued++;
+}
+
+/* The first request in the FIFO never handed to the kernel (NULL: none). */
+static respio_future *first_unsent(const struct respio__slot *slot)
+{
+	return respio__future_of(slot->handed_tail ? slot->handed_tail->next : slot->fifo.head);
 }
 
 /* f leaves its connection's FIFO in turn (answered, or failed with the
@@ -233,8 +234,7 @@ static void rebuild_fill(struct respio__shard *sh, struct respio__slot *slot, ui
 	uint64_t old_base = slot->handed_end, counted = 0;
 	size_t dst = 0;
 
-	for (respio_future *f = slot->handed_tail ? slot->handed_tail->next : slot->head; f;
-	     f = f->next) {
+	for (respio_future *f = first_unsent(slot); f; f = respio__future_of(f->fifo.next)) {
 		size_t src;
 
 		if (f->stream_end <= old_base)
@@ -279,7 +279,9 @@ static void submit_send(struct respio__shard *sh, struct respio__slot *slot)
  * late reply is read). */
 static bool awaiting_reply(const struct respio__slot *slot)
 {
-	return slot->head && slot->head->stream_end <= slot->handed_end;
+	const respio_future *head = respio__future_of(slot->fifo.head);
+
+	return head && head->stream_end <= slot->handed_end;
 }
 
 /* One send in flight per connection: everything queued meanwhile goes out
@@ -303,7 +305,7 @@ static void flush(struct respio__shard *sh, struct respio__slot *slot)
 	slot->handed_end = slot->fill_end;
 	slot->sending_counted = slot->fill_counted;
 	slot->fill_counted = 0;
-	slot->handed_tail = slot->tail;
+	slot->handed_tail = slot->fifo.tail;
 	submit_send(sh, slot);
 }
 
@@ -346,7 +348,8 @@ static void close_through_ring(struct respio__shard *sh, int fd)
  */
 static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int err)
 {
-	respio_future *f, *next, *keep_head = NULL, *keep_tail = NULL;
+	struct respio__queue_node *n;
+	struct respio__queue keep;
 	uint32_t kept = 0;
 
 	if (slot->state != RESPIO__SLOT_UP)
@@ -364,25 +367,21 @@ static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int e
 				  respio__load_relaxed_u32(&sh->stats.conns_up) - 1);
 	counter_add(&sh->stats.reconnects, 1);
 
-	for (f = slot->head; f; f = next) {
-		next = f->next;
+	respio__queue_init(&keep);
+	while ((n = respio__queue_pop(&slot->fifo))) {
+		respio_future *f = respio__future_of(n);
+
 		if (f->expired) {
 			respio__future_unref(f);
 		} else if (f->stream_end <= slot->handed_end) {
 			untrack(sh, slot, f);
 			finish(sh, f, err, RESPIO_FATE_SENT);
 		} else {
-			f->next = NULL;
-			if (keep_tail)
-				keep_tail->next = f;
-			else
-				keep_head = f;
-			keep_tail = f;
+			respio__queue_push(&keep, n);
 			kept++;
 		}
 	}
-	slot->head = keep_head;
-	slot->tail = keep_tail;
+	slot->fifo = keep;
 	slot->queued = kept;
 	slot->expired = 0;
 	slot->sending.len = 0;
@@ -419,16 +418,17 @@ static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int e
  * fast (safe to retry), and so do requests until the backoff ends. */
 static void fail_queued(struct respio__shard *sh, struct respio__slot *slot, int err)
 {
-	respio_future *f, *next;
+	struct respio__queue_node *n;
 
-	for (f = slot->head; f; f = next) {
-		next = f->next;
+	while ((n = respio__queue_pop(&slot->fifo))) {
+		respio_future *f = respio__future_of(n);
+
 		if (f->expired)
 			respio__future_unref(f);
 		else
 			finish(sh, f, err, RESPIO_FATE_NOT_SENT);
 	}
-	slot->head = slot->tail = slot->handed_tail = NULL;
+	slot->handed_tail = NULL;
 	slot->queued = slot->expired = 0;
 	slot->fill.len = 0;
 	buf_trim(&slot->fill);
@@ -483,18 +483,18 @@ static void conn_ready(struct respio__shard *sh, struct respio__slot *slot, int 
 
 static void handle_mail(struct respio__shard *sh)
 {
-	struct respio__ctl *msg, *next;
+	struct respio__queue_node *n, *next;
 
 	pthread_mutex_lock(&sh->mail.lock);
-	msg = sh->mail.head;
-	sh->mail.head = sh->mail.tail = NULL;
+	n = respio__queue_take_all(&sh->mail.msgs);
 	respio__store_relaxed_u32(&sh->mail.nonempty, 0);
 	pthread_mutex_unlock(&sh->mail.lock);
 
-	for (; msg; msg = next) {
+	for (; n; n = next) {
+		struct respio__ctl *msg = RESPIO__QUEUE_DATA(n, struct respio__ctl, node);
 		struct respio__slot *slot = &sh->slots[msg->slot];
 
-		next = msg->next;
+		next = n->next;
 		switch (msg->type) {
 		case RESPIO__CTL_CONN_READY:
 			if (sh->stopping || slot->state == RESPIO__SLOT_UP)
@@ -587,20 +587,16 @@ static uint32_t drain_ring(struct respio__shard *sh, int64_t now)
  */
 static void sweep_unsent(struct respio__shard *sh, struct respio__slot *slot)
 {
-	respio_future *prev = slot->handed_tail, *f, *next;
+	struct respio__queue_node *prev = slot->handed_tail, *n;
 
-	for (f = prev ? prev->next : slot->head; f; f = next) {
-		next = f->next;
+	while ((n = prev ? prev->next : slot->fifo.head)) {
+		respio_future *f = respio__future_of(n);
+
 		if (!f->expired) {
-			prev = f;
+			prev = n;
 			continue;
 		}
-		if (prev)
-			prev->next = next;
-		else
-			slot->head = next;
-		if (slot->tail == f)
-			slot->tail = prev;
+		respio__queue_remove_after(&slot->fifo, prev);
 		slot->queued--;
 		finish(sh, f, -ETIMEDOUT, RESPIO_FATE_NOT_SENT);
 	}
@@ -644,8 +640,8 @@ static void expire(struct respio__shard *sh, int64_t now)
  * own deadline has not passed. */
 static bool live_request_sent(const struct respio__slot *slot)
 {
-	for (const respio_future *f = slot->head; f && f->stream_end <= slot->handed_end;
-	     f = f->next)
+	for (const respio_future *f = respio__future_of(slot->fifo.head);
+	     f && f->stream_end <= slot->handed_end; f = respio__future_of(f->fifo.next))
 		if (!f->expired)
 			return true;
 	return false;
@@ -703,11 +699,9 @@ static void drop_reply(struct respio__slot *slot)
 
 static void fifo_pop(struct respio__slot *slot)
 {
-	if (slot->head == slot->handed_tail)
+	if (slot->fifo.head == slot->handed_tail)
 		slot->handed_tail = NULL;
-	slot->head = slot->head->next;
-	if (!slot->head)
-		slot->tail = NULL;
+	respio__queue_pop(&slot->fifo);
 	slot->queued--;
 }
 
@@ -718,7 +712,7 @@ static void fifo_pop(struct respio__slot *slot)
  */
 static void deliver(struct respio__shard *sh, struct respio__slot *slot)
 {
-	respio_future *f = slot->head;
+	respio_future *f = respio__future_of(slot->fifo.head);
 	const respio_reply *r;
 	void *mem;
 
@@ -1049,10 +1043,11 @@ static void shard_shutdown(struct respio__shard *sh)
 	}
 	for (uint32_t i = 0; i < sh->nslots; i++) {
 		struct respio__slot *slot = &sh->slots[i];
-		respio_future *f, *next;
+		struct respio__queue_node *n;
 
-		for (f = slot->head; f; f = next) {
-			next = f->next;
+		while ((n = respio__queue_pop(&slot->fifo))) {
+			respio_future *f = respio__future_of(n);
+
 			if (f->expired)
 				respio__future_unref(f);
 			else if (slot->state == RESPIO__SLOT_UP &&
@@ -1061,7 +1056,7 @@ static void shard_shutdown(struct respio__shard *sh)
 			else
 				finish(sh, f, RESPIO_E_SHUTDOWN, RESPIO_FATE_NOT_SENT);
 		}
-		slot->head = slot->tail = NULL;
+		slot->handed_tail = NULL;
 		respio__bytes_release(sh->client, slot->fill_counted + slot->sending_counted);
 		slot->fill_counted = slot->sending_counted = 0;
 		if (slot->fd >= 0) {
@@ -1151,13 +1146,8 @@ int respio__shard_start(struct respio__shard *sh)
 
 void respio__shard_post(struct respio__shard *sh, struct respio__ctl *msg)
 {
-	msg->next = NULL;
 	pthread_mutex_lock(&sh->mail.lock);
-	if (sh->mail.tail)
-		sh->mail.tail->next = msg;
-	else
-		sh->mail.head = msg;
-	sh->mail.tail = msg;
+	respio__queue_push(&sh->mail.msgs, &msg->node);
 	respio__store_relaxed_u32(&sh->mail.nonempty, 1);
 	pthread_mutex_unlock(&sh->mail.lock);
 	/* Control messages are rare: always wake, so none waits a tick. */

@@ -22,7 +22,7 @@ enum respio__ctl_type {
 };
 
 struct respio__ctl {
-	struct respio__ctl *next;
+	struct respio__queue_node node; /* in a mailbox */
 	int type;
 	uint32_t slot;
 	int fd;
@@ -39,7 +39,7 @@ struct respio__ctl {
  * the answer.
  */
 struct respio__dial {
-	struct respio__dial *next; /* in the control thread's queue */
+	struct respio__queue_node node; /* in the control thread's queue */
 	struct respio__shard *shard;
 	struct respio__ctl answer; /* CONN_READY or CONN_FAILED for answer.slot */
 };
@@ -48,7 +48,7 @@ struct respio__dial {
  * request ring free of messages that must never be dropped. */
 struct respio__mailbox {
 	pthread_mutex_t lock;
-	struct respio__ctl *head, *tail;
+	struct respio__queue msgs;
 	_Atomic uint32_t nonempty; /* checked by the shard every turn without the lock */
 };
 
@@ -84,10 +84,10 @@ struct respio__slot {
 	bool served;		    /* this connection received something */
 	bool stalled;		    /* no reply for the stall limit: send nothing more */
 
-	respio_future *head, *tail;
+	struct respio__queue fifo; /* of futures, through their fifo node */
 	/* The last request in the FIFO handed to the kernel (NULL: none); the
 	 * unsent ones follow it. */
-	respio_future *handed_tail;
+	struct respio__queue_node *handed_tail;
 	bool sweep;	   /* expire() marked unsent requests to take out */
 	uint32_t queued;   /* futures in the FIFO */
 	uint32_t expired;  /* of those, completed early (timed out): reply discarded */
