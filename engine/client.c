@@ -111,14 +111,14 @@ static int shard_init(struct respio_client *c, struct respio__shard *sh, uint32_
 	sh->efd = eventfd(0, EFD_CLOEXEC);
 	if (sh->efd < 0)
 		return -errno;
-	sh->nslots = c->slots_per_shard;
-	sh->slots = calloc(sh->nslots, sizeof(*sh->slots));
-	if (!sh->slots)
+	sh->nlinks = c->links_per_shard;
+	sh->links = calloc(sh->nlinks, sizeof(*sh->links));
+	if (!sh->links)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < sh->nslots; i++) {
-		int rc = respio_parser_create(&c->cfg.limits, &sh->slots[i].parser);
+	for (uint32_t i = 0; i < sh->nlinks; i++) {
+		int rc = respio_parser_create(&c->cfg.limits, &sh->links[i].parser);
 
-		sh->slots[i].fd = -1;
+		sh->links[i].fd = -1;
 		if (rc < 0)
 			return rc;
 	}
@@ -131,23 +131,23 @@ static void shard_fini(struct respio__shard *sh)
 
 	if (!sh->initialized)
 		return;
-	/* Messages first: a dial's answer lives in its slot. */
+	/* Messages first: a dial's answer lives in its link. */
 	for (n = respio__queue_take_all(&sh->mail.msgs); n; n = next) {
 		struct respio__ctl *msg = RESPIO__QUEUE_DATA(n, struct respio__ctl, node);
 
 		next = n->next;
 		if (msg->type == RESPIO__CTL_CONN_READY)
 			close(msg->fd);
-		if (!msg->in_slot)
+		if (!msg->in_link)
 			free(msg);
 	}
 	pthread_mutex_destroy(&sh->mail.lock);
-	for (uint32_t i = 0; sh->slots && i < sh->nslots; i++) {
-		respio_parser_destroy(sh->slots[i].parser);
-		respio__bigbuf_free(sh->slots[i].fill.data, sh->slots[i].fill.cap);
-		respio__bigbuf_free(sh->slots[i].sending.data, sh->slots[i].sending.cap);
+	for (uint32_t i = 0; sh->links && i < sh->nlinks; i++) {
+		respio_parser_destroy(sh->links[i].parser);
+		respio__bigbuf_free(sh->links[i].fill.data, sh->links[i].fill.cap);
+		respio__bigbuf_free(sh->links[i].sending.data, sh->links[i].sending.cap);
 	}
-	free(sh->slots);
+	free(sh->links);
 	if (sh->efd >= 0)
 		close(sh->efd);
 	for (uint32_t i = 0; sh->lanes && i < RESPIO__LANES; i++)
@@ -202,14 +202,14 @@ static int validate(const respio_config *cfg)
 	return 0;
 }
 
-/* The answer to the dial create made itself, in the slot's own message
+/* The answer to the dial create made itself, in the link's own message
  * (struct respio__dial): nothing to allocate, nothing to lose. */
-static void post_ready(struct respio__shard *sh, uint32_t slot, int fd)
+static void post_ready(struct respio__shard *sh, uint32_t link, int fd)
 {
-	struct respio__ctl *msg = &sh->slots[slot].dial.answer;
+	struct respio__ctl *msg = &sh->links[link].dial.answer;
 
 	*msg = (struct respio__ctl){
-	    .type = RESPIO__CTL_CONN_READY, .slot = slot, .fd = fd, .in_slot = true};
+	    .type = RESPIO__CTL_CONN_READY, .link = link, .fd = fd, .in_link = true};
 	respio__shard_post(sh, msg);
 }
 
@@ -269,7 +269,7 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	if (per_shard < 1)
 		per_shard = 1;
 	c->nshards = nshards;
-	c->slots_per_shard = per_shard;
+	c->links_per_shard = per_shard;
 
 	rc = copy_strings(c, cfg);
 	if (rc == 0)
@@ -292,7 +292,7 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 		client_free(c);
 		return rc;
 	}
-	c->shards[0].slots[0].state = RESPIO__SLOT_DIALING;
+	c->shards[0].links[0].state = RESPIO__LINK_DIALING;
 	post_ready(&c->shards[0], 0, fd);
 
 	rc = respio__control_start(c, &c->control);
@@ -495,7 +495,7 @@ static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint
 	}
 	/* Below 2^16 for any pool size in use; the shard takes it modulo its
 	 * connection count anyway. */
-	f->conn_index = (uint16_t)((no / c->nshards) % c->slots_per_shard);
+	f->conn_index = (uint16_t)((no / c->nshards) % c->links_per_shard);
 
 	/* ck_ring is inline assembly ThreadSanitizer cannot see: tell it the
 	 * future's contents are published here and acquired by the shard. */

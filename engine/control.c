@@ -138,7 +138,7 @@ static void *dialer_main(void *arg)
 		respio__shard_post(d->shard, &d->answer);
 		pthread_mutex_lock(&ctl->lock);
 	}
-	/* Requests still queued belong to their slots: nothing to free. */
+	/* Requests still queued belong to their links: nothing to free. */
 	respio__queue_init(&ctl->queue);
 	pthread_mutex_unlock(&ctl->lock);
 	return NULL;
@@ -147,7 +147,7 @@ static void *dialer_main(void *arg)
 int respio__control_start(struct respio_client *c, struct respio__control **out)
 {
 	struct respio__control *ctl = calloc(1, sizeof(*ctl));
-	uint32_t n = c->nshards * c->slots_per_shard;
+	uint32_t n = c->nshards * c->links_per_shard;
 	int rc = 0;
 
 	if (!ctl)
@@ -177,15 +177,15 @@ int respio__control_start(struct respio_client *c, struct respio__control **out)
 	return 0;
 }
 
-void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t slot)
+void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t link)
 {
-	struct respio__dial *d = &sh->slots[slot].dial;
+	struct respio__dial *d = &sh->links[link].dial;
 
 	d->shard = sh;
-	d->answer = (struct respio__ctl){.slot = slot, .fd = -1, .in_slot = true};
+	d->answer = (struct respio__ctl){.link = link, .fd = -1, .in_link = true};
 	pthread_mutex_lock(&ctl->lock);
 	/* Once stopping, the shard is going away too: the request is dropped
-	 * and the slot stays DIALING until the shard ends. */
+	 * and the link stays DIALING until the shard ends. */
 	if (!ctl->stop) {
 		respio__queue_push(&ctl->queue, &d->node);
 		pthread_cond_signal(&ctl->cond);

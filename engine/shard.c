@@ -37,7 +37,7 @@
 #define RESPIO__YOUNG_CONN_NS 1000000000LL
 
 /*
- * CQE user_data: op in the low byte, slot index above it, and the slot's
+ * CQE user_data: op in the low byte, link index above it, and the link's
  * connection generation in the high half, so a completion that belongs to
  * a connection since replaced is recognised and only its buffer recycled.
  */
@@ -49,9 +49,9 @@ enum {
 	RESPIO__OP_WAKE = RESPIO__UD_OP_WAKE, /* only refused wakes post a CQE */
 };
 
-static inline uint64_t ud_make(unsigned op, uint32_t slot, uint32_t gen)
+static inline uint64_t ud_make(unsigned op, uint32_t link, uint32_t gen)
 {
-	return (uint64_t)gen << 32 | (uint64_t)slot << 8 | op;
+	return (uint64_t)gen << 32 | (uint64_t)link << 8 | op;
 }
 
 static inline unsigned ud_op(uint64_t ud)
@@ -59,7 +59,7 @@ static inline unsigned ud_op(uint64_t ud)
 	return ud & 0xff;
 }
 
-static inline uint32_t ud_slot(uint64_t ud)
+static inline uint32_t ud_link(uint64_t ud)
 {
 	return (uint32_t)(ud >> 8) & 0xffffff;
 }
@@ -155,49 +155,49 @@ static void finish(struct respio__shard *sh, respio_future *f, int status, int f
 
 /* Complete f for its caller but keep the engine's reference: its reply is
  * still coming and must be read and dropped to keep the stream aligned. */
-static void finish_early(struct respio__shard *sh, struct respio__slot *slot, respio_future *f,
+static void finish_early(struct respio__shard *sh, struct respio__link *link, respio_future *f,
 			 int status, int fate)
 {
 	counter_add(&sh->stats.timed_out, 1);
 	counter_add(&sh->stats.failed, 1);
 	inflight_add(sh, -1);
 	f->expired = true;
-	slot->expired++;
+	link->expired++;
 	respio__future_publish(f, status, fate, &sh->wakes);
 }
 
-static uint32_t slot_index(struct respio__shard *sh, struct respio__slot *slot)
+static uint32_t link_index(struct respio__shard *sh, struct respio__link *link)
 {
-	return (uint32_t)(slot - sh->slots);
+	return (uint32_t)(link - sh->links);
 }
 
-static void request_dial(struct respio__shard *sh, struct respio__slot *slot)
+static void request_dial(struct respio__shard *sh, struct respio__link *link)
 {
-	slot->state = RESPIO__SLOT_DIALING;
-	respio__control_dial(sh->client->control, sh, slot_index(sh, slot));
+	link->state = RESPIO__LINK_DIALING;
+	respio__control_dial(sh->client->control, sh, link_index(sh, link));
 }
 
-static void fifo_push(struct respio__slot *slot, respio_future *f)
+static void fifo_push(struct respio__link *link, respio_future *f)
 {
-	respio__queue_push(&slot->fifo, &f->fifo);
-	slot->queued++;
+	respio__queue_push(&link->fifo, &f->fifo);
+	link->queued++;
 }
 
 /* The first request in the FIFO never handed to the kernel (NULL: none). */
-static respio_future *first_unsent(const struct respio__slot *slot)
+static respio_future *first_unsent(const struct respio__link *link)
 {
-	return respio__future_of(slot->handed_tail ? slot->handed_tail->next : slot->fifo.head);
+	return respio__future_of(link->handed_tail ? link->handed_tail->next : link->fifo.head);
 }
 
 /* f leaves its connection's FIFO in turn (answered, or failed with the
  * connection): its deadline goes with it, before f can be recycled. */
-static void untrack(struct respio__shard *sh, struct respio__slot *slot, respio_future *f)
+static void untrack(struct respio__shard *sh, struct respio__link *link, respio_future *f)
 {
-	void *oldest = respio__deadlines_pop_front(sh->deadlines, slot_index(sh, slot));
+	void *oldest = respio__deadlines_pop_front(sh->deadlines, link_index(sh, link));
 
 	/* Replies and a broken connection take requests in FIFO order; only
 	 * a deadline (expire) takes one out of turn, and removes its entry
-	 * itself. So the slot's oldest entry is f. */
+	 * itself. So the link's oldest entry is f. */
 	assert(oldest == f);
 	(void)oldest;
 	(void)f;
@@ -205,15 +205,15 @@ static void untrack(struct respio__shard *sh, struct respio__slot *slot, respio_
 
 /* Copy f's command to the end of fill; from here on fill holds its bytes
  * (a large buffer of f's is freed: every byte is held once). */
-static int append_request(struct respio__slot *slot, respio_future *f)
+static int append_request(struct respio__link *link, respio_future *f)
 {
-	int rc = buf_append(&slot->fill, f->req, f->req_len);
+	int rc = buf_append(&link->fill, f->req, f->req_len);
 
 	if (rc < 0)
 		return rc;
-	slot->fill_end += f->req_len;
-	slot->fill_counted += respio__counted_bytes(f);
-	f->stream_end = slot->fill_end;
+	link->fill_end += f->req_len;
+	link->fill_counted += respio__counted_bytes(f);
+	f->stream_end = link->fill_end;
 	if (f->req_len > RESPIO__INLINE)
 		respio__future_drop_request(f);
 	return 0;
@@ -229,87 +229,87 @@ static int append_request(struct respio__slot *slot, respio_future *f)
  * client's count. It starts after the last request handed to the kernel:
  * O(unsent), not O(queued).
  */
-static void rebuild_fill(struct respio__shard *sh, struct respio__slot *slot, uint64_t new_base)
+static void rebuild_fill(struct respio__shard *sh, struct respio__link *link, uint64_t new_base)
 {
-	uint64_t old_base = slot->handed_end, counted = 0;
+	uint64_t old_base = link->handed_end, counted = 0;
 	size_t dst = 0;
 
-	for (respio_future *f = first_unsent(slot); f; f = respio__future_of(f->fifo.next)) {
+	for (respio_future *f = first_unsent(link); f; f = respio__future_of(f->fifo.next)) {
 		size_t src;
 
 		if (f->stream_end <= old_base)
 			continue;
 		src = (size_t)(f->stream_end - f->req_len - old_base);
 		if (src != dst)
-			memmove(slot->fill.data + dst, slot->fill.data + src, f->req_len);
+			memmove(link->fill.data + dst, link->fill.data + src, f->req_len);
 		dst += f->req_len;
 		f->stream_end = new_base + dst;
 		counted += respio__counted_bytes(f);
 	}
-	slot->fill.len = dst;
-	buf_trim(&slot->fill);
-	slot->handed_end = new_base;
-	slot->fill_end = new_base + dst;
-	respio__bytes_release(sh->client, slot->fill_counted - counted);
-	slot->fill_counted = counted;
+	link->fill.len = dst;
+	buf_trim(&link->fill);
+	link->handed_end = new_base;
+	link->fill_end = new_base + dst;
+	respio__bytes_release(sh->client, link->fill_counted - counted);
+	link->fill_counted = counted;
 }
 
-static void arm_recv(struct respio__shard *sh, struct respio__slot *slot)
+static void arm_recv(struct respio__shard *sh, struct respio__link *link)
 {
 	struct io_uring_sqe *sqe = get_sqe(sh);
 
-	io_uring_prep_recv_multishot(sqe, slot->fd, NULL, 0, 0);
+	io_uring_prep_recv_multishot(sqe, link->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = sh->bufs.bgid;
-	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_RECV, slot_index(sh, slot), slot->gen));
+	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_RECV, link_index(sh, link), link->gen));
 }
 
-static void submit_send(struct respio__shard *sh, struct respio__slot *slot)
+static void submit_send(struct respio__shard *sh, struct respio__link *link)
 {
 	struct io_uring_sqe *sqe = get_sqe(sh);
 
-	io_uring_prep_send(sqe, slot->fd, slot->sending.data + slot->sending_off,
-			   slot->sending.len - slot->sending_off, MSG_NOSIGNAL);
-	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_SEND, slot_index(sh, slot), slot->gen));
-	slot->send_inflight = true;
+	io_uring_prep_send(sqe, link->fd, link->sending.data + link->sending_off,
+			   link->sending.len - link->sending_off, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_SEND, link_index(sh, link), link->gen));
+	link->send_inflight = true;
 }
 
 /* Some request on the connection was handed to the kernel and awaits its
  * reply (answered requests leave the FIFO; expired ones stay until their
  * late reply is read). */
-static bool awaiting_reply(const struct respio__slot *slot)
+static bool awaiting_reply(const struct respio__link *link)
 {
-	const respio_future *head = respio__future_of(slot->fifo.head);
+	const respio_future *head = respio__future_of(link->fifo.head);
 
-	return head && head->stream_end <= slot->handed_end;
+	return head && head->stream_end <= link->handed_end;
 }
 
 /* One send in flight per connection: everything queued meanwhile goes out
  * together in the next one. */
-static void flush(struct respio__shard *sh, struct respio__slot *slot)
+static void flush(struct respio__shard *sh, struct respio__link *link)
 {
 	struct respio__buf tmp;
 
-	if (slot->state != RESPIO__SLOT_UP || slot->send_inflight || slot->fill.len == 0 ||
-	    slot->stalled)
+	if (link->state != RESPIO__LINK_UP || link->send_inflight || link->fill.len == 0 ||
+	    link->stalled)
 		return;
 	/* Nothing was awaiting a reply: the stall clock starts with this send. */
-	if (!awaiting_reply(slot))
-		slot->busy_since_ns = sh->now_ns;
-	tmp = slot->sending;
-	slot->sending = slot->fill;
-	slot->fill = tmp;
-	slot->fill.len = 0;
-	buf_trim(&slot->fill);
-	slot->sending_off = 0;
-	slot->handed_end = slot->fill_end;
-	slot->sending_counted = slot->fill_counted;
-	slot->fill_counted = 0;
-	slot->handed_tail = slot->fifo.tail;
-	submit_send(sh, slot);
+	if (!awaiting_reply(link))
+		link->busy_since_ns = sh->now_ns;
+	tmp = link->sending;
+	link->sending = link->fill;
+	link->fill = tmp;
+	link->fill.len = 0;
+	buf_trim(&link->fill);
+	link->sending_off = 0;
+	link->handed_end = link->fill_end;
+	link->sending_counted = link->fill_counted;
+	link->fill_counted = 0;
+	link->handed_tail = link->fifo.tail;
+	submit_send(sh, link);
 }
 
-static void back_off(struct respio__shard *sh, struct respio__slot *slot, int err);
+static void back_off(struct respio__shard *sh, struct respio__link *link, int err);
 
 /*
  * Close fd behind every SQE that may still name it. SQEs prepared this turn
@@ -346,51 +346,51 @@ static void close_through_ring(struct respio__shard *sh, int fd)
  * the next connection, in order; one is dialed at once, unless the
  * connection died young (below).
  */
-static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int err)
+static void conn_fail(struct respio__shard *sh, struct respio__link *link, int err)
 {
 	struct respio__queue_node *n;
 	struct respio__queue keep;
 	uint32_t kept = 0;
 
-	if (slot->state != RESPIO__SLOT_UP)
+	if (link->state != RESPIO__LINK_UP)
 		return;
 	/* shutdown() makes the kernel end the recv and any send with an error;
 	 * their CQEs then carry a stale generation. */
-	shutdown(slot->fd, SHUT_RDWR);
-	close_through_ring(sh, slot->fd);
-	slot->fd = -1;
-	slot->stalled = false;
-	slot->gen++;
-	slot->state = RESPIO__SLOT_DOWN;
-	respio_parser_reset(slot->parser);
+	shutdown(link->fd, SHUT_RDWR);
+	close_through_ring(sh, link->fd);
+	link->fd = -1;
+	link->stalled = false;
+	link->gen++;
+	link->state = RESPIO__LINK_DOWN;
+	respio_parser_reset(link->parser);
 	respio__store_relaxed_u32(&sh->stats.conns_up,
 				  respio__load_relaxed_u32(&sh->stats.conns_up) - 1);
 	counter_add(&sh->stats.reconnects, 1);
 
 	respio__queue_init(&keep);
-	while ((n = respio__queue_pop(&slot->fifo))) {
+	while ((n = respio__queue_pop(&link->fifo))) {
 		respio_future *f = respio__future_of(n);
 
 		if (f->expired) {
 			respio__future_unref(f);
-		} else if (f->stream_end <= slot->handed_end) {
-			untrack(sh, slot, f);
+		} else if (f->stream_end <= link->handed_end) {
+			untrack(sh, link, f);
 			finish(sh, f, err, RESPIO_FATE_SENT);
 		} else {
 			respio__queue_push(&keep, n);
 			kept++;
 		}
 	}
-	slot->fifo = keep;
-	slot->queued = kept;
-	slot->expired = 0;
-	slot->sending.len = 0;
-	slot->sending_off = 0;
-	buf_trim(&slot->sending);
-	respio__bytes_release(sh->client, slot->sending_counted);
-	slot->sending_counted = 0;
-	slot->handed_tail = NULL;
-	rebuild_fill(sh, slot, 0);
+	link->fifo = keep;
+	link->queued = kept;
+	link->expired = 0;
+	link->sending.len = 0;
+	link->sending_off = 0;
+	buf_trim(&link->sending);
+	respio__bytes_release(sh->client, link->sending_counted);
+	link->sending_counted = 0;
+	link->handed_tail = NULL;
+	rebuild_fill(sh, link, 0);
 	if (sh->stopping)
 		return;
 	/*
@@ -398,29 +398,29 @@ static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int e
 	 * received (a server or proxy that accepts, answers the handshake,
 	 * then closes) counts as a failed attempt, or such a server would be
 	 * redialed at dial speed for ever. The first in a row is redialed at
-	 * once, so one unlucky kill costs nothing; from the second on the slot
+	 * once, so one unlucky kill costs nothing; from the second on the link
 	 * backs off as after a failed dial. A connection that lived longer, or
 	 * answered requests, starts the count afresh: connections killed while
 	 * they serve traffic come back at once.
 	 */
-	if (!slot->served && respio__coarse_now_ns() - slot->up_since_ns < RESPIO__YOUNG_CONN_NS) {
-		if (slot->attempts++ > 0) {
-			back_off(sh, slot, err);
+	if (!link->served && respio__coarse_now_ns() - link->up_since_ns < RESPIO__YOUNG_CONN_NS) {
+		if (link->attempts++ > 0) {
+			back_off(sh, link, err);
 			return;
 		}
 	} else {
-		slot->attempts = 0;
+		link->attempts = 0;
 	}
-	request_dial(sh, slot);
+	request_dial(sh, link);
 }
 
-/* A dial failed: nothing queued on this slot can be sent now, so it fails
+/* A dial failed: nothing queued on this link can be sent now, so it fails
  * fast (safe to retry), and so do requests until the backoff ends. */
-static void fail_queued(struct respio__shard *sh, struct respio__slot *slot, int err)
+static void fail_queued(struct respio__shard *sh, struct respio__link *link, int err)
 {
 	struct respio__queue_node *n;
 
-	while ((n = respio__queue_pop(&slot->fifo))) {
+	while ((n = respio__queue_pop(&link->fifo))) {
 		respio_future *f = respio__future_of(n);
 
 		if (f->expired)
@@ -428,14 +428,14 @@ static void fail_queued(struct respio__shard *sh, struct respio__slot *slot, int
 		else
 			finish(sh, f, err, RESPIO_FATE_NOT_SENT);
 	}
-	slot->handed_tail = NULL;
-	slot->queued = slot->expired = 0;
-	slot->fill.len = 0;
-	buf_trim(&slot->fill);
-	respio__bytes_release(sh->client, slot->fill_counted);
-	slot->fill_counted = 0;
-	slot->fill_end = slot->handed_end = 0;
-	respio__deadlines_clear(sh->deadlines, slot_index(sh, slot));
+	link->handed_tail = NULL;
+	link->queued = link->expired = 0;
+	link->fill.len = 0;
+	buf_trim(&link->fill);
+	respio__bytes_release(sh->client, link->fill_counted);
+	link->fill_counted = 0;
+	link->fill_end = link->handed_end = 0;
+	respio__deadlines_clear(sh->deadlines, link_index(sh, link));
 }
 
 static int64_t backoff_ns(struct respio__shard *sh, uint32_t attempts)
@@ -452,33 +452,33 @@ static int64_t backoff_ns(struct respio__shard *sh, uint32_t attempts)
 	return ms * 1000000;
 }
 
-/* The slot's last attempt failed (its dial, or a connection that died
+/* The link's last attempt failed (its dial, or a connection that died
  * young; the caller counted it in attempts): no dial until the backoff
  * ends, and what is queued fails now, never sent. */
-static void back_off(struct respio__shard *sh, struct respio__slot *slot, int err)
+static void back_off(struct respio__shard *sh, struct respio__link *link, int err)
 {
-	slot->state = RESPIO__SLOT_BACKOFF;
-	slot->last_err = err;
-	slot->retry_at_ns = respio__now_ns() + backoff_ns(sh, slot->attempts);
-	fail_queued(sh, slot, err);
+	link->state = RESPIO__LINK_BACKOFF;
+	link->last_err = err;
+	link->retry_at_ns = respio__now_ns() + backoff_ns(sh, link->attempts);
+	fail_queued(sh, link, err);
 }
 
 /* attempts is left as it is: only a connection that lives past
  * RESPIO__YOUNG_CONN_NS clears it (conn_fail). */
-static void conn_ready(struct respio__shard *sh, struct respio__slot *slot, int fd)
+static void conn_ready(struct respio__shard *sh, struct respio__link *link, int fd)
 {
-	slot->fd = fd;
-	slot->gen++;
-	slot->state = RESPIO__SLOT_UP;
-	slot->last_err = 0;
-	slot->last_rx_ns = respio__coarse_now_ns();
-	slot->up_since_ns = slot->last_rx_ns;
-	slot->served = false;
-	respio_parser_reset(slot->parser);
+	link->fd = fd;
+	link->gen++;
+	link->state = RESPIO__LINK_UP;
+	link->last_err = 0;
+	link->last_rx_ns = respio__coarse_now_ns();
+	link->up_since_ns = link->last_rx_ns;
+	link->served = false;
+	respio_parser_reset(link->parser);
 	respio__store_relaxed_u32(&sh->stats.conns_up,
 				  respio__load_relaxed_u32(&sh->stats.conns_up) + 1);
-	arm_recv(sh, slot);
-	flush(sh, slot);
+	arm_recv(sh, link);
+	flush(sh, link);
 }
 
 static void handle_mail(struct respio__shard *sh)
@@ -492,24 +492,24 @@ static void handle_mail(struct respio__shard *sh)
 
 	for (; n; n = next) {
 		struct respio__ctl *msg = RESPIO__QUEUE_DATA(n, struct respio__ctl, node);
-		struct respio__slot *slot = &sh->slots[msg->slot];
+		struct respio__link *link = &sh->links[msg->link];
 
 		next = n->next;
 		switch (msg->type) {
 		case RESPIO__CTL_CONN_READY:
-			if (sh->stopping || slot->state == RESPIO__SLOT_UP)
+			if (sh->stopping || link->state == RESPIO__LINK_UP)
 				close(msg->fd);
 			else
-				conn_ready(sh, slot, msg->fd);
+				conn_ready(sh, link, msg->fd);
 			break;
 		case RESPIO__CTL_CONN_FAILED:
 			counter_add(&sh->stats.dial_failures, 1);
-			slot->attempts++;
-			back_off(sh, slot, msg->err);
+			link->attempts++;
+			back_off(sh, link, msg->err);
 			break;
 		case RESPIO__CTL_STOP: sh->stopping = true; break;
 		}
-		if (!msg->in_slot)
+		if (!msg->in_link)
 			free(msg);
 	}
 }
@@ -524,7 +524,7 @@ static void finish_unsent(struct respio__shard *sh, respio_future *f, int err)
 
 static void accept_request(struct respio__shard *sh, respio_future *f, int64_t now)
 {
-	struct respio__slot *slot = &sh->slots[f->conn_index % sh->nslots];
+	struct respio__link *link = &sh->links[f->conn_index % sh->nlinks];
 	int rc;
 
 	inflight_add(sh, 1);
@@ -533,22 +533,22 @@ static void accept_request(struct respio__shard *sh, respio_future *f, int64_t n
 		finish_unsent(sh, f, -ETIMEDOUT);
 		return;
 	}
-	if (slot->state == RESPIO__SLOT_BACKOFF) {
-		finish_unsent(sh, f, slot->last_err ? slot->last_err : RESPIO_E_NOT_CONNECTED);
+	if (link->state == RESPIO__LINK_BACKOFF) {
+		finish_unsent(sh, f, link->last_err ? link->last_err : RESPIO_E_NOT_CONNECTED);
 		return;
 	}
-	rc = respio__deadlines_reserve(sh->deadlines, slot_index(sh, slot));
+	rc = respio__deadlines_reserve(sh->deadlines, link_index(sh, link));
 	if (rc == 0)
-		rc = append_request(slot, f);
+		rc = append_request(link, f);
 	if (rc < 0) {
 		finish_unsent(sh, f, rc);
 		return;
 	}
 	f->expired = false;
-	fifo_push(slot, f);
-	respio__deadlines_push(sh->deadlines, slot_index(sh, slot), f->deadline_ns, f);
-	if (slot->state == RESPIO__SLOT_DOWN)
-		request_dial(sh, slot);
+	fifo_push(link, f);
+	respio__deadlines_push(sh->deadlines, link_index(sh, link), f->deadline_ns, f);
+	if (link->state == RESPIO__LINK_DOWN)
+		request_dial(sh, link);
 }
 
 static uint32_t drain_ring(struct respio__shard *sh, int64_t now)
@@ -581,27 +581,27 @@ static uint32_t drain_ring(struct respio__shard *sh, int64_t now)
 /*
  * Take out of the unsent part of the FIFO the requests expire() marked and
  * complete them, then rebuild fill once: both walks start after the last
- * request handed to the kernel, so a slot costs O(unsent) per turn however
+ * request handed to the kernel, so a link costs O(unsent) per turn however
  * many of its requests expired. A request handed to the kernel is never
  * marked.
  */
-static void sweep_unsent(struct respio__shard *sh, struct respio__slot *slot)
+static void sweep_unsent(struct respio__shard *sh, struct respio__link *link)
 {
-	struct respio__queue_node *prev = slot->handed_tail, *n;
+	struct respio__queue_node *prev = link->handed_tail, *n;
 
-	while ((n = prev ? prev->next : slot->fifo.head)) {
+	while ((n = prev ? prev->next : link->fifo.head)) {
 		respio_future *f = respio__future_of(n);
 
 		if (!f->expired) {
 			prev = n;
 			continue;
 		}
-		respio__queue_remove_after(&slot->fifo, prev);
-		slot->queued--;
+		respio__queue_remove_after(&link->fifo, prev);
+		link->queued--;
 		finish(sh, f, -ETIMEDOUT, RESPIO_FATE_NOT_SENT);
 	}
-	slot->sweep = false;
-	rebuild_fill(sh, slot, slot->handed_end);
+	link->sweep = false;
+	rebuild_fill(sh, link, link->handed_end);
 }
 
 /*
@@ -609,7 +609,7 @@ static void sweep_unsent(struct respio__shard *sh, struct respio__slot *slot)
  * deadline set in deadline order (deadline.c): the cost is per request
  * expired, not per request held. One already handed to the kernel
  * completes now but keeps its place in the FIFO, so its late reply is read
- * and dropped; one still in fill is marked, and each slot with marks is
+ * and dropped; one still in fill is marked, and each link with marks is
  * swept once at the end (its fill is rebuilt once however many expired).
  */
 static void expire(struct respio__shard *sh, int64_t now)
@@ -619,29 +619,29 @@ static void expire(struct respio__shard *sh, int64_t now)
 	void *p;
 
 	while (respio__deadlines_pop_expired(sh->deadlines, now, &i, &p)) {
-		struct respio__slot *slot = &sh->slots[i];
+		struct respio__link *link = &sh->links[i];
 		respio_future *f = p;
 
-		if (slot->state == RESPIO__SLOT_UP && f->stream_end <= slot->handed_end) {
-			finish_early(sh, slot, f, -ETIMEDOUT, RESPIO_FATE_SENT);
+		if (link->state == RESPIO__LINK_UP && f->stream_end <= link->handed_end) {
+			finish_early(sh, link, f, -ETIMEDOUT, RESPIO_FATE_SENT);
 			continue;
 		}
 		/* Still the shard's until sweep_unsent completes it: the mark
 		 * is read nowhere else in between. */
 		f->expired = true;
-		slot->sweep = sweep = true;
+		link->sweep = sweep = true;
 	}
-	for (i = 0; sweep && i < sh->nslots; i++)
-		if (sh->slots[i].sweep)
-			sweep_unsent(sh, &sh->slots[i]);
+	for (i = 0; sweep && i < sh->nlinks; i++)
+		if (sh->links[i].sweep)
+			sweep_unsent(sh, &sh->links[i]);
 }
 
 /* A request handed to the kernel is still waiting for its reply and its
  * own deadline has not passed. */
-static bool live_request_sent(const struct respio__slot *slot)
+static bool live_request_sent(const struct respio__link *link)
 {
-	for (const respio_future *f = respio__future_of(slot->fifo.head);
-	     f && f->stream_end <= slot->handed_end; f = respio__future_of(f->fifo.next))
+	for (const respio_future *f = respio__future_of(link->fifo.head);
+	     f && f->stream_end <= link->handed_end; f = respio__future_of(f->fifo.next))
 		if (!f->expired)
 			return true;
 	return false;
@@ -657,19 +657,19 @@ static bool live_request_sent(const struct respio__slot *slot)
  * met its own deadline, so a slow or timed-out request never fails its
  * neighbours early. A reply clears the stall (on_recv).
  */
-static void check_stall(struct respio__shard *sh, struct respio__slot *slot, int64_t now,
+static void check_stall(struct respio__shard *sh, struct respio__link *link, int64_t now,
 			int64_t stall_ns)
 {
 	int64_t since =
-	    slot->last_rx_ns > slot->busy_since_ns ? slot->last_rx_ns : slot->busy_since_ns;
+	    link->last_rx_ns > link->busy_since_ns ? link->last_rx_ns : link->busy_since_ns;
 
-	if (!awaiting_reply(slot) || now - since <= stall_ns) {
-		slot->stalled = false;
+	if (!awaiting_reply(link) || now - since <= stall_ns) {
+		link->stalled = false;
 		return;
 	}
-	slot->stalled = true;
-	if (!live_request_sent(slot))
-		conn_fail(sh, slot, -ETIMEDOUT);
+	link->stalled = true;
+	if (!live_request_sent(link))
+		conn_fail(sh, link, -ETIMEDOUT);
 }
 
 /* Redial after backoff; leave behind a connection that stopped answering. */
@@ -678,31 +678,31 @@ static void maintain(struct respio__shard *sh, int64_t now)
 	int64_t stall_ns =
 	    sh->client->timeout_ns > 1000000000 ? sh->client->timeout_ns : 1000000000;
 
-	for (uint32_t i = 0; i < sh->nslots; i++) {
-		struct respio__slot *slot = &sh->slots[i];
+	for (uint32_t i = 0; i < sh->nlinks; i++) {
+		struct respio__link *link = &sh->links[i];
 
-		if (slot->state == RESPIO__SLOT_BACKOFF && now >= slot->retry_at_ns)
-			request_dial(sh, slot);
-		else if (slot->state == RESPIO__SLOT_UP)
-			check_stall(sh, slot, now, stall_ns);
+		if (link->state == RESPIO__LINK_BACKOFF && now >= link->retry_at_ns)
+			request_dial(sh, link);
+		else if (link->state == RESPIO__LINK_UP)
+			check_stall(sh, link, now, stall_ns);
 	}
 }
 
 /* Drop the complete reply in the parser (an allocation, on rare paths only). */
-static void drop_reply(struct respio__slot *slot)
+static void drop_reply(struct respio__link *link)
 {
 	respio_reply *r = NULL;
 
-	respio_parser_take(slot->parser, &r);
+	respio_parser_take(link->parser, &r);
 	respio_reply_free(r);
 }
 
-static void fifo_pop(struct respio__slot *slot)
+static void fifo_pop(struct respio__link *link)
 {
-	if (slot->fifo.head == slot->handed_tail)
-		slot->handed_tail = NULL;
-	respio__queue_pop(&slot->fifo);
-	slot->queued--;
+	if (link->fifo.head == link->handed_tail)
+		link->handed_tail = NULL;
+	respio__queue_pop(&link->fifo);
+	link->queued--;
 }
 
 /*
@@ -710,16 +710,16 @@ static void fifo_pop(struct respio__slot *slot)
  * it is a RESP3 push (client-side caching invalidations, say), which answers
  * no request and is dropped without disturbing the FIFO.
  */
-static void deliver(struct respio__shard *sh, struct respio__slot *slot)
+static void deliver(struct respio__shard *sh, struct respio__link *link)
 {
-	respio_future *f = respio__future_of(slot->fifo.head);
+	respio_future *f = respio__future_of(link->fifo.head);
 	const respio_reply *r;
 	void *mem;
 
 	if (!f || f->expired) {
 		respio_reply *late = NULL;
 
-		respio_parser_take(slot->parser, &late);
+		respio_parser_take(link->parser, &late);
 		if (late && respio_reply_type(late) == RESPIO_REPLY_PUSH) {
 			respio_reply_free(late);
 			return;
@@ -728,43 +728,43 @@ static void deliver(struct respio__shard *sh, struct respio__slot *slot)
 		if (!f) {
 			/* A reply nobody asked for: the stream cannot be
 			 * trusted any more. */
-			conn_fail(sh, slot, RESPIO_E_PROTOCOL);
+			conn_fail(sh, link, RESPIO_E_PROTOCOL);
 			return;
 		}
 		/* The late reply of a request that timed out. */
-		fifo_pop(slot);
-		slot->expired--;
+		fifo_pop(link);
+		link->expired--;
 		respio__future_unref(f);
 		return;
 	}
-	if (f->stream_end > slot->handed_end) {
+	if (f->stream_end > link->handed_end) {
 		/* No server answers a command it has not received: this is a
 		 * push, and the head's command (whose bytes the reply would
 		 * overwrite in the future) is still to be sent. */
 		respio_reply *early = NULL;
 
-		respio_parser_take(slot->parser, &early);
+		respio_parser_take(link->parser, &early);
 		if (!early || respio_reply_type(early) != RESPIO_REPLY_PUSH)
-			conn_fail(sh, slot, RESPIO_E_PROTOCOL);
+			conn_fail(sh, link, RESPIO_E_PROTOCOL);
 		respio_reply_free(early);
 		return;
 	}
 	/* Built straight into the head's future, over its command, which the
 	 * kernel has taken; should it turn out to be a push, the future's
 	 * memory is simply reused for the real reply. */
-	mem = respio__future_reply_mem(f, respio_parser_reply_size(slot->parser));
+	mem = respio__future_reply_mem(f, respio_parser_reply_size(link->parser));
 	if (!mem) {
-		drop_reply(slot);
-		fifo_pop(slot);
-		untrack(sh, slot, f);
+		drop_reply(link);
+		fifo_pop(link);
+		untrack(sh, link, f);
 		finish(sh, f, -ENOMEM, RESPIO_FATE_REPLIED);
 		return;
 	}
-	r = respio_parser_reply_build(slot->parser, mem);
+	r = respio_parser_reply_build(link->parser, mem);
 	if (respio_reply_type(r) == RESPIO_REPLY_PUSH)
 		return;
-	fifo_pop(slot);
-	untrack(sh, slot, f);
+	fifo_pop(link);
+	untrack(sh, link, f);
 	f->reply = r;
 	finish(sh, f, respio_reply_type(r) == RESPIO_REPLY_ERROR ? RESPIO_E_SERVER : 0,
 	       RESPIO_FATE_REPLIED);
@@ -773,12 +773,12 @@ static void deliver(struct respio__shard *sh, struct respio__slot *slot)
 static void on_recv(struct respio__shard *sh, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
-	struct respio__slot *slot = &sh->slots[ud_slot(ud)];
+	struct respio__link *link = &sh->links[ud_link(ud)];
 	bool has_buf = cqe->flags & IORING_CQE_F_BUFFER;
 	uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 	uint32_t gen = ud_gen(ud);
 
-	if (gen != slot->gen || slot->state != RESPIO__SLOT_UP) {
+	if (gen != link->gen || link->state != RESPIO__LINK_UP) {
 		if (has_buf)
 			respio__bufring_recycle(&sh->bufs, bid);
 		return;
@@ -789,70 +789,70 @@ static void on_recv(struct respio__shard *sh, struct io_uring_cqe *cqe)
 
 		/* For stall detection, counted in seconds: the coarse clock
 		 * does, at a fraction of the cost per receive. */
-		slot->last_rx_ns = respio__coarse_now_ns();
-		slot->served = true;
-		if (slot->stalled)
-			slot->stalled = false; /* alive after all: send again */
-		while (off < len && slot->gen == gen) {
+		link->last_rx_ns = respio__coarse_now_ns();
+		link->served = true;
+		if (link->stalled)
+			link->stalled = false; /* alive after all: send again */
+		while (off < len && link->gen == gen) {
 			size_t used = 0;
-			int rc = respio_parser_feed(slot->parser, buf + off, len - off, &used);
+			int rc = respio_parser_feed(link->parser, buf + off, len - off, &used);
 
 			if (rc < 0) {
-				conn_fail(sh, slot, rc);
+				conn_fail(sh, link, rc);
 				break;
 			}
 			off += used;
 			if (rc == 0)
 				break;
-			deliver(sh, slot);
+			deliver(sh, link);
 		}
 		/* The parser copied what it needs: the buffer goes straight back. */
 		respio__bufring_recycle(&sh->bufs, bid);
 	} else if (has_buf) {
 		respio__bufring_recycle(&sh->bufs, bid);
 	}
-	if (slot->gen != gen)
+	if (link->gen != gen)
 		return;
 	if (cqe->res == 0) {
-		conn_fail(sh, slot, RESPIO_E_CLOSED);
+		conn_fail(sh, link, RESPIO_E_CLOSED);
 		return;
 	}
 	if (cqe->res < 0 && cqe->res != -ENOBUFS) {
-		conn_fail(sh, slot, cqe->res);
+		conn_fail(sh, link, cqe->res);
 		return;
 	}
 	/* Multishot ends on any CQE without F_MORE (ENOBUFS included). */
 	if (!(cqe->flags & IORING_CQE_F_MORE))
-		arm_recv(sh, slot);
+		arm_recv(sh, link);
 }
 
 static void on_send(struct respio__shard *sh, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
-	struct respio__slot *slot = &sh->slots[ud_slot(ud)];
+	struct respio__link *link = &sh->links[ud_link(ud)];
 
-	/* Whatever its generation, this was the slot's one pending send. */
-	slot->send_inflight = false;
-	if (ud_gen(ud) != slot->gen || slot->state != RESPIO__SLOT_UP) {
-		flush(sh, slot);
+	/* Whatever its generation, this was the link's one pending send. */
+	link->send_inflight = false;
+	if (ud_gen(ud) != link->gen || link->state != RESPIO__LINK_UP) {
+		flush(sh, link);
 		return;
 	}
 	if (cqe->res < 0) {
-		conn_fail(sh, slot, cqe->res);
+		conn_fail(sh, link, cqe->res);
 		return;
 	}
-	slot->sending_off += (size_t)cqe->res;
-	if (slot->sending_off < slot->sending.len) {
-		submit_send(sh, slot);
+	link->sending_off += (size_t)cqe->res;
+	if (link->sending_off < link->sending.len) {
+		submit_send(sh, link);
 		return;
 	}
 	/* The kernel has every byte: they no longer count against the bound. */
-	slot->sending.len = 0;
-	slot->sending_off = 0;
-	buf_trim(&slot->sending);
-	respio__bytes_release(sh->client, slot->sending_counted);
-	slot->sending_counted = 0;
-	flush(sh, slot);
+	link->sending.len = 0;
+	link->sending_off = 0;
+	buf_trim(&link->sending);
+	respio__bytes_release(sh->client, link->sending_counted);
+	link->sending_counted = 0;
+	flush(sh, link);
 }
 
 static void arm_eventfd(struct respio__shard *sh)
@@ -921,9 +921,9 @@ static void flush_all(struct respio__shard *sh)
 {
 	uint32_t busy = 0;
 
-	for (uint32_t i = 0; i < sh->nslots; i++) {
-		flush(sh, &sh->slots[i]);
-		busy += sh->slots[i].state == RESPIO__SLOT_UP && sh->slots[i].queued > 0;
+	for (uint32_t i = 0; i < sh->nlinks; i++) {
+		flush(sh, &sh->links[i]);
+		busy += sh->links[i].state == RESPIO__LINK_UP && sh->links[i].queued > 0;
 	}
 	if (busy != respio__load_relaxed_u32(&sh->stats.conns_busy))
 		respio__store_relaxed_u32(&sh->stats.conns_busy, busy);
@@ -943,9 +943,9 @@ static int64_t next_wake(struct respio__shard *sh, int64_t now)
 
 	if (deadline < t)
 		t = deadline;
-	for (uint32_t i = 0; i < sh->nslots; i++)
-		if (sh->slots[i].state == RESPIO__SLOT_BACKOFF && sh->slots[i].retry_at_ns < t)
-			t = sh->slots[i].retry_at_ns;
+	for (uint32_t i = 0; i < sh->nlinks; i++)
+		if (sh->links[i].state == RESPIO__LINK_BACKOFF && sh->links[i].retry_at_ns < t)
+			t = sh->links[i].retry_at_ns;
 	return t > now ? t : now;
 }
 
@@ -1041,35 +1041,35 @@ static void shard_shutdown(struct respio__shard *sh)
 			finish_unsent(sh, p, RESPIO_E_SHUTDOWN);
 		}
 	}
-	for (uint32_t i = 0; i < sh->nslots; i++) {
-		struct respio__slot *slot = &sh->slots[i];
+	for (uint32_t i = 0; i < sh->nlinks; i++) {
+		struct respio__link *link = &sh->links[i];
 		struct respio__queue_node *n;
 
-		while ((n = respio__queue_pop(&slot->fifo))) {
+		while ((n = respio__queue_pop(&link->fifo))) {
 			respio_future *f = respio__future_of(n);
 
 			if (f->expired)
 				respio__future_unref(f);
-			else if (slot->state == RESPIO__SLOT_UP &&
-				 f->stream_end <= slot->handed_end)
+			else if (link->state == RESPIO__LINK_UP &&
+				 f->stream_end <= link->handed_end)
 				finish(sh, f, RESPIO_E_SHUTDOWN, RESPIO_FATE_SENT);
 			else
 				finish(sh, f, RESPIO_E_SHUTDOWN, RESPIO_FATE_NOT_SENT);
 		}
-		slot->handed_tail = NULL;
-		respio__bytes_release(sh->client, slot->fill_counted + slot->sending_counted);
-		slot->fill_counted = slot->sending_counted = 0;
-		if (slot->fd >= 0) {
-			shutdown(slot->fd, SHUT_RDWR);
-			close_through_ring(sh, slot->fd);
-			slot->fd = -1;
+		link->handed_tail = NULL;
+		respio__bytes_release(sh->client, link->fill_counted + link->sending_counted);
+		link->fill_counted = link->sending_counted = 0;
+		if (link->fd >= 0) {
+			shutdown(link->fd, SHUT_RDWR);
+			close_through_ring(sh, link->fd);
+			link->fd = -1;
 		}
-		slot->state = RESPIO__SLOT_DOWN;
+		link->state = RESPIO__LINK_DOWN;
 		respio__deadlines_clear(sh->deadlines, i);
 	}
 }
 
-/* Slots, parsers and buffers are the client's to free, after the join. */
+/* Links, parsers and buffers are the client's to free, after the join. */
 static void shard_free_resources(struct respio__shard *sh)
 {
 	/* This submit closes the sockets queued by close_through_ring, after
@@ -1098,7 +1098,7 @@ static void *shard_main(void *arg)
 		rc = respio__bufring_init(&sh->uring, &sh->bufs, 0, RESPIO__RECV_BUFS,
 					  RESPIO__RECV_BUF_SIZE);
 		if (rc == 0) {
-			rc = respio__deadlines_create(sh->nslots, &sh->deadlines);
+			rc = respio__deadlines_create(sh->nlinks, &sh->deadlines);
 			if (rc < 0)
 				respio__bufring_free(&sh->uring, &sh->bufs);
 		}
@@ -1115,9 +1115,9 @@ static void *shard_main(void *arg)
 
 	wake_through_ring(sh, respio__uring_has_futex_wake(&sh->uring));
 	arm_eventfd(sh);
-	for (uint32_t i = 0; i < sh->nslots; i++)
-		if (sh->slots[i].state == RESPIO__SLOT_DOWN)
-			request_dial(sh, &sh->slots[i]);
+	for (uint32_t i = 0; i < sh->nlinks; i++)
+		if (sh->links[i].state == RESPIO__LINK_DOWN)
+			request_dial(sh, &sh->links[i]);
 	shard_loop(sh);
 	/* From here the ring only winds down: wake by syscall, which submits
 	 * nothing else. */

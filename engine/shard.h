@@ -16,32 +16,32 @@ struct respio__shard;
 
 /* Messages the control thread leaves in a shard's mailbox. */
 enum respio__ctl_type {
-	RESPIO__CTL_CONN_READY = 1, /* fd: a connected, handshaken socket for slot */
-	RESPIO__CTL_CONN_FAILED,    /* err: why the dial for slot failed */
+	RESPIO__CTL_CONN_READY = 1, /* fd: a connected, handshaken socket for link */
+	RESPIO__CTL_CONN_FAILED,    /* err: why the dial for link failed */
 	RESPIO__CTL_STOP,	    /* finish every request and exit */
 };
 
 struct respio__ctl {
 	struct respio__queue_node node; /* in a mailbox */
 	int type;
-	uint32_t slot;
+	uint32_t link;
 	int fd;
 	int err;
-	bool in_slot; /* a dial's answer, part of the slot (respio__dial): never freed */
+	bool in_link; /* a dial's answer, part of the link (respio__dial): never freed */
 };
 
 /*
  * A dial request and the message that answers it, in one piece that the
- * slot owns: a slot has at most one dial in flight (it asks for one only
+ * link owns: a link has at most one dial in flight (it asks for one only
  * from DOWN or BACKOFF, and is DIALING until the answer arrives), so asking
- * and answering allocate nothing and no failed allocation can leave a slot
+ * and answering allocate nothing and no failed allocation can leave a link
  * dialing for ever. The control side stops touching it once it has posted
  * the answer.
  */
 struct respio__dial {
 	struct respio__queue_node node; /* in the control thread's queue */
 	struct respio__shard *shard;
-	struct respio__ctl answer; /* CONN_READY or CONN_FAILED for answer.slot */
+	struct respio__ctl answer; /* CONN_READY or CONN_FAILED for answer.link */
 };
 
 /* A mailbox for the rare control path: a mutex is fine here, and keeps the
@@ -52,11 +52,11 @@ struct respio__mailbox {
 	_Atomic uint32_t nonempty; /* checked by the shard every turn without the lock */
 };
 
-enum respio__slot_state {
-	RESPIO__SLOT_DOWN = 0, /* no socket, no dial asked for yet */
-	RESPIO__SLOT_DIALING,  /* a dial was asked for, maybe queued behind others */
-	RESPIO__SLOT_UP,
-	RESPIO__SLOT_BACKOFF, /* last dial failed; the next waits until retry_at */
+enum respio__link_state {
+	RESPIO__LINK_DOWN = 0, /* no socket, no dial asked for yet */
+	RESPIO__LINK_DIALING,  /* a dial was asked for, maybe queued behind others */
+	RESPIO__LINK_UP,
+	RESPIO__LINK_BACKOFF, /* last dial failed; the next waits until retry_at */
 };
 
 struct respio__buf {
@@ -71,7 +71,7 @@ struct respio__buf {
  * or below handed_end was handed to the kernel (it may have executed); one
  * above it is still in fill and can be taken back.
  */
-struct respio__slot {
+struct respio__link {
 	int state;
 	int fd;
 	uint32_t gen; /* bumped per connection; stale CQEs carry an old one */
@@ -154,8 +154,8 @@ struct respio__shard {
 	bool stopping;
 	struct respio__deadlines *deadlines; /* of every request in the FIFOs */
 	int64_t now_ns;			     /* read once per loop turn */
-	uint32_t nslots;
-	struct respio__slot *slots;
+	uint32_t nlinks;
+	struct respio__link *links;
 	struct respio__mailbox mail;
 	struct respio__wakes wakes; /* held back until the end of a batch */
 	uint32_t next_lane;	    /* where the next drain starts: no lane starves */
@@ -184,7 +184,7 @@ struct respio_client {
 	int64_t coarse_tick_ns;	  /* CLOCK_MONOTONIC_COARSE's resolution */
 	int64_t precise_below_ns; /* shorter timeouts read the precise clock */
 	uint32_t nshards;
-	uint32_t slots_per_shard;
+	uint32_t links_per_shard;
 	struct respio__shard *shards;
 	struct respio__future_pool *pool;
 	struct respio__control *control;
@@ -223,7 +223,7 @@ int respio__dial_now(struct respio_client *c, int *fd_out, char *detail, size_t 
 int respio__control_last_error(struct respio__control *ctl, char *buf, size_t cap,
 			       int64_t *when_ms);
 int respio__control_start(struct respio_client *c, struct respio__control **out);
-void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t slot);
+void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t link);
 /* Stop dialing: later respio__control_dial calls do nothing. Shards may
  * still call it, so the memory stays until respio__control_free, after
  * every shard has been joined. */
