@@ -12,6 +12,7 @@
 
 #include "atomic.h"
 #include "bigbuf.h"
+#include "client_internal.h"
 #include "command_policy.h"
 #include "submit_guard.h"
 #include "reply_internal.h"

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client_internal.h"
 #include "shard.h"
 
 /*

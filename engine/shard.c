@@ -13,6 +13,7 @@
 
 #include "atomic.h"
 #include "bigbuf.h"
+#include "client_internal.h"
 #include "deadline.h"
 #include "lanes.h"
 #include "reply_internal.h"

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Shards, the control thread and the client that owns them: the engine's
- * shared structures. */
+/* Shards and the control thread: the engine's shared structures. */
 #ifndef RESPIO_SHARD_H
 #define RESPIO_SHARD_H
 
@@ -167,48 +166,6 @@ struct respio__shard {
 
 	struct respio__shard_counters stats;
 };
-
-struct respio_client {
-	respio_target target;
-	respio_config cfg; /* strings point into strings[] below */
-	char *strings;
-	/* Bytes of commands over the inline size, from submit until the
-	 * kernel takes them (reserved in client.c, given back by the shards
-	 * with respio__bytes_release); bounded by cfg.max_inflight_bytes.
-	 * Padded, not aligned (the client comes from calloc): the fields read
-	 * on every submit do not share its line. */
-	char pad_before_bytes[64];
-	_Atomic uint64_t heap_bytes;
-	char pad_after_bytes[64];
-	int64_t timeout_ns;
-	int64_t coarse_tick_ns;	  /* CLOCK_MONOTONIC_COARSE's resolution */
-	int64_t precise_below_ns; /* shorter timeouts read the precise clock */
-	uint32_t nshards;
-	uint32_t links_per_shard;
-	struct respio__shard *shards;
-	struct respio__future_pool *pool;
-	struct respio__control *control;
-	_Atomic uint32_t shutting_down; /* seq_cst: see respio_submit_with */
-	pthread_mutex_t shutdown_lock;
-	bool shut_down; /* respio_client_shutdown ran to the end */
-	pthread_mutex_t start_lock;
-	pthread_cond_t start_cond;
-	uint32_t started;
-};
-
-/* What a request counts against cfg.max_inflight_bytes: the bytes of a
- * command too large for the future's inline space. */
-static inline uint32_t respio__counted_bytes(const respio_future *f)
-{
-	return f->req_len > RESPIO__INLINE ? f->req_len : 0;
-}
-
-/* Give counted bytes back: they were sent, or dropped unsent. Any thread. */
-static inline void respio__bytes_release(struct respio_client *c, uint64_t n)
-{
-	if (n)
-		respio__fetch_sub_acq_rel_u64(&c->heap_bytes, n);
-}
 
 /* shard.c */
 int respio__shard_start(struct respio__shard *sh);
