@@ -13,6 +13,7 @@
 #include "atomic.h"
 #include "bigbuf.h"
 #include "client_internal.h"
+#include "control.h"
 #include "command_policy.h"
 #include "submit_guard.h"
 #include "reply_internal.h"
@@ -33,15 +34,6 @@ static uint32_t thread_no(void)
 	if (!respio__thread_no)
 		respio__thread_no = respio__fetch_add_relaxed_u32(&respio__thread_counter, 1) + 1;
 	return respio__thread_no - 1;
-}
-
-static uint32_t pow2_at_least(uint32_t n)
-{
-	uint32_t p = 2;
-
-	while (p < n && p < (1u << 30))
-		p <<= 1;
-	return p;
 }
 
 static int copy_strings(struct respio_client *c, const respio_config *cfg)
@@ -91,75 +83,10 @@ static const struct respio_target_ops respio__client_ops = {
     .set_errdetail = client_set_errdetail,
 };
 
-static int shard_init(struct respio_client *c, struct respio__shard *sh, uint32_t index)
-{
-	sh->client = c;
-	sh->seed = (unsigned)time(NULL) ^ (index * 2654435761u);
-	sh->efd = -1;
-	pthread_mutex_init(&sh->mail.lock, NULL);
-	sh->initialized = true;
-	sh->lane_cap = pow2_at_least(c->cfg.ring_capacity + 1);
-	sh->lanes = aligned_alloc(64, RESPIO__LANES * sizeof(*sh->lanes));
-	if (!sh->lanes)
-		return -ENOMEM;
-	memset(sh->lanes, 0, RESPIO__LANES * sizeof(*sh->lanes));
-	for (uint32_t i = 0; i < RESPIO__LANES; i++) {
-		sh->lanes[i].buf = calloc(sh->lane_cap, sizeof(*sh->lanes[i].buf));
-		if (!sh->lanes[i].buf)
-			return -ENOMEM;
-		ck_ring_init(&sh->lanes[i].ring, sh->lane_cap);
-	}
-	sh->efd = eventfd(0, EFD_CLOEXEC);
-	if (sh->efd < 0)
-		return -errno;
-	sh->nlinks = c->links_per_shard;
-	sh->links = calloc(sh->nlinks, sizeof(*sh->links));
-	if (!sh->links)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < sh->nlinks; i++) {
-		int rc = respio_parser_create(&c->cfg.limits, &sh->links[i].parser);
-
-		sh->links[i].fd = -1;
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static void shard_fini(struct respio__shard *sh)
-{
-	struct respio__queue_node *n, *next;
-
-	if (!sh->initialized)
-		return;
-	/* Messages first: a dial's answer lives in its link. */
-	for (n = respio__queue_take_all(&sh->mail.msgs); n; n = next) {
-		struct respio__ctl *msg = RESPIO__QUEUE_DATA(n, struct respio__ctl, node);
-
-		next = n->next;
-		if (msg->type == RESPIO__CTL_CONN_READY)
-			close(msg->fd);
-		if (!msg->in_link)
-			free(msg);
-	}
-	pthread_mutex_destroy(&sh->mail.lock);
-	for (uint32_t i = 0; sh->links && i < sh->nlinks; i++) {
-		respio_parser_destroy(sh->links[i].parser);
-		respio__bigbuf_free(sh->links[i].fill.data, sh->links[i].fill.cap);
-		respio__bigbuf_free(sh->links[i].sending.data, sh->links[i].sending.cap);
-	}
-	free(sh->links);
-	if (sh->efd >= 0)
-		close(sh->efd);
-	for (uint32_t i = 0; sh->lanes && i < RESPIO__LANES; i++)
-		free(sh->lanes[i].buf);
-	free(sh->lanes);
-}
-
 static void client_free(struct respio_client *c)
 {
 	for (uint32_t i = 0; i < c->nshards; i++)
-		shard_fini(&c->shards[i]);
+		respio__shard_fini(&c->shards[i]);
 	free(c->shards);
 	if (c->pool)
 		respio__future_pool_close(c->pool);
@@ -207,11 +134,11 @@ static int validate(const respio_config *cfg)
  * (struct respio__dial): nothing to allocate, nothing to lose. */
 static void post_ready(struct respio__shard *sh, uint32_t link, int fd)
 {
-	struct respio__ctl *msg = &sh->links[link].dial.answer;
+	struct respio__msg *msg = &sh->links[link].dial.answer;
 
-	*msg = (struct respio__ctl){
-	    .type = RESPIO__CTL_CONN_READY, .link = link, .fd = fd, .in_link = true};
-	respio__shard_post(sh, msg);
+	*msg = (struct respio__msg){
+	    .type = RESPIO__MSG_CONN_READY, .link = link, .fd = fd, .in_link = true};
+	respio__mailbox_post(&sh->mail, msg);
 }
 
 int respio_client_create(const respio_config *cfg, respio_client **out)
@@ -281,7 +208,7 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 			rc = -ENOMEM;
 	}
 	for (uint32_t i = 0; rc == 0 && i < nshards; i++)
-		rc = shard_init(c, &c->shards[i], i);
+		rc = respio__shard_init(&c->shards[i], c, i);
 	/* Dial the first connection here, synchronously: a wrong address or
 	 * password fails create with a clear error instead of every request
 	 * failing later. */
@@ -362,20 +289,9 @@ void respio_client_shutdown(respio_client *c)
 	respio__control_stop(c->control);
 	for (uint32_t i = 0; i < c->nshards; i++) {
 		struct respio__shard *sh = &c->shards[i];
-		struct respio__ctl *msg;
 
-		if (!sh->running || sh->init_rc < 0)
-			continue;
-		msg = calloc(1, sizeof(*msg));
-		if (msg) {
-			msg->type = RESPIO__CTL_STOP;
-			respio__shard_post(sh, msg);
-		} else {
-			/* Without memory for a message, stop through the flag
-			 * the shard reads every turn. */
-			respio__store_release_u32(&sh->stop_flag, 1);
-			respio__shard_wake(sh);
-		}
+		if (sh->running && sh->init_rc >= 0)
+			respio__shard_stop(sh);
 	}
 	for (uint32_t i = 0; i < c->nshards; i++)
 		if (c->shards[i].running) {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The control thread's dialers: dial and handshake connections for the
- * shards, so a shard never blocks on connect, AUTH or HELLO. */
+ * links that ask, so a shard never blocks on connect, AUTH or HELLO. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "client_internal.h"
-#include "shard.h"
+#include "control.h"
 
 /*
  * Dials in flight at once, per client. More than one, so that a dial that
@@ -26,7 +26,7 @@ struct respio__control {
 	uint32_t nthreads; /* started, to be joined */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct respio__queue queue; /* of struct respio__dial, through node */
+	struct respio__queue queue; /* of struct respio__dial_request, through node */
 	bool stop;
 	/* The last failed dial, for respio_client_last_error: written by the
 	 * dialer, read by any thread, both rare, so under the same lock. */
@@ -119,7 +119,7 @@ static void *dialer_main(void *arg)
 
 	pthread_mutex_lock(&ctl->lock);
 	for (;;) {
-		struct respio__dial *d;
+		struct respio__dial_request *d;
 		char detail[RESPIO__DETAIL_SIZE];
 		int fd = -1, rc;
 
@@ -127,16 +127,17 @@ static void *dialer_main(void *arg)
 			pthread_cond_wait(&ctl->cond, &ctl->lock);
 		if (ctl->stop)
 			break;
-		d = RESPIO__QUEUE_DATA(respio__queue_pop(&ctl->queue), struct respio__dial, node);
+		d = RESPIO__QUEUE_DATA(respio__queue_pop(&ctl->queue), struct respio__dial_request,
+				       node);
 		pthread_mutex_unlock(&ctl->lock);
 		rc = respio__dial_now(ctl->client, &fd, detail, sizeof(detail));
 		if (rc < 0)
 			note_error(ctl, rc, detail);
-		d->answer.type = rc == 0 ? RESPIO__CTL_CONN_READY : RESPIO__CTL_CONN_FAILED;
+		d->answer.type = rc == 0 ? RESPIO__MSG_CONN_READY : RESPIO__MSG_CONN_FAILED;
 		d->answer.fd = fd;
 		d->answer.err = rc;
-		/* From here d is the shard's again. */
-		respio__shard_post(d->shard, &d->answer);
+		/* From here d is its link's again. */
+		respio__mailbox_post(d->reply_to, &d->answer);
 		pthread_mutex_lock(&ctl->lock);
 	}
 	/* Requests still queued belong to their links: nothing to free. */
@@ -178,15 +179,11 @@ int respio__control_start(struct respio_client *c, struct respio__control **out)
 	return 0;
 }
 
-void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t link)
+void respio__control_dial(struct respio__control *ctl, struct respio__dial_request *d)
 {
-	struct respio__dial *d = &sh->links[link].dial;
-
-	d->shard = sh;
-	d->answer = (struct respio__ctl){.link = link, .fd = -1, .in_link = true};
 	pthread_mutex_lock(&ctl->lock);
-	/* Once stopping, the shard is going away too: the request is dropped
-	 * and the link stays DIALING until the shard ends. */
+	/* Once stopping, the asker is going away too: the request is dropped
+	 * and its link stays DIALING until its shard ends. */
 	if (!ctl->stop) {
 		respio__queue_push(&ctl->queue, &d->node);
 		pthread_cond_signal(&ctl->cond);

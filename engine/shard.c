@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include "atomic.h"
 #include "bigbuf.h"
 #include "client_internal.h"
+#include "control.h"
 #include "deadline.h"
 #include "lanes.h"
 #include "reply_internal.h"
@@ -174,8 +176,12 @@ static uint32_t link_index(struct respio__shard *sh, struct respio__link *link)
 
 static void request_dial(struct respio__shard *sh, struct respio__link *link)
 {
+	struct respio__dial_request *d = &link->dial;
+
 	link->state = RESPIO__LINK_DIALING;
-	respio__control_dial(sh->client->control, sh, link_index(sh, link));
+	d->reply_to = &sh->mail;
+	d->answer = (struct respio__msg){.link = link_index(sh, link), .fd = -1, .in_link = true};
+	respio__control_dial(sh->client->control, d);
 }
 
 static void fifo_push(struct respio__link *link, respio_future *f)
@@ -486,32 +492,26 @@ static void handle_mail(struct respio__shard *sh)
 {
 	struct respio__queue_node *n, *next;
 
-	pthread_mutex_lock(&sh->mail.lock);
-	n = respio__queue_take_all(&sh->mail.msgs);
-	respio__store_relaxed_u32(&sh->mail.nonempty, 0);
-	pthread_mutex_unlock(&sh->mail.lock);
-
-	for (; n; n = next) {
-		struct respio__ctl *msg = RESPIO__QUEUE_DATA(n, struct respio__ctl, node);
+	for (n = respio__mailbox_take(&sh->mail); n; n = next) {
+		struct respio__msg *msg = RESPIO__QUEUE_DATA(n, struct respio__msg, node);
 		struct respio__link *link = &sh->links[msg->link];
 
 		next = n->next;
 		switch (msg->type) {
-		case RESPIO__CTL_CONN_READY:
+		case RESPIO__MSG_CONN_READY:
 			if (sh->stopping || link->state == RESPIO__LINK_UP)
 				close(msg->fd);
 			else
 				conn_ready(sh, link, msg->fd);
 			break;
-		case RESPIO__CTL_CONN_FAILED:
+		case RESPIO__MSG_CONN_FAILED:
 			counter_add(&sh->stats.dial_failures, 1);
 			link->attempts++;
 			back_off(sh, link, msg->err);
 			break;
-		case RESPIO__CTL_STOP: sh->stopping = true; break;
+		case RESPIO__MSG_STOP: sh->stopping = true; break;
 		}
-		if (!msg->in_link)
-			free(msg);
+		respio__msg_release(msg);
 	}
 }
 
@@ -935,7 +935,7 @@ static bool has_work(struct respio__shard *sh)
 	for (uint32_t i = 0; i < RESPIO__LANES; i++)
 		if (ck_ring_size(&sh->lanes[i].ring) > 0)
 			return true;
-	return respio__load_relaxed_u32(&sh->mail.nonempty);
+	return respio__mailbox_peek(&sh->mail);
 }
 
 static int64_t next_wake(struct respio__shard *sh, int64_t now)
@@ -959,7 +959,7 @@ static void shard_loop(struct respio__shard *sh)
 		int64_t now;
 		uint32_t drained;
 
-		if (respio__load_relaxed_u32(&sh->mail.nonempty))
+		if (respio__mailbox_peek(&sh->mail))
 			handle_mail(sh);
 		if (sh->stopping || respio__load_acquire_u32(&sh->stop_flag))
 			return;
@@ -1084,6 +1084,79 @@ static void shard_free_resources(struct respio__shard *sh)
 	sh->deadlines = NULL;
 }
 
+/* The shard's mailbox wakes it: control messages are rare, so always. */
+static void kick(void *arg)
+{
+	struct respio__shard *sh = arg;
+
+	if (eventfd_write(sh->efd, 1) < 0) {
+		/* The counter cannot overflow in practice; nothing to do. */
+	}
+}
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+	uint32_t p = 2;
+
+	while (p < n && p < (1u << 30))
+		p <<= 1;
+	return p;
+}
+
+int respio__shard_init(struct respio__shard *sh, struct respio_client *c, uint32_t index)
+{
+	sh->client = c;
+	sh->seed = (unsigned)time(NULL) ^ (index * 2654435761u);
+	sh->efd = -1;
+	respio__mailbox_init(&sh->mail, kick, sh);
+	sh->initialized = true;
+	sh->lane_cap = pow2_at_least(c->cfg.ring_capacity + 1);
+	sh->lanes = aligned_alloc(64, RESPIO__LANES * sizeof(*sh->lanes));
+	if (!sh->lanes)
+		return -ENOMEM;
+	memset(sh->lanes, 0, RESPIO__LANES * sizeof(*sh->lanes));
+	for (uint32_t i = 0; i < RESPIO__LANES; i++) {
+		sh->lanes[i].buf = calloc(sh->lane_cap, sizeof(*sh->lanes[i].buf));
+		if (!sh->lanes[i].buf)
+			return -ENOMEM;
+		ck_ring_init(&sh->lanes[i].ring, sh->lane_cap);
+	}
+	sh->efd = eventfd(0, EFD_CLOEXEC);
+	if (sh->efd < 0)
+		return -errno;
+	sh->nlinks = c->links_per_shard;
+	sh->links = calloc(sh->nlinks, sizeof(*sh->links));
+	if (!sh->links)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < sh->nlinks; i++) {
+		int rc = respio_parser_create(&c->cfg.limits, &sh->links[i].parser);
+
+		sh->links[i].fd = -1;
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void respio__shard_fini(struct respio__shard *sh)
+{
+	if (!sh->initialized)
+		return;
+	/* Messages first: a dial's answer lives in its link. */
+	respio__mailbox_destroy(&sh->mail);
+	for (uint32_t i = 0; sh->links && i < sh->nlinks; i++) {
+		respio_parser_destroy(sh->links[i].parser);
+		respio__bigbuf_free(sh->links[i].fill.data, sh->links[i].fill.cap);
+		respio__bigbuf_free(sh->links[i].sending.data, sh->links[i].sending.cap);
+	}
+	free(sh->links);
+	if (sh->efd >= 0)
+		close(sh->efd);
+	for (uint32_t i = 0; sh->lanes && i < RESPIO__LANES; i++)
+		free(sh->lanes[i].buf);
+	free(sh->lanes);
+}
+
 _Thread_local bool respio__on_shard_thread;
 
 static void *shard_main(void *arg)
@@ -1145,15 +1218,18 @@ int respio__shard_start(struct respio__shard *sh)
 	return 0;
 }
 
-void respio__shard_post(struct respio__shard *sh, struct respio__ctl *msg)
+void respio__shard_stop(struct respio__shard *sh)
 {
-	pthread_mutex_lock(&sh->mail.lock);
-	respio__queue_push(&sh->mail.msgs, &msg->node);
-	respio__store_relaxed_u32(&sh->mail.nonempty, 1);
-	pthread_mutex_unlock(&sh->mail.lock);
-	/* Control messages are rare: always wake, so none waits a tick. */
-	if (eventfd_write(sh->efd, 1) < 0) {
-		/* The counter cannot overflow in practice; nothing to do. */
+	struct respio__msg *msg = calloc(1, sizeof(*msg));
+
+	if (msg) {
+		msg->type = RESPIO__MSG_STOP;
+		respio__mailbox_post(&sh->mail, msg);
+	} else {
+		/* Without memory for a message, stop through the flag the
+		 * shard reads every turn. */
+		respio__store_release_u32(&sh->stop_flag, 1);
+		respio__shard_wake(sh);
 	}
 }
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Shards and the control thread: the engine's shared structures. */
+/* A shard: one thread, its lanes, its links and its mailbox. */
 #ifndef RESPIO_SHARD_H
 #define RESPIO_SHARD_H
 
@@ -7,49 +7,11 @@
 #include <pthread.h>
 
 #include "future.h"
+#include "mailbox.h"
 #include "uring.h"
 
-struct respio__control;
 struct respio__deadlines;
-struct respio__shard;
-
-/* Messages the control thread leaves in a shard's mailbox. */
-enum respio__ctl_type {
-	RESPIO__CTL_CONN_READY = 1, /* fd: a connected, handshaken socket for link */
-	RESPIO__CTL_CONN_FAILED,    /* err: why the dial for link failed */
-	RESPIO__CTL_STOP,	    /* finish every request and exit */
-};
-
-struct respio__ctl {
-	struct respio__queue_node node; /* in a mailbox */
-	int type;
-	uint32_t link;
-	int fd;
-	int err;
-	bool in_link; /* a dial's answer, part of the link (respio__dial): never freed */
-};
-
-/*
- * A dial request and the message that answers it, in one piece that the
- * link owns: a link has at most one dial in flight (it asks for one only
- * from DOWN or BACKOFF, and is DIALING until the answer arrives), so asking
- * and answering allocate nothing and no failed allocation can leave a link
- * dialing for ever. The control side stops touching it once it has posted
- * the answer.
- */
-struct respio__dial {
-	struct respio__queue_node node; /* in the control thread's queue */
-	struct respio__shard *shard;
-	struct respio__ctl answer; /* CONN_READY or CONN_FAILED for answer.link */
-};
-
-/* A mailbox for the rare control path: a mutex is fine here, and keeps the
- * request ring free of messages that must never be dropped. */
-struct respio__mailbox {
-	pthread_mutex_t lock;
-	struct respio__queue msgs;
-	_Atomic uint32_t nonempty; /* checked by the shard every turn without the lock */
-};
+struct respio_client;
 
 enum respio__link_state {
 	RESPIO__LINK_DOWN = 0, /* no socket, no dial asked for yet */
@@ -95,7 +57,7 @@ struct respio__link {
 	uint64_t fill_counted, sending_counted;
 	uint64_t handed_end;
 
-	struct respio__dial dial;
+	struct respio__dial_request dial;
 
 	int64_t last_rx_ns;
 	/* When the oldest request still awaiting its reply was handed to the
@@ -167,24 +129,17 @@ struct respio__shard {
 	struct respio__shard_counters stats;
 };
 
-/* shard.c */
+/* Set a shard up for client c (its lanes, links and mailbox; no thread
+ * yet): 0 or a negative code, and then respio__shard_fini frees what was
+ * made. index names it. */
+int respio__shard_init(struct respio__shard *sh, struct respio_client *c, uint32_t index);
+/* Free what respio__shard_init made, after the thread was joined (or never
+ * started); messages left in its mailbox are dropped first. */
+void respio__shard_fini(struct respio__shard *sh);
 int respio__shard_start(struct respio__shard *sh);
-void respio__shard_post(struct respio__shard *sh, struct respio__ctl *msg);
+/* Ask the shard to finish every request and exit. Any thread. */
+void respio__shard_stop(struct respio__shard *sh);
 void respio__shard_wake(struct respio__shard *sh);
 void respio__shard_join(struct respio__shard *sh);
-
-/* control.c: the control thread's dialers dial for shards, a few at a time. */
-#define RESPIO__DETAIL_SIZE 256 /* room for a dial's error detail */
-int respio__dial_now(struct respio_client *c, int *fd_out, char *detail, size_t cap);
-/* The last failed dial of the dialers (respio_client_last_error). */
-int respio__control_last_error(struct respio__control *ctl, char *buf, size_t cap,
-			       int64_t *when_ms);
-int respio__control_start(struct respio_client *c, struct respio__control **out);
-void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t link);
-/* Stop dialing: later respio__control_dial calls do nothing. Shards may
- * still call it, so the memory stays until respio__control_free, after
- * every shard has been joined. */
-void respio__control_stop(struct respio__control *ctl);
-void respio__control_free(struct respio__control *ctl);
 
 #endif
