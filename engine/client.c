@@ -14,6 +14,7 @@
 #include "bigbuf.h"
 #include "client_internal.h"
 #include "control.h"
+#include "dial.h"
 #include "command_policy.h"
 #include "submit_guard.h"
 #include "reply_internal.h"
@@ -213,7 +214,7 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	 * password fails create with a clear error instead of every request
 	 * failing later. */
 	if (rc == 0)
-		rc = respio__dial_now(c, &fd, detail, sizeof(detail));
+		rc = respio__dial_now(&c->cfg, &fd, detail, sizeof(detail));
 	if (rc < 0) {
 		snprintf(respio__client_detail, sizeof(respio__client_detail), "%s",
 			 detail[0] ? detail : respio_strerror(rc));
@@ -223,7 +224,7 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	c->shards[0].links[0].state = RESPIO__LINK_DIALING;
 	post_ready(&c->shards[0], 0, fd);
 
-	rc = respio__control_start(c, &c->control);
+	rc = respio__control_start(&c->cfg, nshards * per_shard, &c->control);
 	for (uint32_t i = 0; rc == 0 && i < nshards; i++) {
 		rc = respio__shard_start(&c->shards[i]);
 		if (rc == 0)

@@ -7,19 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <respio.h>
+
 #include "mailbox.h"
 
 struct respio__control;
-struct respio_client;
 
-#define RESPIO__DETAIL_SIZE 256 /* room for a dial's error detail */
-
-/* Dial one connection now, on the calling thread (blocks up to the pool's
- * connection_timeout_ms): 0 with *fd_out, or a negative code and detail. */
-int respio__dial_now(struct respio_client *c, int *fd_out, char *detail, size_t cap);
-
-/* Start the dialers for client c (fewer when it has fewer connections). */
-int respio__control_start(struct respio_client *c, struct respio__control **out);
+/* Start the dialers (up to 4, no more than nlinks, the connections they
+ * will dial for), dialing with *cfg, which must outlive them. */
+int respio__control_start(const respio_config *cfg, uint32_t nlinks, struct respio__control **out);
 
 /* Queue req for a dialer, which posts req->answer to req->reply_to once the
  * dial is done. req belongs to the dialers until then. Any thread. */

@@ -33,11 +33,6 @@
  * the most requests it may hold in flight to do so (see shard_loop). */
 #define RESPIO__POLL_NS		  30000LL
 #define RESPIO__POLL_MAX_INFLIGHT 1
-#define RESPIO__BACKOFF_BASE_MS	  50
-#define RESPIO__BACKOFF_MAX_MS	  2000
-/* A connection lost sooner than this after its dial counts as a failed
- * attempt (see conn_fail). */
-#define RESPIO__YOUNG_CONN_NS 1000000000LL
 
 /*
  * CQE user_data: op in the low byte, link index above it, and the link's
@@ -351,7 +346,7 @@ static void close_through_ring(struct respio__shard *sh, int fd)
  * The connection is unusable: close it. Requests handed to the kernel may
  * have executed and complete with err (fate SENT); the rest stay queued for
  * the next connection, in order; one is dialed at once, unless the
- * connection died young (below).
+ * connection died young (respio__backoff_lost).
  */
 static void conn_fail(struct respio__shard *sh, struct respio__link *link, int err)
 {
@@ -400,23 +395,10 @@ static void conn_fail(struct respio__shard *sh, struct respio__link *link, int e
 	rebuild_fill(sh, link, 0);
 	if (sh->stopping)
 		return;
-	/*
-	 * A connection lost within a second of its dial without a byte
-	 * received (a server or proxy that accepts, answers the handshake,
-	 * then closes) counts as a failed attempt, or such a server would be
-	 * redialed at dial speed for ever. The first in a row is redialed at
-	 * once, so one unlucky kill costs nothing; from the second on the link
-	 * backs off as after a failed dial. A connection that lived longer, or
-	 * answered requests, starts the count afresh: connections killed while
-	 * they serve traffic come back at once.
-	 */
-	if (!link->served && respio__coarse_now_ns() - link->up_since_ns < RESPIO__YOUNG_CONN_NS) {
-		if (link->attempts++ > 0) {
-			back_off(sh, link, err);
-			return;
-		}
-	} else {
-		link->attempts = 0;
+	/* A connection that died young counts as a failed attempt (dial.c). */
+	if (respio__backoff_lost(&link->backoff, link->served, respio__coarse_now_ns())) {
+		back_off(sh, link, err);
+		return;
 	}
 	request_dial(sh, link);
 }
@@ -445,20 +427,6 @@ static void fail_queued(struct respio__shard *sh, struct respio__link *link, int
 	respio__deadlines_clear(sh->deadlines, link_index(sh, link));
 }
 
-static int64_t backoff_ns(struct respio__shard *sh, uint32_t attempts)
-{
-	int64_t ms = RESPIO__BACKOFF_BASE_MS;
-
-	while (attempts-- > 1 && ms < RESPIO__BACKOFF_MAX_MS)
-		ms *= 2;
-	if (ms > RESPIO__BACKOFF_MAX_MS)
-		ms = RESPIO__BACKOFF_MAX_MS;
-	/* Jitter in [ms/2, ms]: shards and clients that lost the same server
-	 * do not come back in lockstep. */
-	ms = ms / 2 + (int64_t)(rand_r(&sh->seed) % (unsigned)(ms / 2 + 1));
-	return ms * 1000000;
-}
-
 /* The link's last attempt failed (its dial, or a connection that died
  * young; the caller counted it in attempts): no dial until the backoff
  * ends, and what is queued fails now, never sent. */
@@ -466,12 +434,10 @@ static void back_off(struct respio__shard *sh, struct respio__link *link, int er
 {
 	link->state = RESPIO__LINK_BACKOFF;
 	link->last_err = err;
-	link->retry_at_ns = respio__now_ns() + backoff_ns(sh, link->attempts);
+	respio__backoff_schedule(&link->backoff, respio__now_ns(), &sh->seed);
 	fail_queued(sh, link, err);
 }
 
-/* attempts is left as it is: only a connection that lives past
- * RESPIO__YOUNG_CONN_NS clears it (conn_fail). */
 static void conn_ready(struct respio__shard *sh, struct respio__link *link, int fd)
 {
 	link->fd = fd;
@@ -479,7 +445,7 @@ static void conn_ready(struct respio__shard *sh, struct respio__link *link, int 
 	link->state = RESPIO__LINK_UP;
 	link->last_err = 0;
 	link->last_rx_ns = respio__coarse_now_ns();
-	link->up_since_ns = link->last_rx_ns;
+	respio__backoff_up(&link->backoff, link->last_rx_ns);
 	link->served = false;
 	respio_parser_reset(link->parser);
 	respio__store_relaxed_u32(&sh->stats.conns_up,
@@ -506,7 +472,7 @@ static void handle_mail(struct respio__shard *sh)
 			break;
 		case RESPIO__MSG_CONN_FAILED:
 			counter_add(&sh->stats.dial_failures, 1);
-			link->attempts++;
+			respio__backoff_dial_failed(&link->backoff);
 			back_off(sh, link, msg->err);
 			break;
 		case RESPIO__MSG_STOP: sh->stopping = true; break;
@@ -682,7 +648,7 @@ static void maintain(struct respio__shard *sh, int64_t now)
 	for (uint32_t i = 0; i < sh->nlinks; i++) {
 		struct respio__link *link = &sh->links[i];
 
-		if (link->state == RESPIO__LINK_BACKOFF && now >= link->retry_at_ns)
+		if (link->state == RESPIO__LINK_BACKOFF && now >= link->backoff.retry_at_ns)
 			request_dial(sh, link);
 		else if (link->state == RESPIO__LINK_UP)
 			check_stall(sh, link, now, stall_ns);
@@ -945,8 +911,9 @@ static int64_t next_wake(struct respio__shard *sh, int64_t now)
 	if (deadline < t)
 		t = deadline;
 	for (uint32_t i = 0; i < sh->nlinks; i++)
-		if (sh->links[i].state == RESPIO__LINK_BACKOFF && sh->links[i].retry_at_ns < t)
-			t = sh->links[i].retry_at_ns;
+		if (sh->links[i].state == RESPIO__LINK_BACKOFF &&
+		    sh->links[i].backoff.retry_at_ns < t)
+			t = sh->links[i].backoff.retry_at_ns;
 	return t > now ? t : now;
 }
 

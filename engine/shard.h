@@ -6,6 +6,7 @@
 #include <ck_ring.h>
 #include <pthread.h>
 
+#include "dial.h"
 #include "future.h"
 #include "mailbox.h"
 #include "uring.h"
@@ -63,9 +64,7 @@ struct respio__link {
 	/* When the oldest request still awaiting its reply was handed to the
 	 * kernel, if nothing was outstanding before it (see maintain). */
 	int64_t busy_since_ns;
-	int64_t retry_at_ns;
-	int64_t up_since_ns; /* when the connection came up (coarse clock) */
-	uint32_t attempts;   /* failed in a row: dials, and connections that died young */
+	struct respio__backoff backoff;
 	int last_err;
 };
 
