@@ -18,24 +18,10 @@
 #include "command_policy.h"
 #include "submit_guard.h"
 #include "reply_internal.h"
+#include "route.h"
 #include "shard.h"
 
 #define RESPIO__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
-/*
- * Each thread gets a number on its first submission; it picks the shard
- * and, within it, the connection. A thread's requests therefore always use
- * the same connection, which is what keeps them in submission order.
- */
-static _Atomic uint32_t respio__thread_counter;
-static _Thread_local uint32_t respio__thread_no;
-
-static uint32_t thread_no(void)
-{
-	if (!respio__thread_no)
-		respio__thread_no = respio__fetch_add_relaxed_u32(&respio__thread_counter, 1) + 1;
-	return respio__thread_no - 1;
-}
 
 static int copy_strings(struct respio_client *c, const respio_config *cfg)
 {
@@ -380,7 +366,7 @@ static void discard(struct respio_client *c, respio_future *f)
 }
 
 /* The body of a submit, on a lane the caller is registered on. */
-static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint32_t no,
+static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint32_t link,
 			  struct respio__shard *sh, struct respio__lane *lane, int argc,
 			  const char *const *argv, const size_t *argvlen, respio_future **out)
 {
@@ -412,8 +398,8 @@ static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint
 		f->cb_arg = opts->cb_arg;
 	}
 	/* Below 2^16 for any pool size in use; the shard takes it modulo its
-	 * connection count anyway. */
-	f->conn_index = (uint16_t)((no / c->nshards) % c->links_per_shard);
+	 * link count anyway. */
+	f->link_index = (uint16_t)link;
 
 	/* ck_ring is inline assembly ThreadSanitizer cannot see: tell it the
 	 * future's contents are published here and acquired by the shard. */
@@ -442,7 +428,7 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 	struct respio__shard *sh;
 	struct respio__lane *lane;
 	struct respio__guard *guard;
-	uint32_t no;
+	struct respio__route route;
 	int rc;
 
 	if (out)
@@ -454,16 +440,17 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 	rc = respio__command_policy(argc, argv, argvlen);
 	if (rc < 0)
 		return rc;
-	no = thread_no();
-	sh = &c->shards[no % c->nshards];
-	lane = &sh->lanes[(no / c->nshards) % RESPIO__LANES];
+	route = respio__route_pick(respio__route_thread_no(), c->nshards, RESPIO__LANES,
+				   c->links_per_shard);
+	sh = &c->shards[route.shard];
+	lane = &sh->lanes[route.lane];
 
 	/* Shutdown waits for the submits in progress (submit_guard.h): either
 	 * this one sees shutting_down here, or shutdown waits until it left. */
 	rc = respio__guard_enter(c, &c->shutting_down, &guard);
 	if (rc < 0)
 		return rc;
-	rc = submit_on_lane(c, opts, no, sh, lane, argc, argv, argvlen, out);
+	rc = submit_on_lane(c, opts, route.link, sh, lane, argc, argv, argvlen, out);
 	respio__guard_leave(guard);
 	return rc;
 }

@@ -424,7 +424,7 @@ int respio__future_acquire(struct respio__future_pool *pool, int64_t deadline_ns
 	f->reply = NULL;
 	f->deadline_ns = deadline_ns;
 	f->fifo.next = NULL;
-	f->conn_index = 0;
+	f->link_index = 0;
 	f->expired = false;
 	f->stream_end = 0;
 	*out = f;

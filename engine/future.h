@@ -61,10 +61,10 @@ struct respio_future {
 	/* Pool-private: while the future sits on the free stack, the index of
 	 * the next free one. */
 	_Atomic uint32_t free_next;
-	/* The connection within the shard (taken modulo its count), set by
-	 * the submitter before the hand-off; from here on the fields are the
-	 * shard's alone until the future completes. */
-	uint16_t conn_index;
+	/* The link (connection) within the shard (taken modulo its count),
+	 * set by the submitter before the hand-off; from here on the fields
+	 * are the shard's alone until the future completes. */
+	uint16_t link_index;
 	uint8_t fate;
 	bool expired; /* completed early (deadline); reply still due */
 	const respio_reply *reply;

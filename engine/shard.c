@@ -491,7 +491,7 @@ static void finish_unsent(struct respio__shard *sh, respio_future *f, int err)
 
 static void accept_request(struct respio__shard *sh, respio_future *f, int64_t now)
 {
-	struct respio__link *link = &sh->links[f->conn_index % sh->nlinks];
+	struct respio__link *link = &sh->links[f->link_index % sh->nlinks];
 	int rc;
 
 	inflight_add(sh, 1);
