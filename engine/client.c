@@ -298,19 +298,6 @@ void respio_client_destroy(respio_client *c)
 	client_free(c);
 }
 
-static void backoff_pause(uint32_t round)
-{
-	if (round < 64) {
-		respio__cpu_relax();
-	} else if (round < 128) {
-		sched_yield();
-	} else {
-		struct timespec ts = {0, 50000};
-
-		nanosleep(&ts, NULL);
-	}
-}
-
 /*
  * Count need bytes of a large command against cfg.max_inflight_bytes,
  * waiting for the shards to send (or drop) others while the bound is
@@ -332,7 +319,7 @@ static int reserve_bytes(struct respio_client *c, uint64_t need, int64_t deadlin
 			return RESPIO_E_SHUTDOWN;
 		if (nowait || respio__now_ns() >= deadline)
 			return RESPIO_E_BACKPRESSURE;
-		backoff_pause(round);
+		respio__lane_pause(round);
 		cur = respio__load_relaxed_u64(&c->heap_bytes);
 	}
 }
@@ -363,6 +350,11 @@ static void discard(struct respio_client *c, respio_future *f)
 {
 	respio__bytes_release(c, respio__counted_bytes(f));
 	respio__future_discard(f);
+}
+
+static void wake_shard(void *sh)
+{
+	respio__shard_wake(sh);
 }
 
 /* The body of a submit, on a lane the caller is registered on. */
@@ -401,21 +393,11 @@ static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint
 	 * link count anyway. */
 	f->link_index = (uint16_t)link;
 
-	/* ck_ring is inline assembly ThreadSanitizer cannot see: tell it the
-	 * future's contents are published here and acquired by the shard. */
-	respio__tsan_release(f);
-	/* A full ring is backpressure: wait for the shard, up to the deadline. */
-	for (uint32_t round = 0; !ck_ring_enqueue_mpmc(&lane->ring, lane->buf, f); round++) {
-		respio__shard_wake(sh);
-		if (respio__load_relaxed_u32(&c->shutting_down)) {
-			discard(c, f);
-			return RESPIO_E_SHUTDOWN;
-		}
-		if (nowait || respio__coarse_now_ns() >= deadline) {
-			discard(c, f);
-			return RESPIO_E_BACKPRESSURE;
-		}
-		backoff_pause(round);
+	/* A full lane is backpressure: wait for the shard, up to the deadline. */
+	rc = respio__lane_enqueue(lane, f, deadline, nowait, &c->shutting_down, wake_shard, sh);
+	if (rc < 0) {
+		discard(c, f);
+		return rc;
 	}
 	respio__shard_wake(sh);
 	*out = f;
@@ -509,8 +491,7 @@ static void add_stats(respio_stats *s, const struct respio__shard *sh)
 	s->connections_active += busy < up ? busy : up;
 	s->connections_idle += busy < up ? up - busy : 0;
 	s->inflight += respio__load_relaxed_u32(&k->inflight);
-	for (uint32_t i = 0; i < RESPIO__LANES; i++)
-		s->ring_depth += ck_ring_size(&sh->lanes[i].ring);
+	s->ring_depth += respio__lanes_depth(sh->lanes);
 	s->submitted += respio__load_relaxed_u64(&k->submitted);
 	s->completed += respio__load_relaxed_u64(&k->completed);
 	s->failed += respio__load_relaxed_u64(&k->failed);

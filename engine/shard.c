@@ -17,7 +17,6 @@
 #include "client_internal.h"
 #include "control.h"
 #include "deadline.h"
-#include "lanes.h"
 #include "reply_internal.h"
 #include "shard.h"
 
@@ -520,24 +519,19 @@ static void accept_request(struct respio__shard *sh, respio_future *f, int64_t n
 
 static uint32_t drain_ring(struct respio__shard *sh, int64_t now)
 {
-	uint32_t n = 0, start = sh->next_lane;
+	/* The shard is its lanes' only consumer, ever (shard_shutdown drains
+	 * them on this thread too): the single-consumer dequeue saves the
+	 * consumer's CAS per request. */
+	struct respio__lanes_pass pass =
+	    respio__lanes_pass(sh->lanes, sh->next_lane, RESPIO__DRAIN_BATCH);
+	uint32_t n = 0;
 	void *p;
 
-	for (uint32_t i = 0; i < RESPIO__LANES && n < RESPIO__DRAIN_BATCH; i++) {
-		struct respio__lane *lane = &sh->lanes[(start + i) % RESPIO__LANES];
-
-		/* The shard is its lanes' only consumer, ever (shard_shutdown
-		 * drains them on this thread too): the single-consumer dequeue
-		 * saves the consumer's CAS per request. */
-		while (n < RESPIO__DRAIN_BATCH &&
-		       respio__lane_dequeue(&lane->ring, lane->buf, &p)) {
-			/* Pairs with respio__tsan_release before the enqueue. */
-			respio__tsan_acquire(p);
-			accept_request(sh, p, now);
-			n++;
-		}
+	while (respio__lanes_take(&pass, &p)) {
+		accept_request(sh, p, now);
+		n++;
 	}
-	sh->next_lane = (start + 1) % RESPIO__LANES;
+	sh->next_lane = (sh->next_lane + 1) % RESPIO__LANES;
 	if (n) {
 		counter_add(&sh->stats.batches, 1);
 		counter_add(&sh->stats.batched, n);
@@ -898,10 +892,7 @@ static void flush_all(struct respio__shard *sh)
 
 static bool has_work(struct respio__shard *sh)
 {
-	for (uint32_t i = 0; i < RESPIO__LANES; i++)
-		if (ck_ring_size(&sh->lanes[i].ring) > 0)
-			return true;
-	return respio__mailbox_peek(&sh->mail);
+	return !respio__lanes_empty(sh->lanes) || respio__mailbox_peek(&sh->mail);
 }
 
 static int64_t next_wake(struct respio__shard *sh, int64_t now)
@@ -1000,14 +991,12 @@ static void shard_loop(struct respio__shard *sh)
 /* Everything still in the shard completes with RESPIO_E_SHUTDOWN. */
 static void shard_shutdown(struct respio__shard *sh)
 {
+	struct respio__lanes_pass pass = respio__lanes_pass(sh->lanes, 0, UINT32_MAX);
 	void *p;
 
-	for (uint32_t i = 0; i < RESPIO__LANES; i++) {
-		while (respio__lane_dequeue(&sh->lanes[i].ring, sh->lanes[i].buf, &p)) {
-			respio__tsan_acquire(p);
-			inflight_add(sh, 1);
-			finish_unsent(sh, p, RESPIO_E_SHUTDOWN);
-		}
+	while (respio__lanes_take(&pass, &p)) {
+		inflight_add(sh, 1);
+		finish_unsent(sh, p, RESPIO_E_SHUTDOWN);
 	}
 	for (uint32_t i = 0; i < sh->nlinks; i++) {
 		struct respio__link *link = &sh->links[i];

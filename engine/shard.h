@@ -8,6 +8,7 @@
 
 #include "dial.h"
 #include "future.h"
+#include "lanes.h"
 #include "mailbox.h"
 #include "uring.h"
 
@@ -75,22 +76,6 @@ struct respio__shard_counters {
 	_Atomic uint64_t waiter_wakes, wake_calls; /* copied from the shard's wakes */
 	_Atomic uint64_t wakeups; /* the one counter submitters write (fetch_add) */
 	_Atomic uint32_t inflight, conns_up, conns_busy;
-};
-
-/*
- * A shard's request queue is several ck_rings ("lanes"); a thread always
- * uses the same lane. ck_ring's MPMC enqueue publishes in reservation order,
- * so a producer preempted between reserving and publishing stalls every
- * producer behind it; with many more threads than cores that turns into a
- * convoy that runs at one hand-off per scheduler tick. Spreading threads
- * over lanes keeps each ring at about one producer, and a thread's order is
- * kept because its lane (like its connection) never changes.
- */
-#define RESPIO__LANES 16
-
-struct respio__lane {
-	alignas(64) ck_ring_t ring;
-	ck_ring_buffer_t *buf;
 };
 
 /* Set on shard threads: a submit from a completion callback must not wait
