@@ -77,8 +77,8 @@ static void client_free(struct respio_client *c)
 	free(c->shards);
 	if (c->pool)
 		respio__future_pool_close(c->pool);
-	pthread_mutex_destroy(&c->start_lock);
-	pthread_cond_destroy(&c->start_cond);
+	pthread_mutex_destroy(&c->gate.lock);
+	pthread_cond_destroy(&c->gate.cond);
 	pthread_mutex_destroy(&c->shutdown_lock);
 	free(c->strings);
 	free(c);
@@ -115,17 +115,6 @@ static int validate(const respio_config *cfg)
 	    cfg->pool.min_connections > cfg->pool.max_connections)
 		return RESPIO_E_INVAL;
 	return 0;
-}
-
-/* The answer to the dial create made itself, in the link's own message
- * (struct respio__dial): nothing to allocate, nothing to lose. */
-static void post_ready(struct respio__shard *sh, uint32_t link, int fd)
-{
-	struct respio__msg *msg = &sh->links[link].dial.answer;
-
-	*msg = (struct respio__msg){
-	    .type = RESPIO__MSG_CONN_READY, .link = link, .fd = fd, .in_link = true};
-	respio__mailbox_post(&sh->mail, msg);
 }
 
 int respio_client_create(const respio_config *cfg, respio_client **out)
@@ -167,8 +156,8 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 					: 10000000;
 		c->precise_below_ns = 4 * c->coarse_tick_ns;
 	}
-	pthread_mutex_init(&c->start_lock, NULL);
-	pthread_cond_init(&c->start_cond, NULL);
+	pthread_mutex_init(&c->gate.lock, NULL);
+	pthread_cond_init(&c->gate.cond, NULL);
 	pthread_mutex_init(&c->shutdown_lock, NULL);
 
 	nshards = cfg->shards ? (uint32_t)cfg->shards : (uint32_t)respio__cpu_count();
@@ -194,8 +183,17 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 		if (!c->shards)
 			rc = -ENOMEM;
 	}
-	for (uint32_t i = 0; rc == 0 && i < nshards; i++)
-		rc = respio__shard_init(&c->shards[i], c, i);
+	for (uint32_t i = 0; rc == 0 && i < nshards; i++) {
+		struct respio__shard_config sc = {.index = i,
+						  .nlinks = per_shard,
+						  .ring_capacity = c->cfg.ring_capacity,
+						  .timeout_ns = c->timeout_ns,
+						  .limits = &c->cfg.limits,
+						  .budget = &c->heap_bytes,
+						  .gate = &c->gate};
+
+		rc = respio__shard_init(&c->shards[i], &sc);
+	}
 	/* Dial the first connection here, synchronously: a wrong address or
 	 * password fails create with a clear error instead of every request
 	 * failing later. */
@@ -207,27 +205,26 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 		client_free(c);
 		return rc;
 	}
-	c->shards[0].links[0].state = RESPIO__LINK_DIALING;
-	post_ready(&c->shards[0], 0, fd);
+	respio__slice_hand_over(&c->shards[0].slice, 0, fd);
 
 	rc = respio__control_start(&c->cfg, nshards * per_shard, &c->control);
 	for (uint32_t i = 0; rc == 0 && i < nshards; i++) {
-		rc = respio__shard_start(&c->shards[i]);
+		rc = respio__shard_start(&c->shards[i], c->control);
 		if (rc == 0)
 			c->shards[i].running = true;
 	}
 	/* Wait until every started shard has its io_uring (or failed to). */
-	pthread_mutex_lock(&c->start_lock);
+	pthread_mutex_lock(&c->gate.lock);
 	for (;;) {
 		uint32_t running = 0;
 
 		for (uint32_t i = 0; i < nshards; i++)
 			running += c->shards[i].running;
-		if (c->started >= running)
+		if (c->gate.started >= running)
 			break;
-		pthread_cond_wait(&c->start_cond, &c->start_lock);
+		pthread_cond_wait(&c->gate.cond, &c->gate.lock);
 	}
-	pthread_mutex_unlock(&c->start_lock);
+	pthread_mutex_unlock(&c->gate.lock);
 	for (uint32_t i = 0; rc == 0 && i < nshards; i++)
 		if (c->shards[i].init_rc < 0)
 			rc = c->shards[i].init_rc;
@@ -341,14 +338,14 @@ static int encode(struct respio_client *c, respio_future *f, int argc, const cha
 		return rc;
 	rc = respio__future_encode_heap(f, argc, argv, argvlen, need);
 	if (rc < 0)
-		respio__bytes_release(c, need);
+		respio__budget_release(&c->heap_bytes, need);
 	return rc;
 }
 
 /* A future that never reached a shard: its counted bytes go back too. */
 static void discard(struct respio_client *c, respio_future *f)
 {
-	respio__bytes_release(c, respio__counted_bytes(f));
+	respio__budget_release(&c->heap_bytes, respio__counted_bytes(f));
 	respio__future_discard(f);
 }
 

@@ -6,11 +6,10 @@
 
 #include <pthread.h>
 
-#include "future.h"
 #include "internal.h"
+#include "shard.h"
 
 struct respio__control;
-struct respio__shard;
 
 struct respio_client {
 	respio_target target;
@@ -18,7 +17,7 @@ struct respio_client {
 	char *strings;
 	/* Bytes of commands over the inline size, from submit until the
 	 * kernel takes them (reserved in client.c, given back by the shards
-	 * with respio__bytes_release); bounded by cfg.max_inflight_bytes.
+	 * with respio__budget_release); bounded by cfg.max_inflight_bytes.
 	 * Padded, not aligned (the client comes from calloc): the fields read
 	 * on every submit do not share its line. */
 	char pad_before_bytes[64];
@@ -34,24 +33,8 @@ struct respio_client {
 	struct respio__control *control;
 	_Atomic uint32_t shutting_down; /* seq_cst: see respio_submit_with */
 	pthread_mutex_t shutdown_lock;
-	bool shut_down; /* respio_client_shutdown ran to the end */
-	pthread_mutex_t start_lock;
-	pthread_cond_t start_cond;
-	uint32_t started;
+	bool shut_down;			/* respio_client_shutdown ran to the end */
+	struct respio__shard_gate gate; /* shards report their start here */
 };
-
-/* What a request counts against cfg.max_inflight_bytes: the bytes of a
- * command too large for the future's inline space. */
-static inline uint32_t respio__counted_bytes(const respio_future *f)
-{
-	return f->req_len > RESPIO__INLINE ? f->req_len : 0;
-}
-
-/* Give counted bytes back: they were sent, or dropped unsent. Any thread. */
-static inline void respio__bytes_release(struct respio_client *c, uint64_t n)
-{
-	if (n)
-		respio__fetch_sub_acq_rel_u64(&c->heap_bytes, n);
-}
 
 #endif

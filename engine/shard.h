@@ -1,129 +1,91 @@
 /* SPDX-License-Identifier: MIT */
-/* A shard: one thread, its lanes, its links and its mailbox. */
+/* A shard: one thread, its lanes, its slice of the pool and its mailbox. */
 #ifndef RESPIO_SHARD_H
 #define RESPIO_SHARD_H
 
-#include <ck_ring.h>
 #include <pthread.h>
+#include <stdalign.h>
 
-#include "dial.h"
-#include "future.h"
 #include "lanes.h"
 #include "mailbox.h"
+#include "sink.h"
+#include "slice.h"
 #include "uring.h"
 
-struct respio__deadlines;
-struct respio_client;
-
-enum respio__link_state {
-	RESPIO__LINK_DOWN = 0, /* no socket, no dial asked for yet */
-	RESPIO__LINK_DIALING,  /* a dial was asked for, maybe queued behind others */
-	RESPIO__LINK_UP,
-	RESPIO__LINK_BACKOFF, /* last dial failed; the next waits until retry_at */
-};
-
-struct respio__buf {
-	char *data;
-	size_t len, cap;
-};
-
-/*
- * One connection of a shard. Its requests form one FIFO in the order their
- * bytes go on the wire; replies pop the head. Offsets are counted in the
- * byte stream of the current connection: a request whose stream_end is at
- * or below handed_end was handed to the kernel (it may have executed); one
- * above it is still in fill and can be taken back.
- */
-struct respio__link {
-	int state;
-	int fd;
-	uint32_t gen; /* bumped per connection; stale CQEs carry an old one */
-	respio_parser *parser;
-
-	struct respio__buf fill;    /* bytes queued for the next send */
-	struct respio__buf sending; /* bytes handed to the kernel */
-	size_t sending_off;	    /* how much of sending was written */
-	bool send_inflight;	    /* a send SQE (maybe of an old gen) is pending */
-	bool served;		    /* this connection received something */
-	bool stalled;		    /* no reply for the stall limit: send nothing more */
-
-	struct respio__queue fifo; /* of futures, through their fifo node */
-	/* The last request in the FIFO handed to the kernel (NULL: none); the
-	 * unsent ones follow it. */
-	struct respio__queue_node *handed_tail;
-	bool sweep;	   /* expire() marked unsent requests to take out */
-	uint32_t queued;   /* futures in the FIFO */
-	uint32_t expired;  /* of those, completed early (timed out): reply discarded */
-	uint64_t fill_end; /* stream offset after the last byte in fill */
-	/* Counted bytes (respio__counted_bytes) in fill and in sending. */
-	uint64_t fill_counted, sending_counted;
-	uint64_t handed_end;
-
-	struct respio__dial_request dial;
-
-	int64_t last_rx_ns;
-	/* When the oldest request still awaiting its reply was handed to the
-	 * kernel, if nothing was outstanding before it (see maintain). */
-	int64_t busy_since_ns;
-	struct respio__backoff backoff;
-	int last_err;
-};
-
-/* Counters a shard alone writes (relaxed) and anyone reads. */
-struct respio__shard_counters {
-	_Atomic uint64_t submitted, completed, failed, timed_out;
-	_Atomic uint64_t reconnects, dial_failures, batches, batched, sleeps;
-	_Atomic uint64_t waiter_wakes, wake_calls; /* copied from the shard's wakes */
-	_Atomic uint64_t wakeups; /* the one counter submitters write (fetch_add) */
-	_Atomic uint32_t inflight, conns_up, conns_busy;
-};
+struct respio__control;
 
 /* Set on shard threads: a submit from a completion callback must not wait
  * (the shard it would wait for is the thread running the callback). */
 extern _Thread_local bool respio__on_shard_thread;
 
+/* Where starting shards report that their ring is up (or failed): the
+ * client waits on it until every shard it started has. */
+struct respio__shard_gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint32_t started;
+};
+
+/* What a shard is made with (respio__shard_init). */
+struct respio__shard_config {
+	uint32_t index;		     /* names its thread */
+	uint32_t nlinks;	     /* its share of the pool */
+	uint32_t ring_capacity;	     /* requests per lane */
+	int64_t timeout_ns;	     /* the client's default timeout (stall detection) */
+	const respio_limits *limits; /* for its replies */
+	_Atomic uint64_t *budget;    /* the client's count of large commands' bytes */
+	struct respio__shard_gate *gate;
+};
+
 struct respio__shard {
 	/* Producer side: touched by every submitting thread. */
 	struct respio__lane *lanes; /* RESPIO__LANES of them */
 	uint32_t lane_cap;
-	alignas(64) _Atomic uint32_t sleeping; /* the shard is about to block: wake it */
+	/* The shard is about to block: wake it (the handshake is in shard.c). */
+	alignas(64) _Atomic uint32_t sleeping;
 	int efd;
 
 	/* Consumer side: the shard thread only. */
-	alignas(64) struct respio_client *client;
-	pthread_t thread;
+	alignas(64) pthread_t thread;
 	struct io_uring uring;
 	struct respio__bufring bufs;
 	uint64_t efd_val;
 	bool efd_armed;
 	bool stopping;
-	struct respio__deadlines *deadlines; /* of every request in the FIFOs */
-	int64_t now_ns;			     /* read once per loop turn */
-	uint32_t nlinks;
-	struct respio__link *links;
+	int64_t now_ns; /* read once per loop turn */
+	struct respio__sink sink;
+	struct respio__slice slice;
 	struct respio__mailbox mail;
-	struct respio__wakes wakes; /* held back until the end of a batch */
-	uint32_t next_lane;	    /* where the next drain starts: no lane starves */
+	uint32_t next_lane; /* where the next drain starts: no lane starves */
+	uint32_t index;
+	struct respio__shard_gate *gate;
 	int init_rc;		    /* set by the thread once its ring is up (or failed) */
-	unsigned seed;		    /* backoff jitter */
-	bool initialized;	    /* shard_init ran: there is something to free */
+	bool initialized;	    /* respio__shard_init ran: there is something to free */
 	bool running;		    /* its thread was started and must be joined */
 	_Atomic uint32_t stop_flag; /* stop without a message (out of memory) */
 
 	struct respio__shard_counters stats;
 };
 
-/* Set a shard up for client c (its lanes, links and mailbox; no thread
- * yet): 0 or a negative code, and then respio__shard_fini frees what was
- * made. index names it. */
-int respio__shard_init(struct respio__shard *sh, struct respio_client *c, uint32_t index);
+/* Set a shard up (its lanes, links and mailbox; no thread yet): 0 or a
+ * negative code, and then respio__shard_fini frees what was made. */
+int respio__shard_init(struct respio__shard *sh, const struct respio__shard_config *cfg);
+
 /* Free what respio__shard_init made, after the thread was joined (or never
  * started); messages left in its mailbox are dropped first. */
 void respio__shard_fini(struct respio__shard *sh);
-int respio__shard_start(struct respio__shard *sh);
+
+/* Start the shard's thread, which dials through ctl. It reports to the
+ * gate once its ring is up (init_rc). 0 or a negative code. */
+int respio__shard_start(struct respio__shard *sh, struct respio__control *ctl);
+
 /* Ask the shard to finish every request and exit. Any thread. */
 void respio__shard_stop(struct respio__shard *sh);
+
+/* Wake the shard if it is about to sleep, after an enqueue (shard.c). Any
+ * thread. */
 void respio__shard_wake(struct respio__shard *sh);
+
 void respio__shard_join(struct respio__shard *sh);
 
 #endif
