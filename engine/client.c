@@ -1,25 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /* The engine client: create and destroy shards and the control thread,
- * route submissions from any thread to a shard, and report stats. */
+ * submit from any thread onto a shard's lane, and report stats. */
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "atomic.h"
-#include "bigbuf.h"
 #include "client_internal.h"
+#include "command_policy.h"
 #include "control.h"
 #include "dial.h"
-#include "command_policy.h"
-#include "submit_guard.h"
+#include "lanes.h"
 #include "reply_internal.h"
 #include "route.h"
 #include "shard.h"
+#include "sink.h"
+#include "slice.h"
+#include "submit_guard.h"
 
 #define RESPIO__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 

@@ -36,12 +36,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "atomic.h"
 #include "deadline.h"
+#include "lanes.h"
+#include "link.h"
+#include "mailbox.h"
 #include "shard.h"
+#include "sink.h"
+#include "slice.h"
+#include "uring.h"
 
 /* Requests taken from the lanes per loop turn: enough to batch, small
  * enough that replies keep flowing while producers are busy. */
