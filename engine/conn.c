@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "conn_internal.h"
+#include "conn_io.h"
 
 /*
  * Decisions (see also conn.h):

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "conn_internal.h"
+#include "conn_io.h"
 
 int64_t respio__conn_now_ms(void)
 {

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The blocking connection's insides, shared by its two halves: conn.c
- * (connect, handshake, the public API) and conn_io.c (buffered,
- * deadline-bounded command I/O on an open socket). Never installed. */
-#ifndef RESPIO_CONN_INTERNAL_H
-#define RESPIO_CONN_INTERNAL_H
+/* The blocking connection's state and its wire (conn_io.c): buffered,
+ * deadline-bounded command I/O on an open socket, which conn.c (connect,
+ * handshake, the public API) builds on. Never installed. */
+#ifndef RESPIO_CONN_IO_H
+#define RESPIO_CONN_IO_H
 
 #include <stdbool.h>
 #include <stddef.h>
