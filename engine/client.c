@@ -1,47 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /* The engine client: create and destroy shards and the control thread,
- * route submissions from any thread to a shard, and report stats. */
+ * submit from any thread onto a shard's lane, and report stats. */
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "atomic.h"
-#include "bigbuf.h"
+#include "client_internal.h"
 #include "command_policy.h"
-#include "submit_guard.h"
+#include "control.h"
+#include "dial.h"
+#include "lanes.h"
 #include "reply_internal.h"
+#include "route.h"
 #include "shard.h"
+#include "sink.h"
+#include "slice.h"
+#include "submit_guard.h"
 
 #define RESPIO__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
-/*
- * Each thread gets a number on its first submission; it picks the shard
- * and, within it, the connection. A thread's requests therefore always use
- * the same connection, which is what keeps them in submission order.
- */
-static _Atomic uint32_t respio__thread_counter;
-static _Thread_local uint32_t respio__thread_no;
-
-static uint32_t thread_no(void)
-{
-	if (!respio__thread_no)
-		respio__thread_no = respio__fetch_add_relaxed_u32(&respio__thread_counter, 1) + 1;
-	return respio__thread_no - 1;
-}
-
-static uint32_t pow2_at_least(uint32_t n)
-{
-	uint32_t p = 2;
-
-	while (p < n && p < (1u << 30))
-		p <<= 1;
-	return p;
-}
 
 static int copy_strings(struct respio_client *c, const respio_config *cfg)
 {
@@ -90,78 +69,15 @@ static const struct respio_target_ops respio__client_ops = {
     .set_errdetail = client_set_errdetail,
 };
 
-static int shard_init(struct respio_client *c, struct respio__shard *sh, uint32_t index)
-{
-	sh->client = c;
-	sh->seed = (unsigned)time(NULL) ^ (index * 2654435761u);
-	sh->efd = -1;
-	pthread_mutex_init(&sh->mail.lock, NULL);
-	sh->initialized = true;
-	sh->lane_cap = pow2_at_least(c->cfg.ring_capacity + 1);
-	sh->lanes = aligned_alloc(64, RESPIO__LANES * sizeof(*sh->lanes));
-	if (!sh->lanes)
-		return -ENOMEM;
-	memset(sh->lanes, 0, RESPIO__LANES * sizeof(*sh->lanes));
-	for (uint32_t i = 0; i < RESPIO__LANES; i++) {
-		sh->lanes[i].buf = calloc(sh->lane_cap, sizeof(*sh->lanes[i].buf));
-		if (!sh->lanes[i].buf)
-			return -ENOMEM;
-		ck_ring_init(&sh->lanes[i].ring, sh->lane_cap);
-	}
-	sh->efd = eventfd(0, EFD_CLOEXEC);
-	if (sh->efd < 0)
-		return -errno;
-	sh->nslots = c->slots_per_shard;
-	sh->slots = calloc(sh->nslots, sizeof(*sh->slots));
-	if (!sh->slots)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < sh->nslots; i++) {
-		int rc = respio_parser_create(&c->cfg.limits, &sh->slots[i].parser);
-
-		sh->slots[i].fd = -1;
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static void shard_fini(struct respio__shard *sh)
-{
-	struct respio__ctl *msg, *next;
-
-	if (!sh->initialized)
-		return;
-	/* Messages first: a dial's answer lives in its slot. */
-	for (msg = sh->mail.head; msg; msg = next) {
-		next = msg->next;
-		if (msg->type == RESPIO__CTL_CONN_READY)
-			close(msg->fd);
-		if (!msg->in_slot)
-			free(msg);
-	}
-	pthread_mutex_destroy(&sh->mail.lock);
-	for (uint32_t i = 0; sh->slots && i < sh->nslots; i++) {
-		respio_parser_destroy(sh->slots[i].parser);
-		respio__bigbuf_free(sh->slots[i].fill.data, sh->slots[i].fill.cap);
-		respio__bigbuf_free(sh->slots[i].sending.data, sh->slots[i].sending.cap);
-	}
-	free(sh->slots);
-	if (sh->efd >= 0)
-		close(sh->efd);
-	for (uint32_t i = 0; sh->lanes && i < RESPIO__LANES; i++)
-		free(sh->lanes[i].buf);
-	free(sh->lanes);
-}
-
 static void client_free(struct respio_client *c)
 {
 	for (uint32_t i = 0; i < c->nshards; i++)
-		shard_fini(&c->shards[i]);
+		respio__shard_fini(&c->shards[i]);
 	free(c->shards);
 	if (c->pool)
 		respio__future_pool_close(c->pool);
-	pthread_mutex_destroy(&c->start_lock);
-	pthread_cond_destroy(&c->start_cond);
+	pthread_mutex_destroy(&c->gate.lock);
+	pthread_cond_destroy(&c->gate.cond);
 	pthread_mutex_destroy(&c->shutdown_lock);
 	free(c->strings);
 	free(c);
@@ -198,17 +114,6 @@ static int validate(const respio_config *cfg)
 	    cfg->pool.min_connections > cfg->pool.max_connections)
 		return RESPIO_E_INVAL;
 	return 0;
-}
-
-/* The answer to the dial create made itself, in the slot's own message
- * (struct respio__dial): nothing to allocate, nothing to lose. */
-static void post_ready(struct respio__shard *sh, uint32_t slot, int fd)
-{
-	struct respio__ctl *msg = &sh->slots[slot].dial.answer;
-
-	*msg = (struct respio__ctl){
-	    .type = RESPIO__CTL_CONN_READY, .slot = slot, .fd = fd, .in_slot = true};
-	respio__shard_post(sh, msg);
 }
 
 int respio_client_create(const respio_config *cfg, respio_client **out)
@@ -250,8 +155,8 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 					: 10000000;
 		c->precise_below_ns = 4 * c->coarse_tick_ns;
 	}
-	pthread_mutex_init(&c->start_lock, NULL);
-	pthread_cond_init(&c->start_cond, NULL);
+	pthread_mutex_init(&c->gate.lock, NULL);
+	pthread_cond_init(&c->gate.cond, NULL);
 	pthread_mutex_init(&c->shutdown_lock, NULL);
 
 	nshards = cfg->shards ? (uint32_t)cfg->shards : (uint32_t)respio__cpu_count();
@@ -267,7 +172,7 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	if (per_shard < 1)
 		per_shard = 1;
 	c->nshards = nshards;
-	c->slots_per_shard = per_shard;
+	c->links_per_shard = per_shard;
 
 	rc = copy_strings(c, cfg);
 	if (rc == 0)
@@ -277,40 +182,48 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 		if (!c->shards)
 			rc = -ENOMEM;
 	}
-	for (uint32_t i = 0; rc == 0 && i < nshards; i++)
-		rc = shard_init(c, &c->shards[i], i);
+	for (uint32_t i = 0; rc == 0 && i < nshards; i++) {
+		struct respio__shard_config sc = {.index = i,
+						  .nlinks = per_shard,
+						  .ring_capacity = c->cfg.ring_capacity,
+						  .timeout_ns = c->timeout_ns,
+						  .limits = &c->cfg.limits,
+						  .budget = &c->heap_bytes,
+						  .gate = &c->gate};
+
+		rc = respio__shard_init(&c->shards[i], &sc);
+	}
 	/* Dial the first connection here, synchronously: a wrong address or
 	 * password fails create with a clear error instead of every request
 	 * failing later. */
 	if (rc == 0)
-		rc = respio__dial_now(c, &fd, detail, sizeof(detail));
+		rc = respio__dial_now(&c->cfg, &fd, detail, sizeof(detail));
 	if (rc < 0) {
 		snprintf(respio__client_detail, sizeof(respio__client_detail), "%s",
 			 detail[0] ? detail : respio_strerror(rc));
 		client_free(c);
 		return rc;
 	}
-	c->shards[0].slots[0].state = RESPIO__SLOT_DIALING;
-	post_ready(&c->shards[0], 0, fd);
+	respio__slice_hand_over(&c->shards[0].slice, 0, fd);
 
-	rc = respio__control_start(c, &c->control);
+	rc = respio__control_start(&c->cfg, nshards * per_shard, &c->control);
 	for (uint32_t i = 0; rc == 0 && i < nshards; i++) {
-		rc = respio__shard_start(&c->shards[i]);
+		rc = respio__shard_start(&c->shards[i], c->control);
 		if (rc == 0)
 			c->shards[i].running = true;
 	}
 	/* Wait until every started shard has its io_uring (or failed to). */
-	pthread_mutex_lock(&c->start_lock);
+	pthread_mutex_lock(&c->gate.lock);
 	for (;;) {
 		uint32_t running = 0;
 
 		for (uint32_t i = 0; i < nshards; i++)
 			running += c->shards[i].running;
-		if (c->started >= running)
+		if (c->gate.started >= running)
 			break;
-		pthread_cond_wait(&c->start_cond, &c->start_lock);
+		pthread_cond_wait(&c->gate.cond, &c->gate.lock);
 	}
-	pthread_mutex_unlock(&c->start_lock);
+	pthread_mutex_unlock(&c->gate.lock);
 	for (uint32_t i = 0; rc == 0 && i < nshards; i++)
 		if (c->shards[i].init_rc < 0)
 			rc = c->shards[i].init_rc;
@@ -359,20 +272,9 @@ void respio_client_shutdown(respio_client *c)
 	respio__control_stop(c->control);
 	for (uint32_t i = 0; i < c->nshards; i++) {
 		struct respio__shard *sh = &c->shards[i];
-		struct respio__ctl *msg;
 
-		if (!sh->running || sh->init_rc < 0)
-			continue;
-		msg = calloc(1, sizeof(*msg));
-		if (msg) {
-			msg->type = RESPIO__CTL_STOP;
-			respio__shard_post(sh, msg);
-		} else {
-			/* Without memory for a message, stop through the flag
-			 * the shard reads every turn. */
-			respio__store_release_u32(&sh->stop_flag, 1);
-			respio__shard_wake(sh);
-		}
+		if (sh->running && sh->init_rc >= 0)
+			respio__shard_stop(sh);
 	}
 	for (uint32_t i = 0; i < c->nshards; i++)
 		if (c->shards[i].running) {
@@ -390,19 +292,6 @@ void respio_client_destroy(respio_client *c)
 	respio_client_shutdown(c);
 	respio__control_free(c->control);
 	client_free(c);
-}
-
-static void backoff_pause(uint32_t round)
-{
-	if (round < 64) {
-		respio__cpu_relax();
-	} else if (round < 128) {
-		sched_yield();
-	} else {
-		struct timespec ts = {0, 50000};
-
-		nanosleep(&ts, NULL);
-	}
 }
 
 /*
@@ -426,7 +315,7 @@ static int reserve_bytes(struct respio_client *c, uint64_t need, int64_t deadlin
 			return RESPIO_E_SHUTDOWN;
 		if (nowait || respio__now_ns() >= deadline)
 			return RESPIO_E_BACKPRESSURE;
-		backoff_pause(round);
+		respio__lane_pause(round);
 		cur = respio__load_relaxed_u64(&c->heap_bytes);
 	}
 }
@@ -448,19 +337,24 @@ static int encode(struct respio_client *c, respio_future *f, int argc, const cha
 		return rc;
 	rc = respio__future_encode_heap(f, argc, argv, argvlen, need);
 	if (rc < 0)
-		respio__bytes_release(c, need);
+		respio__budget_release(&c->heap_bytes, need);
 	return rc;
 }
 
 /* A future that never reached a shard: its counted bytes go back too. */
 static void discard(struct respio_client *c, respio_future *f)
 {
-	respio__bytes_release(c, respio__counted_bytes(f));
+	respio__budget_release(&c->heap_bytes, respio__counted_bytes(f));
 	respio__future_discard(f);
 }
 
+static void wake_shard(void *sh)
+{
+	respio__shard_wake(sh);
+}
+
 /* The body of a submit, on a lane the caller is registered on. */
-static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint32_t no,
+static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint32_t link,
 			  struct respio__shard *sh, struct respio__lane *lane, int argc,
 			  const char *const *argv, const size_t *argvlen, respio_future **out)
 {
@@ -492,24 +386,14 @@ static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint
 		f->cb_arg = opts->cb_arg;
 	}
 	/* Below 2^16 for any pool size in use; the shard takes it modulo its
-	 * connection count anyway. */
-	f->conn_index = (uint16_t)((no / c->nshards) % c->slots_per_shard);
+	 * link count anyway. */
+	f->link_index = (uint16_t)link;
 
-	/* ck_ring is inline assembly ThreadSanitizer cannot see: tell it the
-	 * future's contents are published here and acquired by the shard. */
-	respio__tsan_release(f);
-	/* A full ring is backpressure: wait for the shard, up to the deadline. */
-	for (uint32_t round = 0; !ck_ring_enqueue_mpmc(&lane->ring, lane->buf, f); round++) {
-		respio__shard_wake(sh);
-		if (respio__load_relaxed_u32(&c->shutting_down)) {
-			discard(c, f);
-			return RESPIO_E_SHUTDOWN;
-		}
-		if (nowait || respio__coarse_now_ns() >= deadline) {
-			discard(c, f);
-			return RESPIO_E_BACKPRESSURE;
-		}
-		backoff_pause(round);
+	/* A full lane is backpressure: wait for the shard, up to the deadline. */
+	rc = respio__lane_enqueue(lane, f, deadline, nowait, &c->shutting_down, wake_shard, sh);
+	if (rc < 0) {
+		discard(c, f);
+		return rc;
 	}
 	respio__shard_wake(sh);
 	*out = f;
@@ -522,7 +406,7 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 	struct respio__shard *sh;
 	struct respio__lane *lane;
 	struct respio__guard *guard;
-	uint32_t no;
+	struct respio__route route;
 	int rc;
 
 	if (out)
@@ -534,16 +418,17 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 	rc = respio__command_policy(argc, argv, argvlen);
 	if (rc < 0)
 		return rc;
-	no = thread_no();
-	sh = &c->shards[no % c->nshards];
-	lane = &sh->lanes[(no / c->nshards) % RESPIO__LANES];
+	route = respio__route_pick(respio__route_thread_no(), c->nshards, RESPIO__LANES,
+				   c->links_per_shard);
+	sh = &c->shards[route.shard];
+	lane = &sh->lanes[route.lane];
 
 	/* Shutdown waits for the submits in progress (submit_guard.h): either
 	 * this one sees shutting_down here, or shutdown waits until it left. */
 	rc = respio__guard_enter(c, &c->shutting_down, &guard);
 	if (rc < 0)
 		return rc;
-	rc = submit_on_lane(c, opts, no, sh, lane, argc, argv, argvlen, out);
+	rc = submit_on_lane(c, opts, route.link, sh, lane, argc, argv, argvlen, out);
 	respio__guard_leave(guard);
 	return rc;
 }
@@ -602,8 +487,7 @@ static void add_stats(respio_stats *s, const struct respio__shard *sh)
 	s->connections_active += busy < up ? busy : up;
 	s->connections_idle += busy < up ? up - busy : 0;
 	s->inflight += respio__load_relaxed_u32(&k->inflight);
-	for (uint32_t i = 0; i < RESPIO__LANES; i++)
-		s->ring_depth += ck_ring_size(&sh->lanes[i].ring);
+	s->ring_depth += respio__lanes_depth(sh->lanes);
 	s->submitted += respio__load_relaxed_u64(&k->submitted);
 	s->completed += respio__load_relaxed_u64(&k->completed);
 	s->failed += respio__load_relaxed_u64(&k->failed);

@@ -1,21 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* The blocking connection: connect, handshake, and deadline-bounded command I/O. */
+/* The blocking connection: connect, handshake, and the public API over its
+ * command I/O (conn_io.c). */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "conn_io.h"
 
 /*
  * Decisions (see also conn.h):
@@ -44,348 +42,12 @@
  *   the connect with RESPIO_E_SERVER and says so in the error detail.
  */
 
-#define CONN_IBUF_SIZE (16u << 10)
-#define CONN_OBUF_SIZE (16u << 10)
-/* Largest single queued output: the server's own bulk cap (512 MiB) twice
- * over leaves room for a big SET plus its key; more is surely a bug. */
-#define CONN_OBUF_MAX ((size_t)1 << 30)
-/* Buffers that grew past this for one big command shrink back afterwards. */
-#define CONN_OBUF_KEEP ((size_t)1 << 20)
 /* Dead peers in seconds: first probe after 10 s idle, then every 5 s, give
  * up after 3; unacknowledged data gives up after the same 25 s. */
 #define CONN_KEEPIDLE_S	     10
 #define CONN_KEEPINTVL_S     5
 #define CONN_KEEPCNT	     3
 #define CONN_USER_TIMEOUT_MS ((CONN_KEEPIDLE_S + CONN_KEEPINTVL_S * CONN_KEEPCNT) * 1000)
-#define CONN_ERRDETAIL_SIZE  512
-
-struct respio_conn {
-	struct respio_target target; /* handed out by respio_conn_target */
-	respio_config cfg;	     /* strings point at the copies below */
-	char *host;
-	char *username;
-	char *password;
-
-	int fd;
-	int proto;	/* 2 or 3 while connected, else 0 */
-	bool wanted;	/* connect called, disconnect not: reconnect on demand */
-	size_t pending; /* appended commands whose reply was not read yet */
-
-	respio_parser *parser;
-	char *obuf; /* encoded commands; [opos, olen) not written yet */
-	size_t olen, opos, ocap;
-	char *ibuf; /* received bytes; [ipos, ilen) not fed to the parser yet */
-	size_t ilen, ipos;
-
-	char errdetail[CONN_ERRDETAIL_SIZE];
-};
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* -1 is "no deadline". */
-static int64_t deadline_after(int ms)
-{
-	return ms > 0 ? now_ms() + ms : -1;
-}
-
-static void set_detail(respio_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void set_detail(respio_conn *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(c->errdetail, sizeof(c->errdetail), fmt, ap);
-	va_end(ap);
-}
-
-static void clear_detail(respio_conn *c)
-{
-	c->errdetail[0] = '\0';
-}
-
-/* Copy a server's (binary-safe) error text after prefix, truncating with
- * "..." and replacing control bytes so the detail stays one printable line. */
-static void set_detail_msg(respio_conn *c, const char *prefix, const char *msg, size_t len)
-{
-	size_t n = (size_t)snprintf(c->errdetail, sizeof(c->errdetail), "%s", prefix);
-	size_t room;
-
-	if (n >= sizeof(c->errdetail) - 1)
-		return;
-	room = sizeof(c->errdetail) - 1 - n;
-	if (len > room) {
-		len = room > 3 ? room - 3 : 0;
-		memcpy(c->errdetail + sizeof(c->errdetail) - 4, "...", 4);
-	} else {
-		c->errdetail[n + len] = '\0';
-	}
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)msg[i];
-
-		c->errdetail[n + i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
-	}
-}
-
-static void set_detail_reply(respio_conn *c, const char *prefix, const respio_reply *r)
-{
-	size_t len = 0;
-	const char *s = respio_reply_str(r, &len);
-
-	set_detail_msg(c, prefix, s ? s : "", s ? len : 0);
-}
-
-/* Drop the socket and everything tied to the stream. wanted is untouched:
- * the caller decides whether this was a failure or a disconnect. */
-static void conn_close(respio_conn *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	c->proto = 0;
-	c->pending = 0;
-	c->olen = c->opos = 0;
-	c->ilen = c->ipos = 0;
-	respio_parser_reset(c->parser);
-	if (c->ocap > CONN_OBUF_KEEP) {
-		char *small = realloc(c->obuf, CONN_OBUF_SIZE);
-
-		if (small) {
-			c->obuf = small;
-			c->ocap = CONN_OBUF_SIZE;
-		}
-	}
-}
-
-/* Wait until fd is ready for events or the deadline passes. Readiness
- * includes errors and hangups: the following send/recv reports them. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	for (;;) {
-		struct pollfd p = {.fd = fd, .events = events};
-		int tmo = -1, n;
-
-		if (deadline >= 0) {
-			int64_t left = deadline - now_ms();
-
-			tmo = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
-		}
-		n = poll(&p, 1, tmo);
-		if (n > 0)
-			return 0;
-		if (n == 0) {
-			/* poll may wake a little early when rounding to ms. */
-			if (tmo == 0 || now_ms() >= deadline)
-				return -ETIMEDOUT;
-			continue;
-		}
-		if (errno != EINTR)
-			return -errno;
-	}
-}
-
-/*
- * Write the whole queued output. On failure the stream is broken (part of
- * a command may be on the wire), so the connection is closed.
- */
-static int conn_flush(respio_conn *c, int64_t deadline)
-{
-	while (c->opos < c->olen) {
-		ssize_t n = send(c->fd, c->obuf + c->opos, c->olen - c->opos, MSG_NOSIGNAL);
-		int rc;
-
-		if (n > 0) {
-			c->opos += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			rc = -errno;
-			set_detail(c, "send: %s", strerror(-rc));
-			conn_close(c);
-			return rc;
-		}
-		rc = wait_fd(c->fd, POLLOUT, deadline);
-		if (rc < 0) {
-			if (rc == -ETIMEDOUT)
-				set_detail(c, "timed out writing (%zu of %zu bytes written)",
-					   c->opos, c->olen);
-			else
-				set_detail(c, "poll: %s", strerror(-rc));
-			conn_close(c);
-			return rc;
-		}
-	}
-	c->olen = c->opos = 0;
-	if (c->ocap > CONN_OBUF_KEEP) {
-		char *small = realloc(c->obuf, CONN_OBUF_SIZE);
-
-		if (small) {
-			c->obuf = small;
-			c->ocap = CONN_OBUF_SIZE;
-		}
-	}
-	return 0;
-}
-
-/* Encode one command behind whatever is queued. Nothing is queued on error. */
-static int conn_queue(respio_conn *c, int argc, const char *const *argv, const size_t *argvlen)
-{
-	size_t need = 0;
-	int rc;
-
-	if (argc < 1 || !argv) {
-		set_detail(c, "a command needs at least one argument");
-		return RESPIO_E_INVAL;
-	}
-	for (int i = 0; i < argc; i++) {
-		if (!argv[i] && (!argvlen || argvlen[i])) {
-			set_detail(c, "argument %d is NULL", i);
-			return RESPIO_E_INVAL;
-		}
-	}
-	rc = respio_encode_argv(c->obuf + c->olen, c->ocap - c->olen, argc, argv, argvlen, &need);
-	if (rc == RESPIO_E_NOBUFS) {
-		size_t cap = c->ocap;
-		char *nb;
-
-		if (need > CONN_OBUF_MAX - c->olen) {
-			set_detail(c, "command of %zu bytes exceeds the output limit of %zu bytes",
-				   need, CONN_OBUF_MAX);
-			return RESPIO_E_LIMIT;
-		}
-		while (cap < c->olen + need)
-			cap = cap > CONN_OBUF_MAX / 2 ? CONN_OBUF_MAX : cap * 2;
-		nb = realloc(c->obuf, cap);
-		if (!nb) {
-			set_detail(c, "out of memory for a %zu byte command", need);
-			return -ENOMEM;
-		}
-		c->obuf = nb;
-		c->ocap = cap;
-		rc = respio_encode_argv(c->obuf + c->olen, c->ocap - c->olen, argc, argv, argvlen,
-					&need);
-	}
-	if (rc < 0) {
-		set_detail(c, "cannot encode the command: %s", respio_strerror(rc));
-		return rc;
-	}
-	c->olen += need;
-	return 0;
-}
-
-/*
- * Read the next reply, pushes included. Returns 0 with *out, or a negative
- * code. A timeout leaves the connection open (the caller decides whether
- * the stream is still usable); every other failure closes it.
- */
-static int conn_read(respio_conn *c, int64_t deadline, respio_reply **out)
-{
-	for (;;) {
-		ssize_t n;
-		int rc;
-
-		while (c->ipos < c->ilen) {
-			size_t used = 0;
-
-			rc = respio_parser_feed(c->parser, c->ibuf + c->ipos, c->ilen - c->ipos,
-						&used);
-			if (rc < 0) {
-				set_detail(
-				    c, "protocol error at byte %llu: %s",
-				    (unsigned long long)respio_parser_error_offset(c->parser),
-				    respio_parser_error_reason(c->parser));
-				conn_close(c);
-				return rc;
-			}
-			c->ipos += used;
-			if (rc == 1) {
-				rc = respio_parser_take(c->parser, out);
-				if (rc < 0) {
-					set_detail(c, "out of memory for a reply");
-					conn_close(c);
-				}
-				return rc;
-			}
-			/* 0: the parser copied everything it needs. */
-			c->ipos = c->ilen;
-		}
-		c->ipos = c->ilen = 0;
-
-		n = recv(c->fd, c->ibuf, CONN_IBUF_SIZE, 0);
-		if (n > 0) {
-			c->ilen = (size_t)n;
-			continue;
-		}
-		if (n == 0) {
-			set_detail(c, "connection closed by peer");
-			conn_close(c);
-			return RESPIO_E_CLOSED;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			rc = -errno;
-			set_detail(c, "recv: %s", strerror(-rc));
-			conn_close(c);
-			return rc;
-		}
-		rc = wait_fd(c->fd, POLLIN, deadline);
-		if (rc == -ETIMEDOUT)
-			return rc;
-		if (rc < 0) {
-			set_detail(c, "poll: %s", strerror(-rc));
-			conn_close(c);
-			return rc;
-		}
-	}
-}
-
-/*
- * One command round trip on an open socket, used by the handshake and by
- * respio_conn_command: queue, write, read the next non-push reply. A
- * timeout closes the socket here, since the reply may still come.
- */
-static int conn_roundtrip(respio_conn *c, int argc, const char *const *argv, const size_t *argvlen,
-			  int64_t deadline, respio_reply **out)
-{
-	respio_reply *r = NULL;
-	int rc;
-
-	*out = NULL;
-	rc = conn_queue(c, argc, argv, argvlen);
-	if (rc < 0)
-		return rc;
-	rc = conn_flush(c, deadline);
-	if (rc < 0)
-		return rc;
-	for (;;) {
-		rc = conn_read(c, deadline, &r);
-		if (rc == -ETIMEDOUT) {
-			set_detail(c, "timed out waiting for the reply");
-			conn_close(c);
-		}
-		if (rc < 0)
-			return rc;
-		if (respio_reply_type(r) != RESPIO_REPLY_PUSH)
-			break;
-		respio_reply_free(r);
-		r = NULL;
-	}
-	*out = r;
-	if (respio_reply_type(r) == RESPIO_REPLY_ERROR) {
-		set_detail_reply(c, "", r);
-		return RESPIO_E_SERVER;
-	}
-	return 0;
-}
 
 static void set_sockopts(int fd)
 {
@@ -430,7 +92,7 @@ static int try_connect(const struct addrinfo *ai, int64_t deadline)
 		return rc;
 	}
 	if (rc < 0) {
-		rc = wait_fd(fd, POLLOUT, deadline);
+		rc = respio__conn_wait_fd(fd, POLLOUT, deadline);
 		if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
 		if (rc == 0 && err)
@@ -454,8 +116,8 @@ static int tcp_connect(respio_conn *c, int64_t deadline)
 	snprintf(port, sizeof(port), "%d", c->cfg.port);
 	rc = getaddrinfo(c->host, port, &hints, &res);
 	if (rc != 0) {
-		set_detail(c, "resolve %s: %s", c->host,
-			   rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		respio__conn_set_detail(c, "resolve %s: %s", c->host,
+					rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return RESPIO_E_RESOLVE;
 	}
 	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
@@ -465,8 +127,8 @@ static int tcp_connect(respio_conn *c, int64_t deadline)
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		set_detail(c, "connect to %s: %s", addr_text(c, where, sizeof(where)),
-			   strerror(-fd));
+		respio__conn_set_detail(c, "connect to %s: %s", addr_text(c, where, sizeof(where)),
+					strerror(-fd));
 		return fd;
 	}
 	c->fd = fd;
@@ -500,19 +162,19 @@ static int handshake_step(respio_conn *c, const char *step, int argc, const char
 	char prefix[64];
 	int rc;
 
-	rc = conn_roundtrip(c, argc, argv, NULL, deadline, out);
+	rc = respio__conn_roundtrip(c, argc, argv, NULL, deadline, out);
 	if (rc == RESPIO_E_SERVER) {
 		snprintf(prefix, sizeof(prefix), "%s failed: ", step);
-		set_detail_reply(c, prefix, *out);
+		respio__conn_set_detail_reply(c, prefix, *out);
 		respio_reply_free(*out);
 		*out = NULL;
-		conn_close(c);
+		respio__conn_close(c);
 	} else if (rc < 0) {
 		char inner[CONN_ERRDETAIL_SIZE];
 
 		memcpy(inner, c->errdetail, sizeof(inner));
-		set_detail(c, "%s: %s", step, inner);
-		conn_close(c);
+		respio__conn_set_detail(c, "%s: %s", step, inner);
+		respio__conn_close(c);
 	}
 	return rc;
 }
@@ -542,8 +204,9 @@ static int handshake(respio_conn *c, int64_t deadline)
 		if (respio_reply_type(r) != RESPIO_REPLY_MAP ||
 		    (hello_field(r, "proto", &proto) && proto != 3)) {
 			respio_reply_free(r);
-			set_detail(c, "HELLO 3 failed: the server did not switch to RESP3");
-			conn_close(c);
+			respio__conn_set_detail(
+			    c, "HELLO 3 failed: the server did not switch to RESP3");
+			respio__conn_close(c);
 			return RESPIO_E_HANDSHAKE;
 		}
 		respio_reply_free(r);
@@ -575,17 +238,17 @@ static int handshake(respio_conn *c, int64_t deadline)
 static int conn_open(respio_conn *c)
 {
 	int tmo = c->cfg.connect_timeout_ms ? c->cfg.connect_timeout_ms : c->cfg.timeout_ms;
-	int64_t deadline = deadline_after(tmo);
+	int64_t deadline = respio__conn_deadline_after(tmo);
 	int rc;
 
-	conn_close(c);
+	respio__conn_close(c);
 	rc = tcp_connect(c, deadline);
 	if (rc == 0)
 		rc = handshake(c, deadline);
 	if (rc < 0) {
 		if (rc == -ETIMEDOUT && !c->errdetail[0])
-			set_detail(c, "connect timed out after %d ms", tmo);
-		conn_close(c);
+			respio__conn_set_detail(c, "connect timed out after %d ms", tmo);
+		respio__conn_close(c);
 	}
 	return rc;
 }
@@ -597,7 +260,7 @@ static int conn_ready(respio_conn *c)
 	if (c->fd >= 0)
 		return 0;
 	if (!c->wanted) {
-		set_detail(c, "not connected (call respio_conn_connect)");
+		respio__conn_set_detail(c, "not connected (call respio_conn_connect)");
 		return RESPIO_E_NOT_CONNECTED;
 	}
 	return conn_open(c);
@@ -615,7 +278,7 @@ static void target_set_errdetail(respio_target *t, const char *msg)
 {
 	respio_conn *c = (respio_conn *)((char *)t - offsetof(respio_conn, target));
 
-	set_detail(c, "%s", msg);
+	respio__conn_set_detail(c, "%s", msg);
 }
 
 static const struct respio_target_ops conn_target_ops = {
@@ -708,7 +371,7 @@ int respio_conn_connect(respio_conn *c)
 
 	if (!c)
 		return RESPIO_E_INVAL;
-	clear_detail(c);
+	respio__conn_clear_detail(c);
 	c->wanted = true;
 	rc = conn_open(c);
 	return rc;
@@ -719,8 +382,8 @@ void respio_conn_disconnect(respio_conn *c)
 	if (!c)
 		return;
 	c->wanted = false;
-	conn_close(c);
-	clear_detail(c);
+	respio__conn_close(c);
+	respio__conn_clear_detail(c);
 }
 
 int respio__conn_detach_fd(respio_conn *c)
@@ -732,13 +395,13 @@ int respio__conn_detach_fd(respio_conn *c)
 	/* Bytes already read belong to the stream the new owner takes over;
 	 * after a handshake there are none, and if there are, it is broken. */
 	if (c->ipos < c->ilen || c->pending) {
-		conn_close(c);
+		respio__conn_close(c);
 		return RESPIO_E_PROTOCOL;
 	}
 	fd = c->fd;
 	c->fd = -1;
 	c->wanted = false;
-	conn_close(c);
+	respio__conn_close(c);
 	return fd;
 }
 
@@ -773,16 +436,18 @@ int respio_conn_command(respio_conn *c, int argc, const char *const *argv, const
 	*out = NULL;
 	if (!c)
 		return RESPIO_E_INVAL;
-	clear_detail(c);
+	respio__conn_clear_detail(c);
 	if (c->pending) {
-		set_detail(c, "%zu pipelined replies are still unread (use respio_conn_read_reply)",
-			   c->pending);
+		respio__conn_set_detail(
+		    c, "%zu pipelined replies are still unread (use respio_conn_read_reply)",
+		    c->pending);
 		return RESPIO_E_INVAL;
 	}
 	rc = conn_ready(c);
 	if (rc < 0)
 		return rc;
-	return conn_roundtrip(c, argc, argv, argvlen, deadline_after(c->cfg.timeout_ms), out);
+	return respio__conn_roundtrip(c, argc, argv, argvlen,
+				      respio__conn_deadline_after(c->cfg.timeout_ms), out);
 }
 
 /* Copies the arguments into the output buffer; nothing is sent yet. */
@@ -792,11 +457,11 @@ int respio_conn_append(respio_conn *c, int argc, const char *const *argv, const 
 
 	if (!c)
 		return RESPIO_E_INVAL;
-	clear_detail(c);
+	respio__conn_clear_detail(c);
 	rc = conn_ready(c);
 	if (rc < 0)
 		return rc;
-	rc = conn_queue(c, argc, argv, argvlen);
+	rc = respio__conn_queue(c, argc, argv, argvlen);
 	if (rc == 0)
 		c->pending++;
 	return rc;
@@ -808,11 +473,11 @@ int respio_conn_flush(respio_conn *c)
 
 	if (!c)
 		return RESPIO_E_INVAL;
-	clear_detail(c);
+	respio__conn_clear_detail(c);
 	rc = conn_ready(c);
 	if (rc < 0)
 		return rc;
-	return conn_flush(c, deadline_after(c->cfg.timeout_ms));
+	return respio__conn_flush(c, respio__conn_deadline_after(c->cfg.timeout_ms));
 }
 
 /* On 0 or RESPIO_E_SERVER, *out is the caller's (respio_reply_free). */
@@ -826,31 +491,33 @@ int respio_conn_read_reply(respio_conn *c, int timeout_ms, respio_reply **out)
 	*out = NULL;
 	if (!c)
 		return RESPIO_E_INVAL;
-	clear_detail(c);
+	respio__conn_clear_detail(c);
 	if (c->fd < 0) {
 		/* Reconnecting would not bring back what the old stream owed us. */
-		set_detail(c, c->wanted ? "the connection was closed by an earlier failure"
-					: "not connected (call respio_conn_connect)");
+		respio__conn_set_detail(c, c->wanted
+					       ? "the connection was closed by an earlier failure"
+					       : "not connected (call respio_conn_connect)");
 		return RESPIO_E_NOT_CONNECTED;
 	}
 	/* < 0 takes the config's timeout, where <= 0 means "wait forever";
 	 * an explicit 0 means "only what is already here". */
 	if (timeout_ms < 0)
 		timeout_ms = c->cfg.timeout_ms > 0 ? c->cfg.timeout_ms : -1;
-	deadline = timeout_ms == 0 ? now_ms() : deadline_after(timeout_ms);
+	deadline =
+	    timeout_ms == 0 ? respio__conn_now_ms() : respio__conn_deadline_after(timeout_ms);
 	/* Queued commands go out first, or their replies would never come. */
 	if (c->opos < c->olen) {
-		rc = conn_flush(c, deadline_after(c->cfg.timeout_ms));
+		rc = respio__conn_flush(c, respio__conn_deadline_after(c->cfg.timeout_ms));
 		if (rc < 0)
 			return rc;
 	}
-	rc = conn_read(c, deadline, out);
+	rc = respio__conn_read(c, deadline, out);
 	if (rc == -ETIMEDOUT) {
 		if (timeout_ms == 0) {
-			set_detail(c, "no reply buffered");
+			respio__conn_set_detail(c, "no reply buffered");
 			return -EAGAIN;
 		}
-		set_detail(c, "no reply within %d ms", timeout_ms);
+		respio__conn_set_detail(c, "no reply within %d ms", timeout_ms);
 		return rc;
 	}
 	if (rc < 0)
@@ -858,7 +525,7 @@ int respio_conn_read_reply(respio_conn *c, int timeout_ms, respio_reply **out)
 	if (respio_reply_type(*out) != RESPIO_REPLY_PUSH && c->pending)
 		c->pending--;
 	if (respio_reply_type(*out) == RESPIO_REPLY_ERROR) {
-		set_detail_reply(c, "", *out);
+		respio__conn_set_detail_reply(c, "", *out);
 		return RESPIO_E_SERVER;
 	}
 	return 0;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The control thread's dialers: dial and handshake connections for the
- * shards, so a shard never blocks on connect, AUTH or HELLO. */
+ * links that ask, so a shard never blocks on connect, AUTH or HELLO. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shard.h"
+#include "control.h"
+#include "dial.h"
 
 /*
  * Dials in flight at once, per client. More than one, so that a dial that
@@ -20,12 +21,12 @@
 #define RESPIO__DIALERS 4
 
 struct respio__control {
-	struct respio_client *client;
+	const respio_config *cfg; /* the client's: outlives the dialers */
 	pthread_t threads[RESPIO__DIALERS];
 	uint32_t nthreads; /* started, to be joined */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct respio__dial *head, *tail;
+	struct respio__queue queue; /* of struct respio__dial_request, through node */
 	bool stop;
 	/* The last failed dial, for respio_client_last_error: written by the
 	 * dialer, read by any thread, both rare, so under the same lock. */
@@ -33,58 +34,6 @@ struct respio__control {
 	int64_t last_err_ms; /* CLOCK_REALTIME: comparable with the caller's logs */
 	char last_detail[RESPIO__DETAIL_SIZE];
 };
-
-/*
- * Dial one connection with the blocking client: connect, AUTH/HELLO, SELECT,
- * then a PING so a server that accepts but does not answer (stopped, hung)
- * counts as down. On success the socket is taken out of the respio_conn.
- * On failure detail says what happened, in the server's words when it
- * refused us.
- */
-int respio__dial_now(struct respio_client *c, int *fd_out, char *detail, size_t cap)
-{
-	respio_config cfg = c->cfg;
-	const char *ping[] = {"PING"};
-	respio_reply *r = NULL;
-	respio_conn *conn;
-	int rc;
-
-	cfg.timeout_ms = c->cfg.pool.connection_timeout_ms;
-	cfg.connect_timeout_ms = c->cfg.pool.connection_timeout_ms;
-	rc = respio_conn_create(&cfg, &conn);
-	if (rc < 0) {
-		snprintf(detail, cap, "%s", respio_strerror(rc));
-		return rc;
-	}
-	rc = respio_conn_connect(conn);
-	if (rc < 0) {
-		snprintf(detail, cap, "%s", respio_conn_errdetail(conn));
-	} else {
-		rc = respio_conn_command(conn, 1, ping, NULL, &r);
-		if (rc < 0)
-			snprintf(detail, cap, "PING%s%s",
-				 rc == RESPIO_E_SERVER ? " failed: " : ": ",
-				 respio_conn_errdetail(conn));
-	}
-	respio_reply_free(r);
-	if (rc == 0) {
-		rc = respio__conn_detach_fd(conn);
-		if (rc >= 0) {
-			*fd_out = rc;
-			rc = 0;
-		} else {
-			snprintf(detail, cap, "unexpected bytes after the handshake");
-		}
-	}
-	respio_conn_destroy(conn);
-	/* An error reply to AUTH, HELLO, SELECT or the PING is the server
-	 * refusing the connection (WRONGPASS, NOAUTH, -LOADING, too many
-	 * clients), not the answer to any request: requests failed by it must
-	 * not look like they got an error reply. */
-	if (rc == RESPIO_E_SERVER)
-		rc = RESPIO_E_HANDSHAKE;
-	return rc;
-}
 
 static void note_error(struct respio__control *ctl, int err, const char *detail)
 {
@@ -118,44 +67,42 @@ static void *dialer_main(void *arg)
 
 	pthread_mutex_lock(&ctl->lock);
 	for (;;) {
-		struct respio__dial *d;
+		struct respio__dial_request *d;
 		char detail[RESPIO__DETAIL_SIZE];
 		int fd = -1, rc;
 
-		while (!ctl->stop && !ctl->head)
+		while (!ctl->stop && respio__queue_empty(&ctl->queue))
 			pthread_cond_wait(&ctl->cond, &ctl->lock);
 		if (ctl->stop)
 			break;
-		d = ctl->head;
-		ctl->head = d->next;
-		if (!ctl->head)
-			ctl->tail = NULL;
+		d = RESPIO__QUEUE_DATA(respio__queue_pop(&ctl->queue), struct respio__dial_request,
+				       node);
 		pthread_mutex_unlock(&ctl->lock);
-		rc = respio__dial_now(ctl->client, &fd, detail, sizeof(detail));
+		rc = respio__dial_now(ctl->cfg, &fd, detail, sizeof(detail));
 		if (rc < 0)
 			note_error(ctl, rc, detail);
-		d->answer.type = rc == 0 ? RESPIO__CTL_CONN_READY : RESPIO__CTL_CONN_FAILED;
+		d->answer.type = rc == 0 ? RESPIO__MSG_CONN_READY : RESPIO__MSG_CONN_FAILED;
 		d->answer.fd = fd;
 		d->answer.err = rc;
-		/* From here d is the shard's again. */
-		respio__shard_post(d->shard, &d->answer);
+		/* From here d is its link's again. */
+		respio__mailbox_post(d->reply_to, &d->answer);
 		pthread_mutex_lock(&ctl->lock);
 	}
-	/* Requests still queued belong to their slots: nothing to free. */
-	ctl->head = ctl->tail = NULL;
+	/* Requests still queued belong to their links: nothing to free. */
+	respio__queue_init(&ctl->queue);
 	pthread_mutex_unlock(&ctl->lock);
 	return NULL;
 }
 
-int respio__control_start(struct respio_client *c, struct respio__control **out)
+int respio__control_start(const respio_config *cfg, uint32_t nlinks, struct respio__control **out)
 {
 	struct respio__control *ctl = calloc(1, sizeof(*ctl));
-	uint32_t n = c->nshards * c->slots_per_shard;
+	uint32_t n = nlinks;
 	int rc = 0;
 
 	if (!ctl)
 		return -ENOMEM;
-	ctl->client = c;
+	ctl->cfg = cfg;
 	pthread_mutex_init(&ctl->lock, NULL);
 	pthread_cond_init(&ctl->cond, NULL);
 	/* No more dialers than connections to dial. */
@@ -180,22 +127,13 @@ int respio__control_start(struct respio_client *c, struct respio__control **out)
 	return 0;
 }
 
-void respio__control_dial(struct respio__control *ctl, struct respio__shard *sh, uint32_t slot)
+void respio__control_dial(struct respio__control *ctl, struct respio__dial_request *d)
 {
-	struct respio__dial *d = &sh->slots[slot].dial;
-
-	d->next = NULL;
-	d->shard = sh;
-	d->answer = (struct respio__ctl){.slot = slot, .fd = -1, .in_slot = true};
 	pthread_mutex_lock(&ctl->lock);
-	/* Once stopping, the shard is going away too: the request is dropped
-	 * and the slot stays DIALING until the shard ends. */
+	/* Once stopping, the asker is going away too: the request is dropped
+	 * and its link stays DIALING until its shard ends. */
 	if (!ctl->stop) {
-		if (ctl->tail)
-			ctl->tail->next = d;
-		else
-			ctl->head = d;
-		ctl->tail = d;
+		respio__queue_push(&ctl->queue, &d->node);
 		pthread_cond_signal(&ctl->cond);
 	}
 	pthread_mutex_unlock(&ctl->lock);

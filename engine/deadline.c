@@ -276,8 +276,8 @@ static void *run_take(struct respio__deadlines *d, uint32_t r)
 	if (q->first == RESPIO__DL_NIL) {
 		q->head = q->tail;
 		if (q->mask + 1 > RESPIO__DL_KEEP_CAP) {
-			/* A burst is over: give its ring back (as fill buffers
-			 * do in shard.c). */
+			/* A burst is over: give its ring back (as a link's
+			 * buffers do, link.c). */
 			free(q->ent);
 			q->ent = NULL;
 			q->mask = 0;

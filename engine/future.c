@@ -56,14 +56,8 @@
  * concurrently with or after close (the client is gone by then); release
  * and complete may.
  *
- * Completion and waiting
- * ----------------------
- * f->state goes PENDING -> DONE exactly once, by one exchange. Waiters OR
- * flags into it with a CAS (never once it is DONE, so DONE stays exactly
- * DONE): WAITERS when respio_future_wait() sleeps on the state word,
- * ANY_WAITERS when respio_future_wait_any() sleeps on the pool's any_seq
- * word. The completer learns from the value its exchange returns whether
- * anyone needs waking: a completion nobody waits on is one exchange.
+ * Completion and waiting: future.h (the state word's protocol), the
+ * completer's half below, the waiter's in future_wait.c.
  */
 
 #include <errno.h>
@@ -93,31 +87,6 @@ _Static_assert(RESPIO__POOL_MAX - 1 < RESPIO__HEAD_CLOSED && RESPIO__HEAD_CLOSED
 /* Request buffers up to this size are kept when a future is recycled. */
 #define RESPIO__REQ_KEEP_MAX (64u << 10)
 
-/* How long waiters spin before they sleep: replies on loopback often come
- * back within a few microseconds, and a futex sleep + wake costs tens. Only
- * where there are cores to spare (more than RESPIO__SPIN_MIN_CPUS): on two
- * cores the spinning waiters took the CPU the shards and the server needed
- * (measured: 32 synchronous threads ran 1.8x faster without the spin). */
-#define RESPIO__SPIN_NS	      4000
-#define RESPIO__SPIN_MIN_CPUS 2
-
-struct respio__future_pool {
-	/* The free stack: written by every acquire and release. */
-	alignas(RESPIO__CACHELINE) _Atomic uint64_t head;
-
-	/* Read-mostly in steady state. */
-	alignas(RESPIO__CACHELINE) uint32_t capacity;
-	int64_t spin_ns;	      /* RESPIO__SPIN_NS, or 0 without spare cores */
-	_Atomic uint32_t nalloc;      /* futures ever allocated, <= capacity */
-	_Atomic uint32_t live;	      /* futures not freed + 1 until close */
-	_Atomic uint32_t any_waiters; /* wait_any calls asleep or about to be */
-	_Atomic uint32_t aborting;    /* the client shuts down: acquirers give up */
-	_Atomic(void *) *slots;	      /* index -> future, written once per index */
-
-	/* Written only when a wait_any sleeps. */
-	alignas(RESPIO__CACHELINE) _Atomic uint32_t any_seq;
-};
-
 static inline uint64_t head_make(uint64_t old, uint32_t low)
 {
 	return (((old >> 32) + 1) << 32) | low;
@@ -132,19 +101,6 @@ static inline _Atomic uint32_t *head_futex(struct respio__future_pool *pool)
 	w++;
 #endif
 	return w;
-}
-
-static inline bool expired(int64_t deadline_ns)
-{
-	return deadline_ns >= 0 && respio__now_ns() >= deadline_ns;
-}
-
-/* timeout_ms < 0: no limit (-1). */
-static int64_t deadline_from_ms(int64_t timeout_ms)
-{
-	if (timeout_ms < 0 || timeout_ms > INT64_MAX / 2000000)
-		return -1;
-	return respio__now_ns() + timeout_ms * 1000000;
 }
 
 /* --- the free stack ------------------------------------------------------ */
@@ -376,7 +332,7 @@ static int acquire_slow(struct respio__future_pool *pool, int64_t deadline_ns, r
 				h |= RESPIO__HEAD_WAITERS;
 		}
 		if ((uint32_t)h == sleeping) {
-			if (expired(deadline_ns))
+			if (respio__deadline_passed(deadline_ns))
 				return RESPIO_E_BACKPRESSURE;
 			/* Sleeps only while the head is still empty and flagged:
 			 * any push changes the word (and clears the flag). */
@@ -385,7 +341,7 @@ static int acquire_slow(struct respio__future_pool *pool, int64_t deadline_ns, r
 		*out = stack_pop(pool);
 		if (*out)
 			return 0;
-		if (expired(deadline_ns))
+		if (respio__deadline_passed(deadline_ns))
 			return RESPIO_E_BACKPRESSURE;
 	}
 }
@@ -423,8 +379,8 @@ int respio__future_acquire(struct respio__future_pool *pool, int64_t deadline_ns
 	f->fate = 0;
 	f->reply = NULL;
 	f->deadline_ns = deadline_ns;
-	f->next = NULL;
-	f->conn_index = 0;
+	f->fifo.next = NULL;
+	f->link_index = 0;
 	f->expired = false;
 	f->stream_end = 0;
 	*out = f;
@@ -627,222 +583,7 @@ void respio__future_complete(respio_future *f, int status, int fate, struct resp
 	future_put(f);
 }
 
-/* --- public API ---------------------------------------------------------- */
-
-static bool is_done(const respio_future *f)
-{
-	/* Acquire pairs with the completer's exchange: status, fate and the
-	 * reply are visible once DONE is. */
-	return respio__load_acquire_u32(&f->state) == RESPIO__FUT_DONE;
-}
-
-/* Spin for a few microseconds (never past the deadline) hoping f completes:
- * cheaper than a futex sleep and wake when the reply is on its way. */
-static bool spin_until_done(const respio_future *f, int64_t deadline_ns)
-{
-	int64_t now, end;
-	int i;
-
-	if (!f->pool->spin_ns)
-		return is_done(f);
-	now = respio__now_ns();
-	end = now + f->pool->spin_ns;
-	if (deadline_ns >= 0 && deadline_ns < end)
-		end = deadline_ns;
-	while (now < end) {
-		for (i = 0; i < 64; i++) {
-			if (is_done(f))
-				return true;
-			respio__cpu_relax();
-		}
-		now = respio__now_ns();
-	}
-	return is_done(f);
-}
-
-static int wait_until(respio_future *f, int64_t deadline_ns)
-{
-	uint32_t s;
-	int rc;
-
-	if (spin_until_done(f, deadline_ns))
-		return 0;
-	/* Acquire: as in is_done(). */
-	s = respio__load_acquire_u32(&f->state);
-	for (;;) {
-		if (s == RESPIO__FUT_DONE)
-			return 0;
-		if (expired(deadline_ns))
-			return -ETIMEDOUT;
-		/* Announce the sleep; the completer's exchange returns the flag
-		 * and it wakes us. A failed CAS (DONE, or another waiter's
-		 * flag) reloads s with acquire and we look again. */
-		if (!(s & RESPIO__FUT_WAITERS)) {
-			if (!respio__cas_acq_rel_u32(&f->state, &s, s | RESPIO__FUT_WAITERS))
-				continue;
-			s |= RESPIO__FUT_WAITERS;
-		}
-		rc = respio__futex_wait(&f->state, s, deadline_ns);
-		(void)rc; /* woken, changed, timed out or EINTR: look again */
-		s = respio__load_acquire_u32(&f->state);
-	}
-}
-
-int respio_future_wait(respio_future *f, int64_t timeout_ms)
-{
-	if (!f)
-		return RESPIO_E_INVAL;
-	/* Done already (often, with many in flight): no clock read. */
-	if (is_done(f))
-		return 0;
-	return wait_until(f, deadline_from_ms(timeout_ms));
-}
-
-int respio_future_wait_all(respio_future *const *fs, size_t n, int64_t timeout_ms)
-{
-	int64_t deadline_ns = 0;
-	bool have_deadline = false;
-	size_t i;
-	int rc;
-
-	if (n && !fs)
-		return RESPIO_E_INVAL;
-	for (i = 0; i < n; i++)
-		if (!fs[i])
-			return RESPIO_E_INVAL;
-	for (i = 0; i < n; i++) {
-		if (is_done(fs[i]))
-			continue;
-		/* The clock is read once, when the first wait is needed. */
-		if (!have_deadline) {
-			deadline_ns = deadline_from_ms(timeout_ms);
-			have_deadline = true;
-		}
-		rc = wait_until(fs[i], deadline_ns);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-static bool scan_done(respio_future *const *fs, size_t n, size_t *index)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (is_done(fs[i])) {
-			*index = i;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Set ANY_WAITERS on every future, or find one that is DONE. */
-static bool mark_any(respio_future *const *fs, size_t n, size_t *index)
-{
-	uint32_t s;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		/* Acquire: as in is_done(). */
-		s = respio__load_acquire_u32(&fs[i]->state);
-		for (;;) {
-			if (s == RESPIO__FUT_DONE) {
-				*index = i;
-				return true;
-			}
-			/* Release: our any_waiters increment and any_seq read
-			 * happen-before the completer's exchange (acquire),
-			 * which reads this CAS or a later RMW in its release
-			 * sequence. The CAS runs even when the flag is already
-			 * there (setting the same value): another wait_any's
-			 * CAS would not order *our* increment. */
-			if (respio__cas_acq_rel_u32(&fs[i]->state, &s, s | RESPIO__FUT_ANY_WAITERS))
-				break;
-		}
-	}
-	return false;
-}
-
-int respio_future_wait_any(respio_future *const *fs, size_t n, int64_t timeout_ms, size_t *index)
-{
-	int64_t deadline_ns = deadline_from_ms(timeout_ms), now, end;
-	struct respio__future_pool *pool;
-	uint32_t seq;
-	size_t i;
-	int rc = 0;
-
-	if (!fs || !n || !index || !fs[0])
-		return RESPIO_E_INVAL;
-	pool = fs[0]->pool;
-	/* One sleep word per pool: futures of different clients cannot be
-	 * waited on together. */
-	for (i = 1; i < n; i++)
-		if (!fs[i] || fs[i]->pool != pool)
-			return RESPIO_E_INVAL;
-
-	now = respio__now_ns();
-	end = now + pool->spin_ns;
-	if (deadline_ns >= 0 && deadline_ns < end)
-		end = deadline_ns;
-	do {
-		if (scan_done(fs, n, index))
-			return 0;
-		respio__cpu_relax();
-		now = respio__now_ns();
-	} while (now < end);
-
-	/* Relaxed: published to completers by the release CAS in mark_any(). */
-	respio__fetch_add_relaxed_u32(&pool->any_waiters, 1);
-	for (;;) {
-		/* Relaxed: read before our CAS in mark_any(), which happens-
-		 * before any completer's increment that we must not miss. */
-		seq = respio__load_relaxed_u32(&pool->any_seq);
-		if (mark_any(fs, n, index))
-			break;
-		if (expired(deadline_ns)) {
-			rc = -ETIMEDOUT;
-			break;
-		}
-		/* Woken by any completion of a flagged future of this pool
-		 * (maybe another caller's): spurious wakeups just rescan. */
-		respio__futex_wait(&pool->any_seq, seq, deadline_ns);
-	}
-	/* Relaxed: a completer that still sees us only does a useless wake. */
-	respio__fetch_sub_relaxed_u32(&pool->any_waiters, 1);
-	return rc;
-}
-
-bool respio_future_ready(const respio_future *f)
-{
-	return f && is_done(f);
-}
-
-int respio_future_status(const respio_future *f)
-{
-	if (!f)
-		return RESPIO_E_INVAL;
-	if (!is_done(f))
-		return -EAGAIN;
-	return f->status;
-}
-
-int respio_future_fate(const respio_future *f)
-{
-	if (!f || !is_done(f))
-		return 0;
-	return f->fate;
-}
-
-const respio_reply *respio_future_reply(const respio_future *f)
-{
-	if (!f || !is_done(f))
-		return NULL;
-	if (f->status != 0 && f->status != RESPIO_E_SERVER)
-		return NULL;
-	return f->reply;
-}
+/* --- release (the caller's; waiting is in future_wait.c) ---------------- */
 
 void respio_future_release(respio_future *f)
 {

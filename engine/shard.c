@@ -1,7 +1,35 @@
 /* SPDX-License-Identifier: MIT */
-/* The shard worker: drains its ring, pipelines requests onto its
- * connections through io_uring, parses replies and completes futures. */
-#include <assert.h>
+/* The shard worker: its thread and loop, which drains its lanes onto its
+ * links, dispatches io_uring completions, and sleeps until woken. */
+
+/*
+ * The sleeping flag
+ * -----------------
+ * A shard with nothing to do blocks in io_uring_enter until a completion,
+ * a timeout, or a write to its eventfd. Producers must wake it after an
+ * enqueue, but a wake is a syscall (40-60 us of someone's time here), so
+ * they wake it only when it said it is about to sleep: at most one wake
+ * per sleep, none while it runs.
+ *
+ * Invariants:
+ *  - sleeping is 1 only between the shard's store of 1, before its last
+ *    look at the lanes, and its store of 0 after it woke (or found work
+ *    on that look). A producer swaps it to 0 when it writes the eventfd.
+ *  - The shard stores 1, then a seq_cst fence, then looks at every lane;
+ *    a producer enqueues, then a seq_cst fence, then loads sleeping
+ *    (respio__shard_wake). The two fences pair: of the shard's look and
+ *    the producer's load, at least one sees the other's store. So either
+ *    the shard sees the request and does not sleep, or the producer sees
+ *    1 and writes the eventfd, whose read the shard keeps armed: no
+ *    request waits for the next tick.
+ *  - The exchange to 0 lets exactly one producer write the eventfd per
+ *    sleep; the others see 0 and skip the syscall.
+ *  - Mailbox posts do not read the flag: control messages are rare, and
+ *    their wake always writes the eventfd (mailbox.h).
+ * The shard stores 0 on waking with a relaxed store: a producer that still
+ * sees 1 writes the eventfd once more, which costs a spurious turn, never
+ * a lost request.
+ */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,17 +37,21 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "atomic.h"
-#include "bigbuf.h"
 #include "deadline.h"
 #include "lanes.h"
-#include "reply_internal.h"
+#include "link.h"
+#include "mailbox.h"
 #include "shard.h"
+#include "sink.h"
+#include "slice.h"
+#include "uring.h"
 
-/* Requests taken from the ring per loop turn: enough to batch, small enough
- * that replies keep flowing while producers are busy. */
+/* Requests taken from the lanes per loop turn: enough to batch, small
+ * enough that replies keep flowing while producers are busy. */
 #define RESPIO__DRAIN_BATCH   512
 #define RESPIO__URING_ENTRIES 256
 #define RESPIO__RECV_BUFS     128
@@ -30,14 +62,9 @@
  * the most requests it may hold in flight to do so (see shard_loop). */
 #define RESPIO__POLL_NS		  30000LL
 #define RESPIO__POLL_MAX_INFLIGHT 1
-#define RESPIO__BACKOFF_BASE_MS	  50
-#define RESPIO__BACKOFF_MAX_MS	  2000
-/* A connection lost sooner than this after its dial counts as a failed
- * attempt (see conn_fail). */
-#define RESPIO__YOUNG_CONN_NS 1000000000LL
 
 /*
- * CQE user_data: op in the low byte, slot index above it, and the slot's
+ * CQE user_data: op in the low byte, link index above it, and the link's
  * connection generation in the high half, so a completion that belongs to
  * a connection since replaced is recognised and only its buffer recycled.
  */
@@ -49,9 +76,9 @@ enum {
 	RESPIO__OP_WAKE = RESPIO__UD_OP_WAKE, /* only refused wakes post a CQE */
 };
 
-static inline uint64_t ud_make(unsigned op, uint32_t slot, uint32_t gen)
+static inline uint64_t ud_make(unsigned op, uint32_t link, uint32_t gen)
 {
-	return (uint64_t)gen << 32 | (uint64_t)slot << 8 | op;
+	return (uint64_t)gen << 32 | (uint64_t)link << 8 | op;
 }
 
 static inline unsigned ud_op(uint64_t ud)
@@ -59,7 +86,7 @@ static inline unsigned ud_op(uint64_t ud)
 	return ud & 0xff;
 }
 
-static inline uint32_t ud_slot(uint64_t ud)
+static inline uint32_t ud_link(uint64_t ud)
 {
 	return (uint32_t)(ud >> 8) & 0xffffff;
 }
@@ -82,232 +109,33 @@ static struct io_uring_sqe *get_sqe(struct respio__shard *sh)
 	return sqe;
 }
 
-static int buf_append(struct respio__buf *b, const char *data, size_t len)
-{
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + len)
-			cap *= 2;
-		p = respio__bigbuf_resize(b->data, b->cap, cap, b->len);
-		if (!p)
-			return -ENOMEM;
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, data, len);
-	b->len += len;
-	return 0;
-}
-
-/* A buffer that grew for a burst of large commands goes back to the heap
- * once empty, or shrinks once mostly empty, so one burst does not pin its
- * memory for good (max_inflight_bytes bounds what buffers hold, not what
- * they once held). */
-#define RESPIO__BUF_KEEP (1u << 20)
-
-static void buf_trim(struct respio__buf *b)
-{
-	if (b->cap <= RESPIO__BUF_KEEP || b->len > b->cap / 4)
-		return;
-	if (b->len == 0) {
-		respio__bigbuf_free(b->data, b->cap);
-		b->data = NULL;
-		b->cap = 0;
-	} else {
-		size_t cap = b->len * 2 > RESPIO__BUF_KEEP ? b->len * 2 : RESPIO__BUF_KEEP;
-		char *p = respio__bigbuf_resize(b->data, b->cap, cap, b->len);
-
-		if (p) { /* a failed shrink keeps the old buffer */
-			b->data = p;
-			b->cap = cap;
-		}
-	}
-}
-
-static void counter_add(_Atomic uint64_t *c, uint64_t n)
-{
-	/* Single writer (this shard): a relaxed load and store is enough and
-	 * cheaper than a locked add; readers only want a recent value. */
-	respio__store_relaxed_u64(c, respio__load_relaxed_u64(c) + n);
-}
-
-static void inflight_add(struct respio__shard *sh, int32_t d)
-{
-	respio__store_relaxed_u32(
-	    &sh->stats.inflight,
-	    (uint32_t)((int32_t)respio__load_relaxed_u32(&sh->stats.inflight) + d));
-}
-
-/* Complete f for its caller and let go of it. */
-static void finish(struct respio__shard *sh, respio_future *f, int status, int fate)
-{
-	if (status == -ETIMEDOUT)
-		counter_add(&sh->stats.timed_out, 1);
-	if (status == 0 || status == RESPIO_E_SERVER)
-		counter_add(&sh->stats.completed, 1);
-	else
-		counter_add(&sh->stats.failed, 1);
-	inflight_add(sh, -1);
-	respio__future_complete(f, status, fate, &sh->wakes);
-}
-
-/* Complete f for its caller but keep the engine's reference: its reply is
- * still coming and must be read and dropped to keep the stream aligned. */
-static void finish_early(struct respio__shard *sh, struct respio__slot *slot, respio_future *f,
-			 int status, int fate)
-{
-	counter_add(&sh->stats.timed_out, 1);
-	counter_add(&sh->stats.failed, 1);
-	inflight_add(sh, -1);
-	f->expired = true;
-	slot->expired++;
-	respio__future_publish(f, status, fate, &sh->wakes);
-}
-
-static uint32_t slot_index(struct respio__shard *sh, struct respio__slot *slot)
-{
-	return (uint32_t)(slot - sh->slots);
-}
-
-static void request_dial(struct respio__shard *sh, struct respio__slot *slot)
-{
-	slot->state = RESPIO__SLOT_DIALING;
-	respio__control_dial(sh->client->control, sh, slot_index(sh, slot));
-}
-
-static void fifo_push(struct respio__slot *slot, respio_future *f)
-{
-	f->next = NULL;
-	if (slot->tail)
-		slot->tail->next = f;
-	else
-		slot->head = f;
-	slot->tail = f;
-	slot->queued++;
-}
-
-/* f leaves its connection's FIFO in turn (answered, or failed with the
- * connection): its deadline goes with it, before f can be recycled. */
-static void untrack(struct respio__shard *sh, struct respio__slot *slot, respio_future *f)
-{
-	void *oldest = respio__deadlines_pop_front(sh->deadlines, slot_index(sh, slot));
-
-	/* Replies and a broken connection take requests in FIFO order; only
-	 * a deadline (expire) takes one out of turn, and removes its entry
-	 * itself. So the slot's oldest entry is f. */
-	assert(oldest == f);
-	(void)oldest;
-	(void)f;
-}
-
-/* Copy f's command to the end of fill; from here on fill holds its bytes
- * (a large buffer of f's is freed: every byte is held once). */
-static int append_request(struct respio__slot *slot, respio_future *f)
-{
-	int rc = buf_append(&slot->fill, f->req, f->req_len);
-
-	if (rc < 0)
-		return rc;
-	slot->fill_end += f->req_len;
-	slot->fill_counted += respio__counted_bytes(f);
-	f->stream_end = slot->fill_end;
-	if (f->req_len > RESPIO__INLINE)
-		respio__future_drop_request(f);
-	return 0;
-}
-
-/*
- * Pack the bytes of the requests still in the FIFO and never handed to the
- * kernel at the start of fill, in FIFO order, and count them in the stream
- * from new_base: after requests were taken out (their bytes are skipped),
- * or for a fresh connection (new_base 0). It works from fill's own copy,
- * which covers the stream from handed_end to fill_end; the futures may no
- * longer hold their commands. Bytes of requests taken out go back to the
- * client's count. It starts after the last request handed to the kernel:
- * O(unsent), not O(queued).
- */
-static void rebuild_fill(struct respio__shard *sh, struct respio__slot *slot, uint64_t new_base)
-{
-	uint64_t old_base = slot->handed_end, counted = 0;
-	size_t dst = 0;
-
-	for (respio_future *f = slot->handed_tail ? slot->handed_tail->next : slot->head; f;
-	     f = f->next) {
-		size_t src;
-
-		if (f->stream_end <= old_base)
-			continue;
-		src = (size_t)(f->stream_end - f->req_len - old_base);
-		if (src != dst)
-			memmove(slot->fill.data + dst, slot->fill.data + src, f->req_len);
-		dst += f->req_len;
-		f->stream_end = new_base + dst;
-		counted += respio__counted_bytes(f);
-	}
-	slot->fill.len = dst;
-	buf_trim(&slot->fill);
-	slot->handed_end = new_base;
-	slot->fill_end = new_base + dst;
-	respio__bytes_release(sh->client, slot->fill_counted - counted);
-	slot->fill_counted = counted;
-}
-
-static void arm_recv(struct respio__shard *sh, struct respio__slot *slot)
+static void arm_recv(struct respio__shard *sh, struct respio__link *l)
 {
 	struct io_uring_sqe *sqe = get_sqe(sh);
 
-	io_uring_prep_recv_multishot(sqe, slot->fd, NULL, 0, 0);
+	io_uring_prep_recv_multishot(sqe, l->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = sh->bufs.bgid;
-	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_RECV, slot_index(sh, slot), slot->gen));
+	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_RECV, l->index, l->gen));
 }
 
-static void submit_send(struct respio__shard *sh, struct respio__slot *slot)
+/* Send what the link has in flight and the kernel has not taken yet. */
+static void submit_send(struct respio__shard *sh, struct respio__link *l)
 {
 	struct io_uring_sqe *sqe = get_sqe(sh);
+	size_t len;
+	const char *bytes = respio__link_send_bytes(l, &len);
 
-	io_uring_prep_send(sqe, slot->fd, slot->sending.data + slot->sending_off,
-			   slot->sending.len - slot->sending_off, MSG_NOSIGNAL);
-	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_SEND, slot_index(sh, slot), slot->gen));
-	slot->send_inflight = true;
+	io_uring_prep_send(sqe, l->fd, bytes, len, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_SEND, l->index, l->gen));
 }
 
-/* Some request on the connection was handed to the kernel and awaits its
- * reply (answered requests leave the FIFO; expired ones stay until their
- * late reply is read). */
-static bool awaiting_reply(const struct respio__slot *slot)
+/* Start a send when the link has bytes and none in flight. */
+static void flush(struct respio__shard *sh, struct respio__link *l)
 {
-	return slot->head && slot->head->stream_end <= slot->handed_end;
+	if (respio__link_flush(l, sh->now_ns))
+		submit_send(sh, l);
 }
-
-/* One send in flight per connection: everything queued meanwhile goes out
- * together in the next one. */
-static void flush(struct respio__shard *sh, struct respio__slot *slot)
-{
-	struct respio__buf tmp;
-
-	if (slot->state != RESPIO__SLOT_UP || slot->send_inflight || slot->fill.len == 0 ||
-	    slot->stalled)
-		return;
-	/* Nothing was awaiting a reply: the stall clock starts with this send. */
-	if (!awaiting_reply(slot))
-		slot->busy_since_ns = sh->now_ns;
-	tmp = slot->sending;
-	slot->sending = slot->fill;
-	slot->fill = tmp;
-	slot->fill.len = 0;
-	buf_trim(&slot->fill);
-	slot->sending_off = 0;
-	slot->handed_end = slot->fill_end;
-	slot->sending_counted = slot->fill_counted;
-	slot->fill_counted = 0;
-	slot->handed_tail = slot->tail;
-	submit_send(sh, slot);
-}
-
-static void back_off(struct respio__shard *sh, struct respio__slot *slot, int err);
 
 /*
  * Close fd behind every SQE that may still name it. SQEs prepared this turn
@@ -318,8 +146,9 @@ static void back_off(struct respio__shard *sh, struct respio__slot *slot, int er
  * its reference to the file when it is issued, during the submit: a close
  * queued behind them frees the number only after they hold the old socket.
  */
-static void close_through_ring(struct respio__shard *sh, int fd)
+static void close_through_ring(void *arg, int fd)
 {
+	struct respio__shard *sh = arg;
 	struct io_uring_sqe *sqe = get_sqe(sh);
 
 	if (!sqe) {
@@ -338,527 +167,115 @@ static void close_through_ring(struct respio__shard *sh, int fd)
 	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_CLOSE, 0, 0));
 }
 
-/*
- * The connection is unusable: close it. Requests handed to the kernel may
- * have executed and complete with err (fate SENT); the rest stay queued for
- * the next connection, in order; one is dialed at once, unless the
- * connection died young (below).
- */
-static void conn_fail(struct respio__shard *sh, struct respio__slot *slot, int err)
+/* A link came up: receive on it, and send what waited for it. */
+static void link_up(void *arg, struct respio__link *l)
 {
-	respio_future *f, *next, *keep_head = NULL, *keep_tail = NULL;
-	uint32_t kept = 0;
+	struct respio__shard *sh = arg;
 
-	if (slot->state != RESPIO__SLOT_UP)
-		return;
-	/* shutdown() makes the kernel end the recv and any send with an error;
-	 * their CQEs then carry a stale generation. */
-	shutdown(slot->fd, SHUT_RDWR);
-	close_through_ring(sh, slot->fd);
-	slot->fd = -1;
-	slot->stalled = false;
-	slot->gen++;
-	slot->state = RESPIO__SLOT_DOWN;
-	respio_parser_reset(slot->parser);
-	respio__store_relaxed_u32(&sh->stats.conns_up,
-				  respio__load_relaxed_u32(&sh->stats.conns_up) - 1);
-	counter_add(&sh->stats.reconnects, 1);
-
-	for (f = slot->head; f; f = next) {
-		next = f->next;
-		if (f->expired) {
-			respio__future_unref(f);
-		} else if (f->stream_end <= slot->handed_end) {
-			untrack(sh, slot, f);
-			finish(sh, f, err, RESPIO_FATE_SENT);
-		} else {
-			f->next = NULL;
-			if (keep_tail)
-				keep_tail->next = f;
-			else
-				keep_head = f;
-			keep_tail = f;
-			kept++;
-		}
-	}
-	slot->head = keep_head;
-	slot->tail = keep_tail;
-	slot->queued = kept;
-	slot->expired = 0;
-	slot->sending.len = 0;
-	slot->sending_off = 0;
-	buf_trim(&slot->sending);
-	respio__bytes_release(sh->client, slot->sending_counted);
-	slot->sending_counted = 0;
-	slot->handed_tail = NULL;
-	rebuild_fill(sh, slot, 0);
-	if (sh->stopping)
-		return;
-	/*
-	 * A connection lost within a second of its dial without a byte
-	 * received (a server or proxy that accepts, answers the handshake,
-	 * then closes) counts as a failed attempt, or such a server would be
-	 * redialed at dial speed for ever. The first in a row is redialed at
-	 * once, so one unlucky kill costs nothing; from the second on the slot
-	 * backs off as after a failed dial. A connection that lived longer, or
-	 * answered requests, starts the count afresh: connections killed while
-	 * they serve traffic come back at once.
-	 */
-	if (!slot->served && respio__coarse_now_ns() - slot->up_since_ns < RESPIO__YOUNG_CONN_NS) {
-		if (slot->attempts++ > 0) {
-			back_off(sh, slot, err);
-			return;
-		}
-	} else {
-		slot->attempts = 0;
-	}
-	request_dial(sh, slot);
-}
-
-/* A dial failed: nothing queued on this slot can be sent now, so it fails
- * fast (safe to retry), and so do requests until the backoff ends. */
-static void fail_queued(struct respio__shard *sh, struct respio__slot *slot, int err)
-{
-	respio_future *f, *next;
-
-	for (f = slot->head; f; f = next) {
-		next = f->next;
-		if (f->expired)
-			respio__future_unref(f);
-		else
-			finish(sh, f, err, RESPIO_FATE_NOT_SENT);
-	}
-	slot->head = slot->tail = slot->handed_tail = NULL;
-	slot->queued = slot->expired = 0;
-	slot->fill.len = 0;
-	buf_trim(&slot->fill);
-	respio__bytes_release(sh->client, slot->fill_counted);
-	slot->fill_counted = 0;
-	slot->fill_end = slot->handed_end = 0;
-	respio__deadlines_clear(sh->deadlines, slot_index(sh, slot));
-}
-
-static int64_t backoff_ns(struct respio__shard *sh, uint32_t attempts)
-{
-	int64_t ms = RESPIO__BACKOFF_BASE_MS;
-
-	while (attempts-- > 1 && ms < RESPIO__BACKOFF_MAX_MS)
-		ms *= 2;
-	if (ms > RESPIO__BACKOFF_MAX_MS)
-		ms = RESPIO__BACKOFF_MAX_MS;
-	/* Jitter in [ms/2, ms]: shards and clients that lost the same server
-	 * do not come back in lockstep. */
-	ms = ms / 2 + (int64_t)(rand_r(&sh->seed) % (unsigned)(ms / 2 + 1));
-	return ms * 1000000;
-}
-
-/* The slot's last attempt failed (its dial, or a connection that died
- * young; the caller counted it in attempts): no dial until the backoff
- * ends, and what is queued fails now, never sent. */
-static void back_off(struct respio__shard *sh, struct respio__slot *slot, int err)
-{
-	slot->state = RESPIO__SLOT_BACKOFF;
-	slot->last_err = err;
-	slot->retry_at_ns = respio__now_ns() + backoff_ns(sh, slot->attempts);
-	fail_queued(sh, slot, err);
-}
-
-/* attempts is left as it is: only a connection that lives past
- * RESPIO__YOUNG_CONN_NS clears it (conn_fail). */
-static void conn_ready(struct respio__shard *sh, struct respio__slot *slot, int fd)
-{
-	slot->fd = fd;
-	slot->gen++;
-	slot->state = RESPIO__SLOT_UP;
-	slot->last_err = 0;
-	slot->last_rx_ns = respio__coarse_now_ns();
-	slot->up_since_ns = slot->last_rx_ns;
-	slot->served = false;
-	respio_parser_reset(slot->parser);
-	respio__store_relaxed_u32(&sh->stats.conns_up,
-				  respio__load_relaxed_u32(&sh->stats.conns_up) + 1);
-	arm_recv(sh, slot);
-	flush(sh, slot);
+	arm_recv(sh, l);
+	flush(sh, l);
 }
 
 static void handle_mail(struct respio__shard *sh)
 {
-	struct respio__ctl *msg, *next;
+	struct respio__queue_node *n, *next;
 
-	pthread_mutex_lock(&sh->mail.lock);
-	msg = sh->mail.head;
-	sh->mail.head = sh->mail.tail = NULL;
-	respio__store_relaxed_u32(&sh->mail.nonempty, 0);
-	pthread_mutex_unlock(&sh->mail.lock);
+	for (n = respio__mailbox_take(&sh->mail); n; n = next) {
+		struct respio__msg *msg = RESPIO__QUEUE_DATA(n, struct respio__msg, node);
 
-	for (; msg; msg = next) {
-		struct respio__slot *slot = &sh->slots[msg->slot];
-
-		next = msg->next;
+		next = n->next;
 		switch (msg->type) {
-		case RESPIO__CTL_CONN_READY:
-			if (sh->stopping || slot->state == RESPIO__SLOT_UP)
-				close(msg->fd);
-			else
-				conn_ready(sh, slot, msg->fd);
+		case RESPIO__MSG_CONN_READY:
+			respio__slice_conn_ready(&sh->slice, msg->link, msg->fd);
 			break;
-		case RESPIO__CTL_CONN_FAILED:
-			counter_add(&sh->stats.dial_failures, 1);
-			slot->attempts++;
-			back_off(sh, slot, msg->err);
+		case RESPIO__MSG_CONN_FAILED:
+			respio__slice_dial_failed(&sh->slice, msg->link, msg->err);
 			break;
-		case RESPIO__CTL_STOP: sh->stopping = true; break;
+		case RESPIO__MSG_STOP:
+			sh->stopping = true;
+			respio__slice_stop(&sh->slice);
+			break;
 		}
-		if (!msg->in_slot)
-			free(msg);
+		respio__msg_release(msg);
 	}
-}
-
-/* Complete f, taken from a lane but never appended: its counted bytes go
- * back as it goes. */
-static void finish_unsent(struct respio__shard *sh, respio_future *f, int err)
-{
-	respio__bytes_release(sh->client, respio__counted_bytes(f));
-	finish(sh, f, err, RESPIO_FATE_NOT_SENT);
-}
-
-static void accept_request(struct respio__shard *sh, respio_future *f, int64_t now)
-{
-	struct respio__slot *slot = &sh->slots[f->conn_index % sh->nslots];
-	int rc;
-
-	inflight_add(sh, 1);
-	counter_add(&sh->stats.submitted, 1);
-	if (f->deadline_ns <= now) {
-		finish_unsent(sh, f, -ETIMEDOUT);
-		return;
-	}
-	if (slot->state == RESPIO__SLOT_BACKOFF) {
-		finish_unsent(sh, f, slot->last_err ? slot->last_err : RESPIO_E_NOT_CONNECTED);
-		return;
-	}
-	rc = respio__deadlines_reserve(sh->deadlines, slot_index(sh, slot));
-	if (rc == 0)
-		rc = append_request(slot, f);
-	if (rc < 0) {
-		finish_unsent(sh, f, rc);
-		return;
-	}
-	f->expired = false;
-	fifo_push(slot, f);
-	respio__deadlines_push(sh->deadlines, slot_index(sh, slot), f->deadline_ns, f);
-	if (slot->state == RESPIO__SLOT_DOWN)
-		request_dial(sh, slot);
 }
 
 static uint32_t drain_ring(struct respio__shard *sh, int64_t now)
 {
-	uint32_t n = 0, start = sh->next_lane;
+	/* The shard is its lanes' only consumer, ever (shard_shutdown drains
+	 * them on this thread too): the single-consumer dequeue saves the
+	 * consumer's CAS per request. */
+	struct respio__lanes_pass pass =
+	    respio__lanes_pass(sh->lanes, sh->next_lane, RESPIO__DRAIN_BATCH);
+	uint32_t n = 0;
 	void *p;
 
-	for (uint32_t i = 0; i < RESPIO__LANES && n < RESPIO__DRAIN_BATCH; i++) {
-		struct respio__lane *lane = &sh->lanes[(start + i) % RESPIO__LANES];
-
-		/* The shard is its lanes' only consumer, ever (shard_shutdown
-		 * drains them on this thread too): the single-consumer dequeue
-		 * saves the consumer's CAS per request. */
-		while (n < RESPIO__DRAIN_BATCH &&
-		       respio__lane_dequeue(&lane->ring, lane->buf, &p)) {
-			/* Pairs with respio__tsan_release before the enqueue. */
-			respio__tsan_acquire(p);
-			accept_request(sh, p, now);
-			n++;
-		}
+	while (respio__lanes_take(&pass, &p)) {
+		respio__slice_accept(&sh->slice, p, now);
+		n++;
 	}
-	sh->next_lane = (start + 1) % RESPIO__LANES;
+	sh->next_lane = (sh->next_lane + 1) % RESPIO__LANES;
 	if (n) {
-		counter_add(&sh->stats.batches, 1);
-		counter_add(&sh->stats.batched, n);
+		respio__counter_add(&sh->stats.batches, 1);
+		respio__counter_add(&sh->stats.batched, n);
 	}
 	return n;
-}
-
-/*
- * Take out of the unsent part of the FIFO the requests expire() marked and
- * complete them, then rebuild fill once: both walks start after the last
- * request handed to the kernel, so a slot costs O(unsent) per turn however
- * many of its requests expired. A request handed to the kernel is never
- * marked.
- */
-static void sweep_unsent(struct respio__shard *sh, struct respio__slot *slot)
-{
-	respio_future *prev = slot->handed_tail, *f, *next;
-
-	for (f = prev ? prev->next : slot->head; f; f = next) {
-		next = f->next;
-		if (!f->expired) {
-			prev = f;
-			continue;
-		}
-		if (prev)
-			prev->next = next;
-		else
-			slot->head = next;
-		if (slot->tail == f)
-			slot->tail = prev;
-		slot->queued--;
-		finish(sh, f, -ETIMEDOUT, RESPIO_FATE_NOT_SENT);
-	}
-	slot->sweep = false;
-	rebuild_fill(sh, slot, slot->handed_end);
-}
-
-/*
- * Complete every request whose deadline has passed, taken from the
- * deadline set in deadline order (deadline.c): the cost is per request
- * expired, not per request held. One already handed to the kernel
- * completes now but keeps its place in the FIFO, so its late reply is read
- * and dropped; one still in fill is marked, and each slot with marks is
- * swept once at the end (its fill is rebuilt once however many expired).
- */
-static void expire(struct respio__shard *sh, int64_t now)
-{
-	bool sweep = false;
-	uint32_t i;
-	void *p;
-
-	while (respio__deadlines_pop_expired(sh->deadlines, now, &i, &p)) {
-		struct respio__slot *slot = &sh->slots[i];
-		respio_future *f = p;
-
-		if (slot->state == RESPIO__SLOT_UP && f->stream_end <= slot->handed_end) {
-			finish_early(sh, slot, f, -ETIMEDOUT, RESPIO_FATE_SENT);
-			continue;
-		}
-		/* Still the shard's until sweep_unsent completes it: the mark
-		 * is read nowhere else in between. */
-		f->expired = true;
-		slot->sweep = sweep = true;
-	}
-	for (i = 0; sweep && i < sh->nslots; i++)
-		if (sh->slots[i].sweep)
-			sweep_unsent(sh, &sh->slots[i]);
-}
-
-/* A request handed to the kernel is still waiting for its reply and its
- * own deadline has not passed. */
-static bool live_request_sent(const struct respio__slot *slot)
-{
-	for (const respio_future *f = slot->head; f && f->stream_end <= slot->handed_end;
-	     f = f->next)
-		if (!f->expired)
-			return true;
-	return false;
-}
-
-/*
- * A connection is stalled when a request has awaited its reply for longer
- * than max(timeout, 1 s) and nothing arrived in that time: the clock starts
- * at the later of the last receive and the send that made the connection
- * busy, so an idle spell before the request does not count. A stalled
- * connection sends nothing more (what is unsent can still go elsewhere,
- * fate NOT_SENT); it is replaced only once every request sent on it has
- * met its own deadline, so a slow or timed-out request never fails its
- * neighbours early. A reply clears the stall (on_recv).
- */
-static void check_stall(struct respio__shard *sh, struct respio__slot *slot, int64_t now,
-			int64_t stall_ns)
-{
-	int64_t since =
-	    slot->last_rx_ns > slot->busy_since_ns ? slot->last_rx_ns : slot->busy_since_ns;
-
-	if (!awaiting_reply(slot) || now - since <= stall_ns) {
-		slot->stalled = false;
-		return;
-	}
-	slot->stalled = true;
-	if (!live_request_sent(slot))
-		conn_fail(sh, slot, -ETIMEDOUT);
-}
-
-/* Redial after backoff; leave behind a connection that stopped answering. */
-static void maintain(struct respio__shard *sh, int64_t now)
-{
-	int64_t stall_ns =
-	    sh->client->timeout_ns > 1000000000 ? sh->client->timeout_ns : 1000000000;
-
-	for (uint32_t i = 0; i < sh->nslots; i++) {
-		struct respio__slot *slot = &sh->slots[i];
-
-		if (slot->state == RESPIO__SLOT_BACKOFF && now >= slot->retry_at_ns)
-			request_dial(sh, slot);
-		else if (slot->state == RESPIO__SLOT_UP)
-			check_stall(sh, slot, now, stall_ns);
-	}
-}
-
-/* Drop the complete reply in the parser (an allocation, on rare paths only). */
-static void drop_reply(struct respio__slot *slot)
-{
-	respio_reply *r = NULL;
-
-	respio_parser_take(slot->parser, &r);
-	respio_reply_free(r);
-}
-
-static void fifo_pop(struct respio__slot *slot)
-{
-	if (slot->head == slot->handed_tail)
-		slot->handed_tail = NULL;
-	slot->head = slot->head->next;
-	if (!slot->head)
-		slot->tail = NULL;
-	slot->queued--;
-}
-
-/*
- * A complete reply is in the parser: it belongs to the FIFO's head, unless
- * it is a RESP3 push (client-side caching invalidations, say), which answers
- * no request and is dropped without disturbing the FIFO.
- */
-static void deliver(struct respio__shard *sh, struct respio__slot *slot)
-{
-	respio_future *f = slot->head;
-	const respio_reply *r;
-	void *mem;
-
-	if (!f || f->expired) {
-		respio_reply *late = NULL;
-
-		respio_parser_take(slot->parser, &late);
-		if (late && respio_reply_type(late) == RESPIO_REPLY_PUSH) {
-			respio_reply_free(late);
-			return;
-		}
-		respio_reply_free(late);
-		if (!f) {
-			/* A reply nobody asked for: the stream cannot be
-			 * trusted any more. */
-			conn_fail(sh, slot, RESPIO_E_PROTOCOL);
-			return;
-		}
-		/* The late reply of a request that timed out. */
-		fifo_pop(slot);
-		slot->expired--;
-		respio__future_unref(f);
-		return;
-	}
-	if (f->stream_end > slot->handed_end) {
-		/* No server answers a command it has not received: this is a
-		 * push, and the head's command (whose bytes the reply would
-		 * overwrite in the future) is still to be sent. */
-		respio_reply *early = NULL;
-
-		respio_parser_take(slot->parser, &early);
-		if (!early || respio_reply_type(early) != RESPIO_REPLY_PUSH)
-			conn_fail(sh, slot, RESPIO_E_PROTOCOL);
-		respio_reply_free(early);
-		return;
-	}
-	/* Built straight into the head's future, over its command, which the
-	 * kernel has taken; should it turn out to be a push, the future's
-	 * memory is simply reused for the real reply. */
-	mem = respio__future_reply_mem(f, respio_parser_reply_size(slot->parser));
-	if (!mem) {
-		drop_reply(slot);
-		fifo_pop(slot);
-		untrack(sh, slot, f);
-		finish(sh, f, -ENOMEM, RESPIO_FATE_REPLIED);
-		return;
-	}
-	r = respio_parser_reply_build(slot->parser, mem);
-	if (respio_reply_type(r) == RESPIO_REPLY_PUSH)
-		return;
-	fifo_pop(slot);
-	untrack(sh, slot, f);
-	f->reply = r;
-	finish(sh, f, respio_reply_type(r) == RESPIO_REPLY_ERROR ? RESPIO_E_SERVER : 0,
-	       RESPIO_FATE_REPLIED);
 }
 
 static void on_recv(struct respio__shard *sh, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
-	struct respio__slot *slot = &sh->slots[ud_slot(ud)];
+	struct respio__link *l = respio__slice_link(&sh->slice, ud_link(ud));
 	bool has_buf = cqe->flags & IORING_CQE_F_BUFFER;
 	uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-	uint32_t gen = ud_gen(ud);
+	int rc = 0;
 
-	if (gen != slot->gen || slot->state != RESPIO__SLOT_UP) {
+	if (ud_gen(ud) != l->gen || l->state != RESPIO__LINK_UP) {
 		if (has_buf)
 			respio__bufring_recycle(&sh->bufs, bid);
 		return;
 	}
-	if (cqe->res > 0 && has_buf) {
-		const char *buf = respio__bufring_buf(&sh->bufs, bid);
-		size_t len = (size_t)cqe->res, off = 0;
-
-		/* For stall detection, counted in seconds: the coarse clock
-		 * does, at a fraction of the cost per receive. */
-		slot->last_rx_ns = respio__coarse_now_ns();
-		slot->served = true;
-		if (slot->stalled)
-			slot->stalled = false; /* alive after all: send again */
-		while (off < len && slot->gen == gen) {
-			size_t used = 0;
-			int rc = respio_parser_feed(slot->parser, buf + off, len - off, &used);
-
-			if (rc < 0) {
-				conn_fail(sh, slot, rc);
-				break;
-			}
-			off += used;
-			if (rc == 0)
-				break;
-			deliver(sh, slot);
-		}
-		/* The parser copied what it needs: the buffer goes straight back. */
+	if (cqe->res > 0 && has_buf)
+		rc = respio__link_feed(l, respio__bufring_buf(&sh->bufs, bid), (size_t)cqe->res);
+	/* The parser copied what it needs: the buffer goes straight back. */
+	if (has_buf)
 		respio__bufring_recycle(&sh->bufs, bid);
-	} else if (has_buf) {
-		respio__bufring_recycle(&sh->bufs, bid);
-	}
-	if (slot->gen != gen)
+	if (rc < 0) {
+		respio__slice_lost(&sh->slice, l, rc);
 		return;
+	}
 	if (cqe->res == 0) {
-		conn_fail(sh, slot, RESPIO_E_CLOSED);
+		respio__slice_lost(&sh->slice, l, RESPIO_E_CLOSED);
 		return;
 	}
 	if (cqe->res < 0 && cqe->res != -ENOBUFS) {
-		conn_fail(sh, slot, cqe->res);
+		respio__slice_lost(&sh->slice, l, cqe->res);
 		return;
 	}
 	/* Multishot ends on any CQE without F_MORE (ENOBUFS included). */
 	if (!(cqe->flags & IORING_CQE_F_MORE))
-		arm_recv(sh, slot);
+		arm_recv(sh, l);
 }
 
 static void on_send(struct respio__shard *sh, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
-	struct respio__slot *slot = &sh->slots[ud_slot(ud)];
+	struct respio__link *l = respio__slice_link(&sh->slice, ud_link(ud));
+	int rc;
 
-	/* Whatever its generation, this was the slot's one pending send. */
-	slot->send_inflight = false;
-	if (ud_gen(ud) != slot->gen || slot->state != RESPIO__SLOT_UP) {
-		flush(sh, slot);
+	/* Whatever its generation, this was the link's one pending send. */
+	if (ud_gen(ud) != l->gen || l->state != RESPIO__LINK_UP) {
+		respio__link_send_stale(l);
+		flush(sh, l);
 		return;
 	}
-	if (cqe->res < 0) {
-		conn_fail(sh, slot, cqe->res);
-		return;
-	}
-	slot->sending_off += (size_t)cqe->res;
-	if (slot->sending_off < slot->sending.len) {
-		submit_send(sh, slot);
-		return;
-	}
-	/* The kernel has every byte: they no longer count against the bound. */
-	slot->sending.len = 0;
-	slot->sending_off = 0;
-	buf_trim(&slot->sending);
-	respio__bytes_release(sh->client, slot->sending_counted);
-	slot->sending_counted = 0;
-	flush(sh, slot);
+	rc = respio__link_sent(l, cqe->res);
+	if (rc < 0)
+		respio__slice_lost(&sh->slice, l, rc);
+	else if (rc > 0)
+		submit_send(sh, l);
+	else
+		flush(sh, l);
 }
 
 static void arm_eventfd(struct respio__shard *sh)
@@ -878,8 +295,8 @@ static uint32_t ring_wake_batch(void *ring, _Atomic uint32_t *const *words, uint
 
 static void wake_through_ring(struct respio__shard *sh, bool on)
 {
-	sh->wakes.wake_batch = on ? ring_wake_batch : NULL;
-	sh->wakes.wake_ctx = on ? &sh->uring : NULL;
+	sh->sink.wakes.wake_batch = on ? ring_wake_batch : NULL;
+	sh->sink.wakes.wake_ctx = on ? &sh->uring : NULL;
 }
 
 /* The kernel lists the opcode yet refused a wake: make it by syscall, and
@@ -894,9 +311,9 @@ static void on_refused_wake(struct respio__shard *sh, struct io_uring_cqe *cqe)
  * full batch that respio__future_publish flushed on its own). */
 static void flush_wakes(struct respio__shard *sh)
 {
-	respio__wakes_flush(&sh->wakes);
-	respio__store_relaxed_u64(&sh->stats.waiter_wakes, sh->wakes.woken);
-	respio__store_relaxed_u64(&sh->stats.wake_calls, sh->wakes.calls);
+	respio__wakes_flush(&sh->sink.wakes);
+	respio__store_relaxed_u64(&sh->stats.waiter_wakes, sh->sink.wakes.woken);
+	respio__store_relaxed_u64(&sh->stats.wake_calls, sh->sink.wakes.calls);
 }
 
 static unsigned process_cqes(struct respio__shard *sh)
@@ -927,9 +344,11 @@ static void flush_all(struct respio__shard *sh)
 {
 	uint32_t busy = 0;
 
-	for (uint32_t i = 0; i < sh->nslots; i++) {
-		flush(sh, &sh->slots[i]);
-		busy += sh->slots[i].state == RESPIO__SLOT_UP && sh->slots[i].queued > 0;
+	for (uint32_t i = 0; i < sh->slice.nlinks; i++) {
+		struct respio__link *l = respio__slice_link(&sh->slice, i);
+
+		flush(sh, l);
+		busy += respio__link_busy(l);
 	}
 	if (busy != respio__load_relaxed_u32(&sh->stats.conns_busy))
 		respio__store_relaxed_u32(&sh->stats.conns_busy, busy);
@@ -937,21 +356,17 @@ static void flush_all(struct respio__shard *sh)
 
 static bool has_work(struct respio__shard *sh)
 {
-	for (uint32_t i = 0; i < RESPIO__LANES; i++)
-		if (ck_ring_size(&sh->lanes[i].ring) > 0)
-			return true;
-	return respio__load_relaxed_u32(&sh->mail.nonempty);
+	return !respio__lanes_empty(sh->lanes) || respio__mailbox_peek(&sh->mail);
 }
 
 static int64_t next_wake(struct respio__shard *sh, int64_t now)
 {
-	int64_t t = now + RESPIO__IDLE_TICK_NS, deadline = respio__deadlines_next(sh->deadlines);
+	int64_t t = now + RESPIO__IDLE_TICK_NS,
+		deadline = respio__deadlines_next(sh->sink.deadlines);
 
 	if (deadline < t)
 		t = deadline;
-	for (uint32_t i = 0; i < sh->nslots; i++)
-		if (sh->slots[i].state == RESPIO__SLOT_BACKOFF && sh->slots[i].retry_at_ns < t)
-			t = sh->slots[i].retry_at_ns;
+	t = respio__slice_next_retry(&sh->slice, t);
 	return t > now ? t : now;
 }
 
@@ -964,17 +379,17 @@ static void shard_loop(struct respio__shard *sh)
 		int64_t now;
 		uint32_t drained;
 
-		if (respio__load_relaxed_u32(&sh->mail.nonempty))
+		if (respio__mailbox_peek(&sh->mail))
 			handle_mail(sh);
 		if (sh->stopping || respio__load_acquire_u32(&sh->stop_flag))
 			return;
 		now = respio__now_ns();
 		sh->now_ns = now;
 		drained = drain_ring(sh, now);
-		if (now >= respio__deadlines_next(sh->deadlines))
-			expire(sh, now);
+		if (now >= respio__deadlines_next(sh->sink.deadlines))
+			respio__slice_expire(&sh->slice, now);
 		if (now - last_maint >= 10000000) {
-			maintain(sh, now);
+			respio__slice_maintain(&sh->slice, now);
 			last_maint = now;
 		}
 		flush_all(sh);
@@ -1009,11 +424,11 @@ static void shard_loop(struct respio__shard *sh)
 			int64_t wait_ns;
 
 			/*
-			 * About to block. The seq_cst fence orders the store of
-			 * sleeping before the ring check below; it pairs with
-			 * the fence a producer issues between its enqueue and
-			 * its load of sleeping, so either we see its request or
-			 * it sees us asleep and writes the eventfd.
+			 * About to block (the sleeping flag, above). The
+			 * seq_cst fence orders the store of sleeping before the
+			 * lanes' check below; it pairs with the fence in
+			 * respio__shard_wake, between a producer's enqueue and
+			 * its load of sleeping.
 			 */
 			respio__store_relaxed_u32(&sh->sleeping, 1);
 			respio__fence_seq_cst();
@@ -1022,7 +437,7 @@ static void shard_loop(struct respio__shard *sh)
 				io_uring_submit(&sh->uring);
 				continue;
 			}
-			counter_add(&sh->stats.sleeps, 1);
+			respio__counter_add(&sh->stats.sleeps, 1);
 			wait_ns = next_wake(sh, now) - now;
 			ts.tv_sec = wait_ns / 1000000000;
 			ts.tv_nsec = wait_ns % 1000000000;
@@ -1038,43 +453,17 @@ static void shard_loop(struct respio__shard *sh)
 /* Everything still in the shard completes with RESPIO_E_SHUTDOWN. */
 static void shard_shutdown(struct respio__shard *sh)
 {
+	struct respio__lanes_pass pass = respio__lanes_pass(sh->lanes, 0, UINT32_MAX);
 	void *p;
 
-	for (uint32_t i = 0; i < RESPIO__LANES; i++) {
-		while (respio__lane_dequeue(&sh->lanes[i].ring, sh->lanes[i].buf, &p)) {
-			respio__tsan_acquire(p);
-			inflight_add(sh, 1);
-			finish_unsent(sh, p, RESPIO_E_SHUTDOWN);
-		}
+	while (respio__lanes_take(&pass, &p)) {
+		respio__gauge_add(&sh->stats.inflight, 1);
+		respio__sink_finish_unsent(&sh->sink, p, RESPIO_E_SHUTDOWN);
 	}
-	for (uint32_t i = 0; i < sh->nslots; i++) {
-		struct respio__slot *slot = &sh->slots[i];
-		respio_future *f, *next;
-
-		for (f = slot->head; f; f = next) {
-			next = f->next;
-			if (f->expired)
-				respio__future_unref(f);
-			else if (slot->state == RESPIO__SLOT_UP &&
-				 f->stream_end <= slot->handed_end)
-				finish(sh, f, RESPIO_E_SHUTDOWN, RESPIO_FATE_SENT);
-			else
-				finish(sh, f, RESPIO_E_SHUTDOWN, RESPIO_FATE_NOT_SENT);
-		}
-		slot->head = slot->tail = NULL;
-		respio__bytes_release(sh->client, slot->fill_counted + slot->sending_counted);
-		slot->fill_counted = slot->sending_counted = 0;
-		if (slot->fd >= 0) {
-			shutdown(slot->fd, SHUT_RDWR);
-			close_through_ring(sh, slot->fd);
-			slot->fd = -1;
-		}
-		slot->state = RESPIO__SLOT_DOWN;
-		respio__deadlines_clear(sh->deadlines, i);
-	}
+	respio__slice_abort(&sh->slice, RESPIO_E_SHUTDOWN);
 }
 
-/* Slots, parsers and buffers are the client's to free, after the join. */
+/* Links, parsers and buffers are freed after the join (respio__shard_fini). */
 static void shard_free_resources(struct respio__shard *sh)
 {
 	/* This submit closes the sockets queued by close_through_ring, after
@@ -1084,8 +473,71 @@ static void shard_free_resources(struct respio__shard *sh)
 	io_uring_submit(&sh->uring);
 	io_uring_queue_exit(&sh->uring);
 	respio__bufring_free(NULL, &sh->bufs);
-	respio__deadlines_destroy(sh->deadlines);
-	sh->deadlines = NULL;
+	respio__deadlines_destroy(sh->sink.deadlines);
+	sh->sink.deadlines = NULL;
+}
+
+/* The shard's mailbox wakes it: control messages are rare, so always. */
+static void kick(void *arg)
+{
+	struct respio__shard *sh = arg;
+
+	if (eventfd_write(sh->efd, 1) < 0) {
+		/* The counter cannot overflow in practice; nothing to do. */
+	}
+}
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+	uint32_t p = 2;
+
+	while (p < n && p < (1u << 30))
+		p <<= 1;
+	return p;
+}
+
+int respio__shard_init(struct respio__shard *sh, const struct respio__shard_config *cfg)
+{
+	sh->index = cfg->index;
+	sh->gate = cfg->gate;
+	sh->efd = -1;
+	sh->sink.stats = &sh->stats;
+	sh->sink.budget = cfg->budget;
+	respio__mailbox_init(&sh->mail, kick, sh);
+	sh->initialized = true;
+	sh->lane_cap = pow2_at_least(cfg->ring_capacity + 1);
+	sh->lanes = aligned_alloc(64, RESPIO__LANES * sizeof(*sh->lanes));
+	if (!sh->lanes)
+		return -ENOMEM;
+	memset(sh->lanes, 0, RESPIO__LANES * sizeof(*sh->lanes));
+	for (uint32_t i = 0; i < RESPIO__LANES; i++) {
+		sh->lanes[i].buf = calloc(sh->lane_cap, sizeof(*sh->lanes[i].buf));
+		if (!sh->lanes[i].buf)
+			return -ENOMEM;
+		ck_ring_init(&sh->lanes[i].ring, sh->lane_cap);
+	}
+	sh->efd = eventfd(0, EFD_CLOEXEC);
+	if (sh->efd < 0)
+		return -errno;
+	sh->slice.io =
+	    (struct respio__slice_io){.up = link_up, .close = close_through_ring, .ctx = sh};
+	return respio__slice_init(&sh->slice, cfg->nlinks, &sh->sink, cfg->limits, &sh->mail,
+				  cfg->timeout_ns,
+				  (unsigned)time(NULL) ^ (cfg->index * 2654435761u));
+}
+
+void respio__shard_fini(struct respio__shard *sh)
+{
+	if (!sh->initialized)
+		return;
+	/* Messages first: a dial's answer lives in its link. */
+	respio__mailbox_destroy(&sh->mail);
+	respio__slice_fini(&sh->slice);
+	if (sh->efd >= 0)
+		close(sh->efd);
+	for (uint32_t i = 0; sh->lanes && i < RESPIO__LANES; i++)
+		free(sh->lanes[i].buf);
+	free(sh->lanes);
 }
 
 _Thread_local bool respio__on_shard_thread;
@@ -1093,7 +545,6 @@ _Thread_local bool respio__on_shard_thread;
 static void *shard_main(void *arg)
 {
 	struct respio__shard *sh = arg;
-	struct respio_client *c = sh->client;
 	unsigned flags = 0;
 	int rc;
 
@@ -1103,26 +554,24 @@ static void *shard_main(void *arg)
 		rc = respio__bufring_init(&sh->uring, &sh->bufs, 0, RESPIO__RECV_BUFS,
 					  RESPIO__RECV_BUF_SIZE);
 		if (rc == 0) {
-			rc = respio__deadlines_create(sh->nslots, &sh->deadlines);
+			rc = respio__deadlines_create(sh->slice.nlinks, &sh->sink.deadlines);
 			if (rc < 0)
 				respio__bufring_free(&sh->uring, &sh->bufs);
 		}
 		if (rc < 0)
 			io_uring_queue_exit(&sh->uring);
 	}
-	pthread_mutex_lock(&c->start_lock);
+	pthread_mutex_lock(&sh->gate->lock);
 	sh->init_rc = rc;
-	c->started++;
-	pthread_cond_broadcast(&c->start_cond);
-	pthread_mutex_unlock(&c->start_lock);
+	sh->gate->started++;
+	pthread_cond_broadcast(&sh->gate->cond);
+	pthread_mutex_unlock(&sh->gate->lock);
 	if (rc < 0)
 		return NULL;
 
 	wake_through_ring(sh, respio__uring_has_futex_wake(&sh->uring));
 	arm_eventfd(sh);
-	for (uint32_t i = 0; i < sh->nslots; i++)
-		if (sh->slots[i].state == RESPIO__SLOT_DOWN)
-			request_dial(sh, &sh->slots[i]);
+	respio__slice_start(&sh->slice);
 	shard_loop(sh);
 	/* From here the ring only winds down: wake by syscall, which submits
 	 * nothing else. */
@@ -1130,47 +579,49 @@ static void *shard_main(void *arg)
 	shard_shutdown(sh);
 	/* Messages that raced with the stop: their sockets must not leak. */
 	sh->stopping = true;
+	respio__slice_stop(&sh->slice);
 	handle_mail(sh);
 	flush_wakes(sh);
 	shard_free_resources(sh);
 	return NULL;
 }
 
-int respio__shard_start(struct respio__shard *sh)
+int respio__shard_start(struct respio__shard *sh, struct respio__control *ctl)
 {
 	char name[16];
-	int rc = pthread_create(&sh->thread, NULL, shard_main, sh);
+	int rc;
 
+	sh->slice.control = ctl;
+	rc = pthread_create(&sh->thread, NULL, shard_main, sh);
 	if (rc)
 		return -rc;
 	/* Named after its index, for top -H, perf and debuggers. */
-	snprintf(name, sizeof(name), "respio-shard%u", (unsigned)(sh - sh->client->shards) % 1000);
+	snprintf(name, sizeof(name), "respio-shard%u", sh->index % 1000);
 	pthread_setname_np(sh->thread, name);
 	return 0;
 }
 
-void respio__shard_post(struct respio__shard *sh, struct respio__ctl *msg)
+void respio__shard_stop(struct respio__shard *sh)
 {
-	msg->next = NULL;
-	pthread_mutex_lock(&sh->mail.lock);
-	if (sh->mail.tail)
-		sh->mail.tail->next = msg;
-	else
-		sh->mail.head = msg;
-	sh->mail.tail = msg;
-	respio__store_relaxed_u32(&sh->mail.nonempty, 1);
-	pthread_mutex_unlock(&sh->mail.lock);
-	/* Control messages are rare: always wake, so none waits a tick. */
-	if (eventfd_write(sh->efd, 1) < 0) {
-		/* The counter cannot overflow in practice; nothing to do. */
+	struct respio__msg *msg = calloc(1, sizeof(*msg));
+
+	if (msg) {
+		msg->type = RESPIO__MSG_STOP;
+		respio__mailbox_post(&sh->mail, msg);
+	} else {
+		/* Without memory for a message, stop through the flag the
+		 * shard reads every turn. */
+		respio__store_release_u32(&sh->stop_flag, 1);
+		respio__shard_wake(sh);
 	}
 }
 
 void respio__shard_wake(struct respio__shard *sh)
 {
 	/*
-	 * Pairs with the fence in shard_loop: our enqueue is ordered before
-	 * this load of sleeping. The exchange lets exactly one producer write
+	 * The producer's half of the sleeping flag (above): our enqueue is
+	 * ordered before this load of sleeping by the fence, which pairs with
+	 * the one in shard_loop. The exchange lets exactly one producer write
 	 * the eventfd per sleep.
 	 */
 	respio__fence_seq_cst();

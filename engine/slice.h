@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/* A slice: a shard's share of the pool, its links and how each gets a
+ * connection (dials, backoff, the maintenance pass). */
+#ifndef RESPIO_SLICE_H
+#define RESPIO_SLICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dial.h"
+#include "link.h"
+#include "mailbox.h"
+#include "sink.h"
+
+struct respio__control;
+
+/* A link as its slice keeps it: the connection, and how it gets the next
+ * one (the dial request lives here, so asking allocates nothing). */
+struct respio__pooled {
+	struct respio__link link;
+	struct respio__dial_request dial;
+	struct respio__backoff backoff;
+};
+
+/*
+ * What a slice needs done on a socket, by the shard that owns the ring
+ * (the slice reaches up only through these): start receiving on a link
+ * that came up and send what it has queued; close a socket behind every
+ * SQE that may still name it.
+ */
+struct respio__slice_io {
+	void (*up)(void *ctx, struct respio__link *l);
+	void (*close)(void *ctx, int fd);
+	void *ctx;
+};
+
+struct respio__slice {
+	struct respio__pooled *links;
+	uint32_t nlinks;
+	struct respio__sink *sink;
+	struct respio__slice_io io;
+	struct respio__control *control; /* the dialers (set before the shard starts) */
+	struct respio__mailbox *mail;	 /* where the dialers answer */
+	int64_t stall_ns;		 /* a link that long without a reply stalled */
+	unsigned seed;			 /* backoff jitter */
+	bool stopping;			 /* no more dials: the shard stops */
+};
+
+/* nlinks DOWN links whose requests end in sink, whose replies are parsed
+ * within limits, and whose dials are answered in mail. timeout_ns: the
+ * client's default timeout (the stall limit is the larger of it and 1 s);
+ * seed: for the backoff's jitter. 0 or a negative code; then
+ * respio__slice_fini frees what was made. */
+int respio__slice_init(struct respio__slice *s, uint32_t nlinks, struct respio__sink *sink,
+		       const respio_limits *limits, struct respio__mailbox *mail,
+		       int64_t timeout_ns, unsigned seed);
+void respio__slice_fini(struct respio__slice *s);
+
+static inline struct respio__link *respio__slice_link(struct respio__slice *s, uint32_t i)
+{
+	return &s->links[i].link;
+}
+
+/* Ask the dialers for a connection for l (DOWN or BACKOFF: DIALING). */
+void respio__slice_dial(struct respio__slice *s, struct respio__link *l);
+
+/*
+ * A request taken from a lane goes onto its link (f->link_index modulo the
+ * links). It fails at once, never sent, when its deadline has passed, when
+ * its link backs off (with the dial's error) or without memory; a link
+ * that has no connection yet asks for one. Shard thread.
+ */
+static inline void respio__slice_accept(struct respio__slice *s, respio_future *f, int64_t now)
+{
+	struct respio__link *l = respio__slice_link(s, f->link_index % s->nlinks);
+	int rc;
+
+	respio__sink_accepted(s->sink);
+	if (f->deadline_ns <= now) {
+		respio__sink_finish_unsent(s->sink, f, -ETIMEDOUT);
+		return;
+	}
+	if (l->state == RESPIO__LINK_BACKOFF) {
+		respio__sink_finish_unsent(s->sink, f,
+					   l->last_err ? l->last_err : RESPIO_E_NOT_CONNECTED);
+		return;
+	}
+	rc = respio__link_push(l, f);
+	if (rc < 0) {
+		respio__sink_finish_unsent(s->sink, f, rc);
+		return;
+	}
+	if (l->state == RESPIO__LINK_DOWN)
+		respio__slice_dial(s, l);
+}
+
+/* The shard starts: dial every link that has no connection yet. */
+void respio__slice_start(struct respio__slice *s);
+
+/* Hand link i a connected socket from outside the dialers (the client's
+ * own first dial), through the mailbox as the dialers' answers come. Any
+ * thread, before the shard starts. */
+void respio__slice_hand_over(struct respio__slice *s, uint32_t i, int fd);
+
+/* The dialers' answer for link i: fd connected, or the dial failed with
+ * err (respio__dial_now's code). */
+void respio__slice_conn_ready(struct respio__slice *s, uint32_t i, int fd);
+void respio__slice_dial_failed(struct respio__slice *s, uint32_t i, int err);
+
+/* l's connection is unusable (err says why): close it, fail or keep its
+ * requests (respio__link_down), and dial again now or after a backoff. */
+void respio__slice_lost(struct respio__slice *s, struct respio__link *l, int err);
+
+/* Complete every request whose deadline is at or before now (taken from
+ * the deadline set in deadline order: the cost is per request expired). */
+void respio__slice_expire(struct respio__slice *s, int64_t now);
+
+/* Redial links whose backoff ended; leave behind connections that stopped
+ * answering. Every few milliseconds. */
+void respio__slice_maintain(struct respio__slice *s, int64_t now);
+
+/* The earlier of t and the end of the first backoff. */
+int64_t respio__slice_next_retry(const struct respio__slice *s, int64_t t);
+
+/* The shard stops: no more dials, and answers that still come close their
+ * sockets. */
+static inline void respio__slice_stop(struct respio__slice *s)
+{
+	s->stopping = true;
+}
+
+/* Close every connection and complete every request with err. */
+void respio__slice_abort(struct respio__slice *s, int err);
+
+#endif
