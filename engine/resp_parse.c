@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "reply_internal.h"
+#include "resp_parse_internal.h"
 
 /*
  * How it works
@@ -63,73 +64,6 @@
  * whose header (or line) broke the limit.
  */
 
-enum state {
-	ST_TYPE,    /* expect a type byte */
-	ST_NUM,	    /* sign and digits after a type byte */
-	ST_NUM_LF,  /* LF ending a number line */
-	ST_LINE,    /* text of a simple string, error, double or big number */
-	ST_LINE_LF, /* LF ending a text line */
-	ST_BULK,    /* body of a bulk, blob error or verbatim */
-	ST_BOOL,    /* 't' or 'f' */
-	ST_CR,	    /* CR after a bulk body, a boolean or '_' */
-	ST_LF,	    /* LF after that CR */
-	ST_DONE,    /* a reply is complete, waiting for take/build */
-	ST_ERROR,   /* sticky until reset */
-};
-
-struct pnode {
-	uint8_t type; /* enum respio_reply_type */
-	uint8_t attr; /* an attribute map, attached to the next value */
-	char fmt[4];
-	uint64_t n;   /* string length, or number of child slots */
-	uint64_t off; /* string offset in the byte scratch */
-	union {
-		long long i;
-		double d;
-	} v;
-};
-
-struct frame {
-	uint64_t remaining;		  /* values (parse) or slots (build) still expected */
-	uint8_t is_attr;		  /* this frame is an attribute map */
-	uint8_t attr_pending;		  /* parse: an attribute waits for its value */
-	respio_reply *slot;		  /* build: next child slot */
-	respio_reply *owner;		  /* build: the aggregate being filled */
-	const respio_reply *pending_attr; /* build: attribute for the next slot */
-};
-
-struct respio_parser {
-	enum state st;
-	unsigned char type; /* type byte of the value being read */
-	uint8_t num_digits;
-	uint8_t num_neg;
-	uint8_t num_sign;
-	int err;
-	const char *reason;
-	uint64_t err_off;
-
-	uint64_t off;	   /* bytes of this reply consumed by earlier feeds */
-	uint64_t type_off; /* reply offset of the current type byte */
-	uint64_t body_off; /* reply offset of the current bulk body */
-	uint64_t acct;	   /* arena bytes charged so far */
-	uint64_t num;	   /* magnitude of the number being read */
-	uint64_t num_max;  /* largest magnitude allowed for it */
-	uint64_t str_off;  /* current string's offset in bytes */
-	uint64_t str_len;  /* bytes of it read so far */
-	uint64_t bulk_left;
-	long long bool_v;
-
-	struct pnode *nodes;
-	size_t nnodes, nodes_cap;
-	char *bytes;
-	size_t nbytes, bytes_cap;
-	struct frame *stack;
-	size_t sp, stack_cap; /* sp = open aggregates; stack[0] is the root */
-
-	respio_limits lim;
-	locale_t cloc; /* strtod must not follow the application's LC_NUMERIC */
-};
-
 /* Scratch beyond this is released after the reply that needed it, so one
  * huge reply does not pin memory for the life of the connection. */
 #define SCRATCH_KEEP_BYTES (1u << 20)
@@ -147,7 +81,7 @@ static int fail(respio_parser *p, int err, const char *reason, uint64_t at)
 	return err;
 }
 
-static void begin_reply(respio_parser *p)
+void respio__parser_begin_reply(respio_parser *p)
 {
 	if (p->bytes_cap > SCRATCH_KEEP_BYTES) {
 		free(p->bytes);
@@ -187,7 +121,7 @@ int respio_parser_create(const respio_limits *limits, respio_parser **out)
 		return -ENOMEM;
 	}
 	p->cloc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-	begin_reply(p);
+	respio__parser_begin_reply(p);
 	*out = p;
 	return 0;
 }
@@ -209,7 +143,7 @@ void respio_parser_reset(respio_parser *p)
 	p->err = 0;
 	p->reason = NULL;
 	p->err_off = 0;
-	begin_reply(p);
+	respio__parser_begin_reply(p);
 }
 
 uint64_t respio_parser_error_offset(const respio_parser *p)
@@ -700,7 +634,7 @@ int respio_parser_feed(respio_parser *p, const char *buf, size_t len, size_t *co
 		return p->err;
 	}
 	if (p->st == ST_DONE) /* the previous reply was never collected */
-		begin_reply(p);
+		respio__parser_begin_reply(p);
 
 	while (i < len) {
 		switch (p->st) {
@@ -812,125 +746,5 @@ int respio_parser_feed(respio_parser *p, const char *buf, size_t len, size_t *co
 	}
 	p->off += len;
 	*consumed = len;
-	return 0;
-}
-
-size_t respio_parser_reply_size(const respio_parser *p)
-{
-	if (p->st != ST_DONE)
-		return 0;
-	return p->nnodes * sizeof(respio_reply) + p->nbytes;
-}
-
-static int is_agg(uint8_t type)
-{
-	return type == RESPIO_REPLY_ARRAY || type == RESPIO_REPLY_MAP || type == RESPIO_REPLY_SET ||
-	       type == RESPIO_REPLY_PUSH;
-}
-
-/*
- * Lay the pre-order node list out in mem. The root takes node 0, so the
- * arena pointer is the root; every aggregate reserves its children as one
- * contiguous run from the bump index; an attribute takes one node from the
- * bump index (it fills no slot) and is handed to the next value placed in
- * the same frame. Strings are copied in a single memcpy: the scratch holds
- * them already NUL-terminated, in the arena's order.
- */
-static respio_reply *lay_out(respio_parser *p, void *mem)
-{
-	respio_reply *nodes = mem;
-	char *strs = (char *)(nodes + p->nnodes);
-	size_t bump = 1, sp = 0, k;
-	struct frame *f = &p->stack[0];
-
-	if (p->nbytes)
-		memcpy(strs, p->bytes, p->nbytes);
-	memset(f, 0, sizeof(*f));
-	f->slot = nodes;
-	f->remaining = 1;
-
-	for (k = 0; k < p->nnodes; k++) {
-		const struct pnode *pn = &p->nodes[k];
-		const respio_reply *done;
-		respio_reply *r;
-		int is_attr = pn->attr;
-
-		f = &p->stack[sp];
-		if (is_attr) {
-			r = &nodes[bump++];
-			r->attrs = NULL;
-		} else {
-			r = f->slot++;
-			f->remaining--;
-			r->attrs = f->pending_attr;
-			f->pending_attr = NULL;
-		}
-		r->type = pn->type;
-		r->flags = 0;
-		memcpy(r->fmt, pn->fmt, sizeof(r->fmt));
-		r->v.integer = pn->v.i;
-		r->len = (size_t)pn->n;
-		if (is_agg(pn->type)) {
-			r->p.elem = &nodes[bump];
-			bump += (size_t)pn->n;
-			if (pn->n) {
-				f = &p->stack[++sp];
-				f->slot = (respio_reply *)r->p.elem;
-				f->remaining = pn->n;
-				f->owner = r;
-				f->is_attr = (uint8_t)is_attr;
-				f->pending_attr = NULL;
-				continue;
-			}
-		} else if (pn->type == RESPIO_REPLY_NIL || pn->type == RESPIO_REPLY_INTEGER ||
-			   pn->type == RESPIO_REPLY_BOOL) {
-			r->p.str = NULL;
-		} else {
-			r->p.str = strs + pn->off;
-		}
-		/* r is complete: close every frame it completes. */
-		done = r;
-		for (;;) {
-			f = &p->stack[sp];
-			if (is_attr) {
-				f->pending_attr = done;
-				break;
-			}
-			if (f->remaining || !sp)
-				break;
-			done = f->owner;
-			is_attr = f->is_attr;
-			sp--;
-		}
-	}
-	return nodes;
-}
-
-const respio_reply *respio_parser_reply_build(respio_parser *p, void *mem)
-{
-	respio_reply *r;
-
-	if (p->st != ST_DONE || !mem)
-		return NULL;
-	r = lay_out(p, mem);
-	begin_reply(p);
-	return r;
-}
-
-int respio_parser_take(respio_parser *p, respio_reply **out)
-{
-	respio_reply *r;
-	void *mem;
-
-	*out = NULL;
-	if (p->st != ST_DONE)
-		return RESPIO_E_INVAL;
-	mem = malloc(respio_parser_reply_size(p));
-	if (!mem)
-		return -ENOMEM;
-	r = lay_out(p, mem);
-	r->flags |= RESPIO__REPLY_OWNED;
-	begin_reply(p);
-	*out = r;
 	return 0;
 }
