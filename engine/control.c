@@ -2,6 +2,7 @@
 /* The control thread's dialers: dial and handshake connections for the
  * links that ask, so a shard never blocks on connect, AUTH or HELLO. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,22 @@ static void note_error(struct respio__control *ctl, int err, const char *detail)
 	pthread_mutex_unlock(&ctl->lock);
 }
 
+void respio__control_log(struct respio__control *ctl, int level, int code, const char *fmt, ...)
+{
+	char msg[RESPIO__DETAIL_SIZE + 128];
+	va_list ap;
+	int n;
+
+	if (!ctl || !ctl->cfg->log.fn)
+		return;
+	/* Every event names the server it is about. */
+	n = snprintf(msg, sizeof(msg), "%s:%d: ", ctl->cfg->host, ctl->cfg->port);
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	ctl->cfg->log.fn(ctl->cfg->log.arg, level, code, msg);
+}
+
 int respio__control_last_error(struct respio__control *ctl, char *buf, size_t cap, int64_t *when_ms)
 {
 	int err;
@@ -79,8 +96,13 @@ static void *dialer_main(void *arg)
 				       node);
 		pthread_mutex_unlock(&ctl->lock);
 		rc = respio__dial_now(ctl->cfg, &fd, detail, sizeof(detail));
-		if (rc < 0)
+		if (rc < 0) {
 			note_error(ctl, rc, detail);
+			/* The detail is the server's answer or the system's:
+			 * never a credential. */
+			respio__control_log(ctl, RESPIO_LOG_WARN, rc, "dial failed: %s",
+					    detail[0] ? detail : respio_strerror(rc));
+		}
 		d->answer.type = rc == 0 ? RESPIO__MSG_CONN_READY : RESPIO__MSG_CONN_FAILED;
 		d->answer.fd = fd;
 		d->answer.err = rc;

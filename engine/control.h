@@ -31,4 +31,9 @@ int respio__control_last_error(struct respio__control *ctl, char *buf, size_t ca
 void respio__control_stop(struct respio__control *ctl);
 void respio__control_free(struct respio__control *ctl);
 
+/* Report an event to the application's log hook (cfg.log), if any: fmt
+ * must hold no credential. Any thread. */
+void respio__control_log(struct respio__control *ctl, int level, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif

@@ -96,6 +96,7 @@ void respio__slice_conn_ready(struct respio__slice *s, uint32_t i, int fd)
 	respio__backoff_up(&s->links[i].backoff, l->last_rx_ns);
 	respio__gauge_add(&s->sink->stats->conns_up, 1);
 	s->io.up(s->io.ctx, l);
+	respio__control_log(s->control, RESPIO_LOG_INFO, 0, "connected (link %u)", (unsigned)i);
 }
 
 void respio__slice_dial_failed(struct respio__slice *s, uint32_t i, int err)
@@ -118,6 +119,8 @@ void respio__slice_lost(struct respio__slice *s, struct respio__link *l, int err
 	respio__counter_add(&s->sink->stats->reconnects, 1);
 	if (s->stopping)
 		return;
+	respio__control_log(s->control, RESPIO_LOG_WARN, err, "connection lost (link %u): %s",
+			    (unsigned)l->index, respio_strerror(err));
 	/* A connection that died young counts as a failed attempt (dial.c). */
 	if (respio__backoff_lost(&pooled(s, l)->backoff, l->served, respio__coarse_now_ns())) {
 		back_off(s, l, err);

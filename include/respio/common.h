@@ -100,6 +100,15 @@ typedef struct respio_config {
 	 * commands are bounded by max_inflight. One command larger than this
 	 * still goes through when nothing else is counted. */
 	uint64_t max_inflight_bytes;
+	/* What happens to the engine's connections (connected, lost, a dial
+	 * that failed), for the application's log; NULL fn: silent. Called on
+	 * the engine's threads, concurrently: it must be thread-safe and must
+	 * not block. msg is valid during the call only and never holds a
+	 * password. */
+	struct respio_log_config {
+		void (*fn)(void *arg, int level, int code, const char *msg);
+		void *arg;
+	} log;
 	struct respio_pool_config {
 		int max_connections;	      /* default 10 */
 		int min_connections;	      /* kept open, pre-warmed; default 2 */
@@ -108,6 +117,13 @@ typedef struct respio_config {
 		int health_check_interval_ms; /* PING idle connections; default 10000 */
 	} pool;
 } respio_config;
+
+/* Levels of the engine's log events (respio_config.log). */
+enum respio_log_level {
+	RESPIO_LOG_ERROR = 1,
+	RESPIO_LOG_WARN,
+	RESPIO_LOG_INFO,
+};
 
 /* Fill cfg with defaults. Not thread-safe on the same cfg. */
 RESPIO_API void respio_config_init(respio_config *cfg);
