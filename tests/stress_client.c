@@ -15,6 +15,7 @@
 
 #include <respio.h>
 
+#include "clock.h"
 #include "server.h"
 #include "submit_guard.h" /* who is inside respio_submit */
 
@@ -366,13 +367,6 @@ static void *submit_through_restart(void *p)
 			atomic_fetch_add(&l->clean_rounds, 1);
 	}
 	return NULL;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
 }
 
 /* Until f(c) exceeds base, or 10 s; returns whether it did. */

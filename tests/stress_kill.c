@@ -14,6 +14,7 @@
 
 #include <respio.h>
 
+#include "clock.h"
 #include "server.h"
 
 #define THREADS	      32
@@ -28,21 +29,6 @@ struct worker {
 	respio_client *c;
 	int id;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
-}
 
 static void mismatch(int id, const char *what, const respio_reply *r)
 {

@@ -19,6 +19,7 @@
 
 #include <respio.h>
 
+#include "clock.h"
 #include "alloc_count.h"
 #include "fake_server.h"
 #include "server.h"
@@ -40,14 +41,6 @@ static void teardown(void)
 }
 
 TestSuite(client, .init = setup, .fini = teardown, .timeout = 120);
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 static void base_config(respio_config *cfg)
 {
@@ -334,14 +327,6 @@ static bool recovers(respio_client *c, int64_t limit_ms)
 		usleep(20000);
 	}
 	return false;
-}
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
 /*

@@ -16,6 +16,7 @@
 
 #include <respio.h>
 
+#include "clock.h"
 #include "alloc_count.h"
 #include "fake_server.h"
 #include "server.h"
@@ -33,14 +34,6 @@ static void stop_server(void)
 }
 
 TestSuite(dial, .fini = stop_server, .timeout = 120);
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 static int64_t wall_ms(void)
 {

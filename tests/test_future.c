@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "future.h"
 #include "reply_internal.h"
 
@@ -26,14 +27,6 @@ static int64_t ms_since(int64_t start_ns)
 static int64_t deadline_in_ms(int64_t ms)
 {
 	return respio__now_ns() + ms * 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
 }
 
 static struct respio__future_pool *make_pool(uint32_t cap)

@@ -15,6 +15,7 @@
 
 #include <respio.h>
 
+#include "clock.h"
 #include "server.h"
 
 static test_server srv;
@@ -33,22 +34,6 @@ static void teardown(void)
 }
 
 TestSuite(shared_conn, .init = setup, .fini = teardown, .timeout = 120);
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* One shard, one connection: every request shares it. */
 static respio_client *one_conn_client(int timeout_ms)
@@ -234,14 +219,6 @@ Test(shared_conn, stopped_server_connection_replaced)
 	cr_assert_geq(id2, 0, "no recovery after SIGCONT");
 	cr_assert_neq(id2, id, "still on the old connection");
 	respio_client_destroy(c);
-}
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
 /* Requests behind a busy script with a timeout of timeout_ms: none may
