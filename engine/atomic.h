@@ -62,6 +62,11 @@ static inline uint32_t respio__exchange_acq_rel_u32(_Atomic uint32_t *p, uint32_
 	return atomic_exchange_explicit(p, v, memory_order_acq_rel);
 }
 
+static inline uint32_t respio__fetch_or_acq_rel_u32(_Atomic uint32_t *p, uint32_t v)
+{
+	return atomic_fetch_or_explicit(p, v, memory_order_acq_rel);
+}
+
 static inline uint32_t respio__exchange_seq_cst_u32(_Atomic uint32_t *p, uint32_t v)
 {
 	return atomic_exchange_explicit(p, v, memory_order_seq_cst);

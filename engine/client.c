@@ -12,13 +12,18 @@
 #include "command_policy.h"
 #include "control.h"
 #include "dial.h"
+#include "enqueue.h"
+#include "health.h"
 #include "lanes.h"
+#include "pool.h"
 #include "reply_internal.h"
 #include "route.h"
 #include "shard.h"
 #include "sink.h"
+#include "session_internal.h"
 #include "slice.h"
 #include "submit_guard.h"
+#include "sync_wait.h"
 
 #define RESPIO__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -48,20 +53,10 @@ static int copy_strings(struct respio_client *c, const respio_config *cfg)
 static int client_run(respio_target *t, int argc, const char *const *argv, const size_t *argvlen,
 		      respio_reply **out);
 
-/* Error details of the synchronous path are per thread: many threads share
- * one client target. */
-static _Thread_local char respio__client_detail[256];
-
 static void client_set_errdetail(respio_target *t, const char *msg)
 {
 	(void)t;
-	snprintf(respio__client_detail, sizeof(respio__client_detail), "%s", msg);
-}
-
-const char *respio_client_errdetail(const respio_client *c)
-{
-	(void)c;
-	return respio__client_detail;
+	respio__sync_detail_set(msg);
 }
 
 static const struct respio_target_ops respio__client_ops = {
@@ -74,6 +69,7 @@ static void client_free(struct respio_client *c)
 	for (uint32_t i = 0; i < c->nshards; i++)
 		respio__shard_fini(&c->shards[i]);
 	free(c->shards);
+	respio__pool_fini(&c->lease_pool);
 	if (c->pool)
 		respio__future_pool_close(c->pool);
 	pthread_mutex_destroy(&c->gate.lock);
@@ -81,29 +77,6 @@ static void client_free(struct respio_client *c)
 	pthread_mutex_destroy(&c->shutdown_lock);
 	free(c->strings);
 	free(c);
-}
-
-/* Longer timeouts mean none: their deadline could not be added to a clock
- * reading without overflow, and no request waits for decades. */
-#define RESPIO__TIMEOUT_MAX_MS (INT64_MAX / 4 / 1000000)
-
-static int64_t timeout_to_ns(int64_t timeout_ms)
-{
-	return timeout_ms > 0 && timeout_ms < RESPIO__TIMEOUT_MAX_MS ? timeout_ms * 1000000 : 0;
-}
-
-/*
- * The coarse clock costs a fifth of the precise one but lags it by up to a
- * tick: a deadline taken from it gets one tick added, so it never fires
- * before timeout_ns has passed (at most a tick late). Below a few ticks
- * that lateness would be most of the timeout: those deadlines read the
- * precise clock.
- */
-static int64_t deadline_after(const struct respio_client *c, int64_t timeout_ns)
-{
-	if (timeout_ns < c->precise_below_ns)
-		return respio__now_ns() + timeout_ns;
-	return respio__coarse_now_ns() + c->coarse_tick_ns + timeout_ns;
 }
 
 static int validate(const respio_config *cfg)
@@ -116,16 +89,107 @@ static int validate(const respio_config *cfg)
 	return 0;
 }
 
+static int64_t ms_to_ns(int ms)
+{
+	return ms > 0 ? (int64_t)ms * 1000000 : 0;
+}
+
+/* How often the sweeps look for idle lease connections: a few times per
+ * max_idle_time_ms, between 10 ms and a second. */
+static int64_t sweep_tick_ns(const respio_config *cfg)
+{
+	int64_t t = ms_to_ns(cfg->pool.max_idle_time_ms) / 4;
+
+	return t < 10000000 ? 10000000 : t > 1000000000 ? 1000000000 : t;
+}
+
+/*
+ * How the pool is laid out over the shards. max_connections is the bound
+ * on sockets; the shared pipeline keeps min_connections of them (at least
+ * one per shard), spread evenly, and the rest are lease links for
+ * sessions, taken from the shards in turn. Shard i holds cap_i links,
+ * shared_i of them shared; cap_i >= shared_i since max >= shared.
+ */
+static int layout_pool(struct respio_client *c)
+{
+	uint32_t n = c->nshards, max = (uint32_t)c->cfg.pool.max_connections;
+	uint32_t shared = (uint32_t)c->cfg.pool.min_connections, slot = 0, most = 0;
+	int64_t idle_ns = ms_to_ns(c->cfg.pool.max_idle_time_ms);
+	/* A lost link redials at a random point within 5 ms per shared link,
+	 * up to half a second. */
+	int64_t spread;
+	int rc;
+
+	if (shared < n)
+		shared = n;
+	spread = shared * 5000000ll < 500000000 ? shared * 5000000ll : 500000000;
+	rc = respio__pool_init(&c->lease_pool, max - shared, idle_ns ? idle_ns : INT64_MAX);
+	for (uint32_t i = 0; rc == 0 && i < n; i++) {
+		uint32_t cap = max / n + (i < max % n), sh = shared / n + (i < shared % n);
+		struct respio__shard_config sc = {
+		    .index = i,
+		    .nlinks = cap,
+		    .nshared = sh,
+		    .pool = &c->lease_pool,
+		    .futures = c->pool,
+		    .redial_spread_ns = spread,
+		    .probe_timeout_ns = ms_to_ns(c->cfg.pool.health_check_interval_ms),
+		    .ring_capacity = c->cfg.ring_capacity,
+		    .timeout_ns = c->timeout_ns,
+		    .limits = &c->cfg.limits,
+		    .budget = &c->heap_bytes,
+		    .gate = &c->gate};
+
+		rc = respio__shard_init(&c->shards[i], &sc);
+		if (cap - sh > most)
+			most = cap - sh;
+	}
+	/* Slots in turn over the shards, so new connections spread. */
+	for (uint32_t j = 0; rc == 0 && j < most; j++)
+		for (uint32_t i = 0; i < n; i++) {
+			struct respio__slice *sl = &c->shards[i].slice;
+			uint32_t link = sl->nshared + j;
+
+			if (link >= sl->nlinks)
+				continue;
+			sl->links[link].slot = slot;
+			c->lease_pool.slots[slot].shard = i;
+			c->lease_pool.slots[slot].link = link;
+			slot++;
+		}
+	return rc;
+}
+
+/* min_connections are up before create returns (pre-warmed), or their
+ * dials took connection_timeout_ms: then they go on in the background. */
+static void prewarm(struct respio_client *c)
+{
+	int64_t until = respio__now_ns() + ms_to_ns(c->cfg.pool.connection_timeout_ms);
+	uint32_t want = 0;
+
+	for (uint32_t i = 0; i < c->nshards; i++)
+		want += c->shards[i].nshared;
+	while (respio__now_ns() < until) {
+		uint32_t up = 0;
+
+		for (uint32_t i = 0; i < c->nshards; i++)
+			up += respio__load_relaxed_u32(&c->shards[i].stats.conns_up);
+		if (up >= want)
+			return;
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+	}
+}
+
 int respio_client_create(const respio_config *cfg, respio_client **out)
 {
 	struct respio_client *c;
-	uint32_t nshards, per_shard;
+	uint32_t nshards;
 	char detail[RESPIO__DETAIL_SIZE] = "";
 	int rc, fd = -1;
 
 	/* No client comes back on failure: the reason goes to the thread's
 	 * error detail, respio_client_errdetail(NULL). */
-	respio__client_detail[0] = '\0';
+	respio__sync_detail_set("");
 	if (!out)
 		return RESPIO_E_INVAL;
 	*out = NULL;
@@ -146,7 +210,7 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 		c->cfg.max_inflight_bytes = 256ull << 20;
 	if (c->cfg.pool.connection_timeout_ms <= 0)
 		c->cfg.pool.connection_timeout_ms = 5000;
-	c->timeout_ns = timeout_to_ns(cfg->timeout_ms);
+	c->timeout_ns = respio__timeout_ns(c, cfg->timeout_ms); /* c->timeout_ns is 0 here */
 	{
 		struct timespec res;
 
@@ -166,13 +230,7 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	 * its own: fewer connections than shards means fewer shards. */
 	if (nshards > (uint32_t)cfg->pool.max_connections)
 		nshards = (uint32_t)cfg->pool.max_connections;
-	/* The pool's minimum is spread over the shards, at least one each;
-	 * min <= max and shards <= max keep the total within the maximum. */
-	per_shard = (uint32_t)cfg->pool.min_connections / nshards;
-	if (per_shard < 1)
-		per_shard = 1;
 	c->nshards = nshards;
-	c->links_per_shard = per_shard;
 
 	rc = copy_strings(c, cfg);
 	if (rc == 0)
@@ -182,31 +240,21 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 		if (!c->shards)
 			rc = -ENOMEM;
 	}
-	for (uint32_t i = 0; rc == 0 && i < nshards; i++) {
-		struct respio__shard_config sc = {.index = i,
-						  .nlinks = per_shard,
-						  .ring_capacity = c->cfg.ring_capacity,
-						  .timeout_ns = c->timeout_ns,
-						  .limits = &c->cfg.limits,
-						  .budget = &c->heap_bytes,
-						  .gate = &c->gate};
-
-		rc = respio__shard_init(&c->shards[i], &sc);
-	}
+	if (rc == 0)
+		rc = layout_pool(c);
 	/* Dial the first connection here, synchronously: a wrong address or
 	 * password fails create with a clear error instead of every request
 	 * failing later. */
 	if (rc == 0)
 		rc = respio__dial_now(&c->cfg, &fd, detail, sizeof(detail));
 	if (rc < 0) {
-		snprintf(respio__client_detail, sizeof(respio__client_detail), "%s",
-			 detail[0] ? detail : respio_strerror(rc));
+		respio__sync_detail_set(detail[0] ? detail : respio_strerror(rc));
 		client_free(c);
 		return rc;
 	}
 	respio__slice_hand_over(&c->shards[0].slice, 0, fd);
 
-	rc = respio__control_start(&c->cfg, nshards * per_shard, &c->control);
+	rc = respio__control_start(&c->cfg, (uint32_t)c->cfg.pool.max_connections, &c->control);
 	for (uint32_t i = 0; rc == 0 && i < nshards; i++) {
 		rc = respio__shard_start(&c->shards[i], c->control);
 		if (rc == 0)
@@ -227,12 +275,16 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	for (uint32_t i = 0; rc == 0 && i < nshards; i++)
 		if (c->shards[i].init_rc < 0)
 			rc = c->shards[i].init_rc;
+	if (rc == 0)
+		rc = respio__health_start(c->shards, nshards, sweep_tick_ns(&c->cfg),
+					  ms_to_ns(c->cfg.pool.health_check_interval_ms),
+					  &c->health);
 	if (rc < 0) {
-		snprintf(respio__client_detail, sizeof(respio__client_detail), "%s",
-			 respio_strerror(rc));
+		respio__sync_detail_set(respio_strerror(rc));
 		respio_client_destroy(c);
 		return rc;
 	}
+	prewarm(c);
 	*out = c;
 	return 0;
 }
@@ -248,11 +300,14 @@ int respio_client_last_error(const respio_client *c, char *buf, size_t cap, int6
 	return respio__control_last_error(c->control, buf, cap, when_ms);
 }
 
-/* Wake submitters that wait for a future (the lanes' waiters look at
- * shutting_down on their own every round). */
-static void abort_pool_waits(void *c)
+/* Wake submitters that wait for a future or a session's connection (the
+ * lanes' waiters look at shutting_down on their own every round). */
+static void abort_pool_waits(void *arg)
 {
-	respio__future_pool_abort_waits(((struct respio_client *)c)->pool);
+	struct respio_client *c = arg;
+
+	respio__future_pool_abort_waits(c->pool);
+	respio__pool_close(&c->lease_pool);
 }
 
 void respio_client_shutdown(respio_client *c)
@@ -269,6 +324,8 @@ void respio_client_shutdown(respio_client *c)
 	respio__guard_wait(c, abort_pool_waits, c);
 	/* The control thread goes first, so no connection is handed to a
 	 * shard that has already left. */
+	respio__health_stop(c->health);
+	c->health = NULL;
 	respio__control_stop(c->control);
 	for (uint32_t i = 0; i < c->nshards; i++) {
 		struct respio__shard *sh = &c->shards[i];
@@ -294,141 +351,43 @@ void respio_client_destroy(respio_client *c)
 	client_free(c);
 }
 
-/*
- * Count need bytes of a large command against cfg.max_inflight_bytes,
- * waiting for the shards to send (or drop) others while the bound is
- * reached: RESPIO_E_BACKPRESSURE at the deadline (at once when nowait),
- * RESPIO_E_SHUTDOWN when the client stops. A command larger than the whole
- * bound goes through alone.
- */
-static int reserve_bytes(struct respio_client *c, uint64_t need, int64_t deadline, bool nowait)
-{
-	uint64_t cur = respio__load_relaxed_u64(&c->heap_bytes);
-
-	for (uint32_t round = 0;; round++) {
-		if (cur == 0 || cur + need <= c->cfg.max_inflight_bytes) {
-			if (respio__cas_acq_rel_u64(&c->heap_bytes, &cur, cur + need))
-				return 0;
-			continue;
-		}
-		if (respio__load_relaxed_u32(&c->shutting_down))
-			return RESPIO_E_SHUTDOWN;
-		if (nowait || respio__now_ns() >= deadline)
-			return RESPIO_E_BACKPRESSURE;
-		respio__lane_pause(round);
-		cur = respio__load_relaxed_u64(&c->heap_bytes);
-	}
-}
-
-/* Encode into f: inline, or, for a command that does not fit, into a
- * buffer of f's once its bytes are counted. */
-static int encode(struct respio_client *c, respio_future *f, int argc, const char *const *argv,
-		  const size_t *argvlen, int64_t deadline, bool nowait)
-{
-	size_t need;
-	int rc = respio__future_encode_inline(f, argc, argv, argvlen, &need);
-
-	if (rc != RESPIO_E_NOBUFS)
-		return rc;
-	if (need > UINT32_MAX)
-		return RESPIO_E_LIMIT;
-	rc = reserve_bytes(c, need, deadline, nowait);
-	if (rc < 0)
-		return rc;
-	rc = respio__future_encode_heap(f, argc, argv, argvlen, need);
-	if (rc < 0)
-		respio__budget_release(&c->heap_bytes, need);
-	return rc;
-}
-
-/* A future that never reached a shard: its counted bytes go back too. */
-static void discard(struct respio_client *c, respio_future *f)
-{
-	respio__budget_release(&c->heap_bytes, respio__counted_bytes(f));
-	respio__future_discard(f);
-}
-
-static void wake_shard(void *sh)
-{
-	respio__shard_wake(sh);
-}
-
-/* The body of a submit, on a lane the caller is registered on. */
-static int submit_on_lane(respio_client *c, const respio_submit_opts *opts, uint32_t link,
-			  struct respio__shard *sh, struct respio__lane *lane, int argc,
-			  const char *const *argv, const size_t *argvlen, respio_future **out)
-{
-	respio_future *f;
-	int64_t deadline, wait_until, timeout_ns = c->timeout_ns;
-	/* A callback on a shard thread never waits: the pool and the lanes it
-	 * would wait for are emptied by the shards, maybe by this very thread. */
-	bool nowait = respio__on_shard_thread;
-	int rc;
-
-	if (opts && opts->timeout_ms)
-		timeout_ns = timeout_to_ns(opts->timeout_ms);
-	deadline = timeout_ns > 0 ? deadline_after(c, timeout_ns) : INT64_MAX;
-	wait_until = nowait ? 0 : deadline;
-
-	rc = respio__future_acquire(c->pool, wait_until, &f);
-	if (rc < 0)
-		return rc;
-	rc = encode(c, f, argc, argv, argvlen, wait_until, nowait);
-	if (rc < 0) {
-		respio__future_discard(f);
-		return rc;
-	}
-	f->deadline_ns = deadline;
-	/* A fresh future has no callback (recycling clears it): leave its
-	 * cache line unwritten unless there is one. */
-	if (opts && opts->cb) {
-		f->cb = opts->cb;
-		f->cb_arg = opts->cb_arg;
-	}
-	/* Below 2^16 for any pool size in use; the shard takes it modulo its
-	 * link count anyway. */
-	f->link_index = (uint16_t)link;
-
-	/* A full lane is backpressure: wait for the shard, up to the deadline. */
-	rc = respio__lane_enqueue(lane, f, deadline, nowait, &c->shutting_down, wake_shard, sh);
-	if (rc < 0) {
-		discard(c, f);
-		return rc;
-	}
-	respio__shard_wake(sh);
-	*out = f;
-	return 0;
-}
-
 int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int argc,
 		       const char *const *argv, const size_t *argvlen, respio_future **out)
 {
-	struct respio__shard *sh;
-	struct respio__lane *lane;
 	struct respio__guard *guard;
 	struct respio__route route;
+	struct respio__dest d;
+	uint32_t no;
 	int rc;
 
 	if (out)
 		*out = NULL;
 	if (!c || !out || argc < 1 || !argv || !argv[0])
 		return RESPIO_E_INVAL;
-	/* Refused before anything is sent: MULTI, SUBSCRIBE, BLPOP... would
-	 * reach every thread sharing the connection (command_policy.c). */
-	rc = respio__command_policy(argc, argv, argvlen);
-	if (rc < 0)
-		return rc;
-	route = respio__route_pick(respio__route_thread_no(), c->nshards, RESPIO__LANES,
-				   c->links_per_shard);
-	sh = &c->shards[route.shard];
-	lane = &sh->lanes[route.lane];
+	/* Refused before anything is sent: MULTI, SUBSCRIBE... would reach
+	 * every thread sharing the connection; blocking commands get a
+	 * connection of their own (command_policy.c). */
+	switch (respio__command_classify(argc, argv, argvlen)) {
+	case RESPIO__CMD_SHARED:
+		break;
+	case RESPIO__CMD_BLOCKING:
+		return respio__lease_submit(c, opts, argc, argv, argvlen, out);
+	default:
+		return RESPIO_E_NEEDS_SESSION;
+	}
+	no = respio__route_thread_no();
+	route = respio__route_pick(no, c->nshards, RESPIO__LANES,
+				   c->shards[no % c->nshards].nshared);
+	d = (struct respio__dest){.shard = route.shard, .lane = route.lane, .link = route.link};
 
 	/* Shutdown waits for the submits in progress (submit_guard.h): either
 	 * this one sees shutting_down here, or shutdown waits until it left. */
 	rc = respio__guard_enter(c, &c->shutting_down, &guard);
 	if (rc < 0)
 		return rc;
-	rc = submit_on_lane(c, opts, route.link, sh, lane, argc, argv, argvlen, out);
+	rc = respio__enqueue(
+	    c, &d, respio__deadline_after(c, respio__timeout_ns(c, opts ? opts->timeout_ms : 0)),
+	    opts, 1, &(respio_argv){argc, argv, argvlen}, out);
 	respio__guard_leave(guard);
 	return rc;
 }
@@ -454,27 +413,9 @@ static int client_run(respio_target *t, int argc, const char *const *argv, const
 	int rc;
 
 	*out = NULL;
-	respio__client_detail[0] = '\0';
+	respio__sync_detail_set("");
 	rc = respio_submit(c, argc, argv, argvlen, &f);
-	if (rc < 0)
-		return rc;
-	respio_future_wait(f, -1);
-	rc = respio_future_status(f);
-	if (rc == RESPIO_E_SERVER) {
-		size_t len;
-		const char *msg = respio_reply_str(respio_future_reply(f), &len);
-
-		snprintf(respio__client_detail, sizeof(respio__client_detail), "%.*s",
-			 (int)(len < sizeof(respio__client_detail) ? len
-								   : sizeof(respio__client_detail)),
-			 msg ? msg : "");
-	}
-	if (rc == 0 || rc == RESPIO_E_SERVER) {
-		*out = respio__future_adopt_reply(f);
-		return rc;
-	}
-	respio_future_release(f);
-	return rc;
+	return rc < 0 ? rc : respio__sync_finish(f, out);
 }
 
 static void add_stats(respio_stats *s, const struct respio__shard *sh)
@@ -500,14 +441,31 @@ static void add_stats(respio_stats *s, const struct respio__shard *sh)
 	s->wakeups += respio__load_relaxed_u64(&k->wakeups);
 	s->waiter_wakes += respio__load_relaxed_u64(&k->waiter_wakes);
 	s->wake_calls += respio__load_relaxed_u64(&k->wake_calls);
+	s->health_checks += respio__load_relaxed_u64(&k->health_checks);
+	s->health_failures += respio__load_relaxed_u64(&k->health_failures);
+}
+
+/* The pool's counters: client-wide, under its lock. */
+static void add_pool_stats(respio_stats *s, struct respio__pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	s->sessions_in_use = p->in_use;
+	s->sessions_max = p->nslots;
+	s->sessions_begun = p->begun;
+	s->pool_waits = p->waits;
+	s->pool_exhausted = p->exhausted;
+	s->idle_closed = p->idle_closed;
+	pthread_mutex_unlock(&p->lock);
 }
 
 int respio_client_stats(respio_client *c, respio_stats *total, respio_stats *per_shard, int cap)
 {
 	if (!c)
 		return RESPIO_E_INVAL;
-	if (total)
+	if (total) {
 		memset(total, 0, sizeof(*total));
+		add_pool_stats(total, &c->lease_pool);
+	}
 	for (uint32_t i = 0; i < c->nshards; i++) {
 		if (total)
 			add_stats(total, &c->shards[i]);

@@ -7,9 +7,11 @@
 #include <pthread.h>
 
 #include "internal.h"
+#include "pool.h"
 #include "shard.h"
 
 struct respio__control;
+struct respio__health;
 
 struct respio_client {
 	respio_target target;
@@ -27,8 +29,9 @@ struct respio_client {
 	int64_t coarse_tick_ns;	  /* CLOCK_MONOTONIC_COARSE's resolution */
 	int64_t precise_below_ns; /* shorter timeouts read the precise clock */
 	uint32_t nshards;
-	uint32_t links_per_shard;
 	struct respio__shard *shards;
+	struct respio__pool lease_pool; /* the shards' lease links (sessions) */
+	struct respio__health *health;	/* the control thread's sweeps */
 	struct respio__future_pool *pool;
 	struct respio__control *control;
 	_Atomic uint32_t shutting_down; /* seq_cst: see respio_submit_with */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The table of commands that must not reach a shared connection, and its lookup. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <respio/common.h>
@@ -190,4 +191,77 @@ int respio__command_policy(int argc, const char *const *argv, const size_t *argv
 	return respio__command_classify(argc, argv, argvlen) == RESPIO__CMD_SHARED
 		   ? 0
 		   : RESPIO_E_NEEDS_SESSION;
+}
+
+/* A decimal number of units (seconds may have a fraction, "0.5") in ns:
+ * false when arg is not one, or is negative. */
+static bool parse_block(const char *s, size_t len, int64_t unit_ns, int64_t *ns)
+{
+	char buf[32];
+	char *end;
+	double v;
+
+	if (!s || len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	v = strtod(buf, &end);
+	if (end != buf + len || !(v >= 0) || v > 1e9)
+		return false;
+	*ns = (int64_t)(v * (double)unit_ns);
+	return true;
+}
+
+int respio__command_block_ns(int argc, const char *const *argv, const size_t *argvlen,
+			     int64_t *block_ns)
+{
+	int64_t s_ns = 1000000000, ms_ns = 1000000;
+	int at = argc - 1; /* where the timeout is; in seconds unless said */
+	int64_t unit = s_ns;
+
+	if (ARG_IS(0, "BLMPOP") || ARG_IS(0, "BZMPOP")) {
+		at = 1;
+	} else if (ARG_IS(0, "WAIT") || ARG_IS(0, "WAITAOF")) {
+		unit = ms_ns;
+	} else if (ARG_IS(0, "XREAD") || ARG_IS(0, "XREADGROUP")) {
+		/* BLOCK ms among the options, before STREAMS (has_read_option). */
+		at = -1;
+		unit = ms_ns;
+		for (int i = 1; i < argc && !ARG_IS(i, "STREAMS"); i++) {
+			if (ARG_IS(i, "BLOCK")) {
+				at = i + 1;
+				break;
+			}
+			if (ARG_IS(i, "GROUP"))
+				i += 2;
+			else if (ARG_IS(i, "COUNT"))
+				i += 1;
+		}
+	}
+	if (at < 1 || at >= argc ||
+	    !parse_block(argv[at], arg_len(argv, argvlen, at), unit, block_ns))
+		return -1;
+	return *block_ns > 0;
+}
+
+enum respio__session_effect respio__command_session_effect(int argc, const char *const *argv,
+							   const size_t *argvlen)
+{
+	if (respio__command_classify(argc, argv, argvlen) != RESPIO__CMD_STATE)
+		return RESPIO__EFFECT_NONE;
+	if (ARG_IS(0, "MULTI"))
+		return RESPIO__EFFECT_MULTI;
+	if (ARG_IS(0, "EXEC") || ARG_IS(0, "DISCARD"))
+		return RESPIO__EFFECT_EXEC;
+	if (ARG_IS(0, "WATCH"))
+		return RESPIO__EFFECT_WATCH;
+	if (ARG_IS(0, "UNWATCH"))
+		return RESPIO__EFFECT_UNWATCH;
+	if (ARG_IS(0, "SELECT"))
+		return RESPIO__EFFECT_SELECT;
+	if (ARG_IS(0, "CLIENT") && argc > 1 && ARG_IS(1, "TRACKING"))
+		return RESPIO__EFFECT_TRACKING;
+	if (ARG_IS(0, "CLIENT") && argc > 1 && ARG_IS(1, "CACHING"))
+		return RESPIO__EFFECT_NONE; /* applies to the next command only */
+	return RESPIO__EFFECT_UNRESETTABLE;
 }

@@ -52,4 +52,29 @@ enum respio__command_class respio__command_classify(int argc, const char *const 
  * Same arguments and contract as respio__command_classify. */
 int respio__command_policy(int argc, const char *const *argv, const size_t *argvlen);
 
+/*
+ * How long a blocking command blocks, from its own arguments (BLPOP's
+ * seconds, XREAD's BLOCK milliseconds, WAIT's milliseconds...): 1 with
+ * *block_ns set, 0 when it blocks until data comes (a timeout of 0), -1
+ * when its arguments say nothing usable (the server will refuse it).
+ */
+int respio__command_block_ns(int argc, const char *const *argv, const size_t *argvlen,
+			     int64_t *block_ns);
+
+/* What a command leaves on a session's connection, for its reset at
+ * respio_end. */
+enum respio__session_effect {
+	RESPIO__EFFECT_NONE = 0,
+	RESPIO__EFFECT_MULTI,	     /* in a transaction: DISCARD */
+	RESPIO__EFFECT_EXEC,	     /* EXEC or DISCARD: out of it, unwatched */
+	RESPIO__EFFECT_WATCH,	     /* watching: UNWATCH */
+	RESPIO__EFFECT_UNWATCH,	     /* not watching */
+	RESPIO__EFFECT_SELECT,	     /* another database: SELECT cfg.db */
+	RESPIO__EFFECT_TRACKING,     /* CLIENT TRACKING: off */
+	RESPIO__EFFECT_UNRESETTABLE, /* AUTH, HELLO, RESET, CLIENT REPLY...: close */
+};
+
+enum respio__session_effect respio__command_session_effect(int argc, const char *const *argv,
+							   const size_t *argvlen);
+
 #endif

@@ -21,6 +21,7 @@ void respio_config_init(respio_config *cfg)
 	cfg->pool.connection_timeout_ms = 5000;
 	cfg->pool.max_idle_time_ms = 30000;
 	cfg->pool.health_check_interval_ms = 10000;
+	cfg->pool.wait_timeout_ms = 5000;
 	respio__limits_fill(&cfg->limits, NULL);
 }
 

@@ -239,6 +239,11 @@ static void future_recycle(respio_future *f)
 		f->cb = NULL;
 		f->cb_arg = NULL;
 	}
+	if (f->kind) {
+		f->kind = RESPIO__REQ_PLAIN;
+		f->skip_replies = 0;
+		f->unit_error = false;
+	}
 	if (!stack_push(pool, f)) {
 		/* Closed: f still counts in live, so the pool is alive until
 		 * our pool_put. */
@@ -414,15 +419,12 @@ int respio__future_encode_inline(respio_future *f, int argc, const char *const *
 	return rc;
 }
 
-int respio__future_encode_heap(respio_future *f, int argc, const char *const *argv,
-			       const size_t *argvlen, size_t need)
+/* Make f's request buffer hold need bytes. 0 or -ENOMEM. */
+static int reserve_req_heap(respio_future *f, size_t need)
 {
 	size_t cap;
 	char *buf;
-	int rc;
 
-	if (need > UINT32_MAX)
-		return RESPIO_E_LIMIT;
 	if (need > f->req_heap_cap) {
 		/* Kept buffers are powers of two, so they fit the next command
 		 * of about the same size; larger ones are exact and dropped on
@@ -440,7 +442,78 @@ int respio__future_encode_heap(respio_future *f, int argc, const char *const *ar
 		f->req_heap = buf;
 		f->req_heap_cap = (uint32_t)cap;
 	}
+	return 0;
+}
+
+int respio__future_encode_heap(respio_future *f, int argc, const char *const *argv,
+			       const size_t *argvlen, size_t need)
+{
+	int rc;
+
+	if (need > UINT32_MAX)
+		return RESPIO_E_LIMIT;
+	rc = reserve_req_heap(f, need);
+	if (rc < 0)
+		return rc;
 	rc = respio_encode_argv(f->req_heap, f->req_heap_cap, argc, argv, argvlen, &need);
+	if (rc)
+		return rc;
+	f->req = f->req_heap;
+	f->req_len = (uint32_t)need;
+	return 0;
+}
+
+/* cmds[0..n) one after another into buf: their total size in *need, and
+ * RESPIO_E_NOBUFS with buf untouched when it is short (or NULL). */
+static int encode_unit(char *buf, size_t cap, int n, const respio_argv *cmds, size_t *need)
+{
+	size_t total = 0, len;
+	int rc;
+
+	for (int i = 0; i < n; i++) {
+		rc = respio_encode_argv(NULL, 0, cmds[i].argc, cmds[i].argv, cmds[i].argvlen, &len);
+		if (rc != RESPIO_E_NOBUFS)
+			return rc < 0 ? rc : RESPIO_E_INVAL;
+		if (len > SIZE_MAX - total)
+			return RESPIO_E_LIMIT;
+		total += len;
+	}
+	*need = total;
+	if (!buf || cap < total)
+		return RESPIO_E_NOBUFS;
+	for (int i = 0; i < n; i++) {
+		rc = respio_encode_argv(buf, cap, cmds[i].argc, cmds[i].argv, cmds[i].argvlen, &len);
+		if (rc < 0)
+			return rc;
+		buf += len;
+		cap -= len;
+	}
+	return 0;
+}
+
+int respio__future_encode_unit_inline(respio_future *f, int n, const respio_argv *cmds,
+				      size_t *need)
+{
+	int rc = encode_unit((char *)f->inline_buf, sizeof(f->inline_buf), n, cmds, need);
+
+	if (rc == 0) {
+		f->req = (char *)f->inline_buf;
+		f->req_len = (uint32_t)*need;
+	}
+	return rc;
+}
+
+int respio__future_encode_unit_heap(respio_future *f, int n, const respio_argv *cmds,
+				    size_t need)
+{
+	int rc;
+
+	if (need > UINT32_MAX)
+		return RESPIO_E_LIMIT;
+	rc = reserve_req_heap(f, need);
+	if (rc < 0)
+		return rc;
+	rc = encode_unit(f->req_heap, f->req_heap_cap, n, cmds, &need);
 	if (rc)
 		return rc;
 	f->req = f->req_heap;

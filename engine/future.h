@@ -40,6 +40,20 @@ enum {
 
 struct respio__future_pool;
 
+/* link_index of a request the shard must look at more closely (its kind). */
+#define RESPIO__LINK_SPECIAL 0xffffu
+
+/* What a request is, when it is not one plain command (link_index is then
+ * RESPIO__LINK_SPECIAL and the link is target_link). Rare: transactions,
+ * sessions' ends, automatic leases and the pool's own requests. */
+enum respio__request_kind {
+	RESPIO__REQ_PLAIN = 0,
+	RESPIO__REQ_UNIT,   /* several commands; skip_replies replies come before its own */
+	RESPIO__REQ_LEASED, /* a blocking command on an automatic lease: the lease ends with it */
+	RESPIO__REQ_END,    /* a session's reset unit: closes instead when anything is outstanding */
+	RESPIO__REQ_CLOSE,  /* no bytes: close the link's connection */
+};
+
 /*
  * The layout follows who writes what. A request's round trip moves its
  * future between the caller's core and the shard's twice, so what every
@@ -90,6 +104,13 @@ struct respio_future {
 	char *req_heap;
 	uint32_t req_heap_cap;
 	uint32_t pool_index; /* this future's index in the pool */
+	/* Set only for a request that is not one plain command for its
+	 * link_index (then RESPIO__LINK_SPECIAL): what it is, the link it is
+	 * for, and for a unit the replies before the one that completes it. */
+	uint32_t target_link;
+	uint32_t skip_replies;
+	uint8_t kind;	 /* enum respio__request_kind */
+	bool unit_error; /* a reply skipped in a unit was an error */
 
 	/* ---- the command, then the reply (after RESPIO__REPLY_HDR) ---- */
 	alignas(RESPIO__CACHELINE) unsigned char inline_buf[RESPIO__INLINE];
@@ -191,6 +212,13 @@ int respio__future_encode_inline(respio_future *f, int argc, const char *const *
 				 const size_t *argvlen, size_t *need);
 int respio__future_encode_heap(respio_future *f, int argc, const char *const *argv,
 			       const size_t *argvlen, size_t need);
+
+/* The same for a unit of several commands, one after another (a
+ * transaction, a session's reset). */
+int respio__future_encode_unit_inline(respio_future *f, int n, const respio_argv *cmds,
+				      size_t *need);
+int respio__future_encode_unit_heap(respio_future *f, int n, const respio_argv *cmds,
+				    size_t need);
 
 /* The shard has copied f's command to its connection: a command buffer too
  * large to keep for reuse (over 64 KiB) is freed now, so its bytes are held

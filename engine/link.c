@@ -159,6 +159,22 @@ static void drop_reply(struct respio__link *l)
 	respio_reply_free(r);
 }
 
+/* A unit (MULTI ... EXEC, a session's reset) keeps only its last reply:
+ * the ones before it are read and dropped here, and an error among them
+ * is remembered (unit_error: the unit completes with RESPIO_E_SERVER). */
+static int skip_unit_reply(struct respio__link *l, respio_future *f)
+{
+	respio_reply *r = NULL;
+
+	respio_parser_take(l->parser, &r);
+	if (r && respio_reply_type(r) != RESPIO_REPLY_PUSH) {
+		f->unit_error |= respio_reply_type(r) == RESPIO_REPLY_ERROR;
+		f->skip_replies--;
+	}
+	respio_reply_free(r);
+	return 0;
+}
+
 /*
  * A complete reply is in the parser: it belongs to the FIFO's head, unless
  * it is a RESP3 push (client-side caching invalidations, say), which answers
@@ -184,7 +200,11 @@ static int deliver(struct respio__link *l)
 		 * more. */
 		if (!f)
 			return RESPIO_E_PROTOCOL;
-		/* The late reply of a request that timed out. */
+		/* The late reply of a request that timed out (a unit's last). */
+		if (f->link_index == RESPIO__LINK_SPECIAL && f->skip_replies) {
+			f->skip_replies--;
+			return 0;
+		}
 		fifo_pop(l);
 		l->expired--;
 		respio__future_unref(f);
@@ -203,6 +223,8 @@ static int deliver(struct respio__link *l)
 		respio_reply_free(early);
 		return rc;
 	}
+	if (f->link_index == RESPIO__LINK_SPECIAL && f->skip_replies)
+		return skip_unit_reply(l, f);
 	/* Built straight into the head's future, over its command, which the
 	 * kernel has taken; should it turn out to be a push, the future's
 	 * memory is simply reused for the real reply. */
@@ -221,7 +243,9 @@ static int deliver(struct respio__link *l)
 	untrack(l, f);
 	f->reply = r;
 	respio__sink_finish(l->sink, f,
-			    respio_reply_type(r) == RESPIO_REPLY_ERROR ? RESPIO_E_SERVER : 0,
+			    respio_reply_type(r) == RESPIO_REPLY_ERROR || f->unit_error
+				? RESPIO_E_SERVER
+				: 0,
 			    RESPIO_FATE_REPLIED);
 	return 0;
 }

@@ -37,7 +37,9 @@ enum respio__link_state {
 	RESPIO__LINK_DOWN = 0, /* no socket, no dial asked for yet */
 	RESPIO__LINK_DIALING,  /* a dial was asked for, maybe queued behind others */
 	RESPIO__LINK_UP,
+	RESPIO__LINK_WAITING, /* lost; redials at its jittered time, requests kept */
 	RESPIO__LINK_BACKOFF, /* last dial failed; the next waits (dial.h) */
+	RESPIO__LINK_BROKEN,  /* a session's connection was lost: its state with it */
 };
 
 struct respio__buf {

@@ -15,6 +15,7 @@ enum respio__msg_type {
 	RESPIO__MSG_CONN_READY = 1, /* fd: a connected, handshaken socket for link */
 	RESPIO__MSG_CONN_FAILED,    /* err: why the dial for link failed */
 	RESPIO__MSG_STOP,	    /* finish every request and exit */
+	RESPIO__MSG_SWEEP,	    /* the pool's sweep: idle close; health PINGs when health */
 };
 
 struct respio__msg {
@@ -23,7 +24,9 @@ struct respio__msg {
 	uint32_t link; /* which of the receiver's links it is about */
 	int fd;
 	int err;
-	bool in_link; /* a dial's answer, part of its link's request: never freed */
+	/* Part of something that outlives it (a link's dial request, a
+	 * shard's sweep): never freed. */
+	bool in_link;
 };
 
 struct respio__mailbox;

@@ -176,15 +176,41 @@ static void link_up(void *arg, struct respio__link *l)
 	flush(sh, l);
 }
 
+enum {
+	RESPIO__SWEEP_POSTED = 1,
+	RESPIO__SWEEP_HEALTH = 2,
+};
+
+/* Take the sweep request; from here it may be posted again. */
+static void sweep(struct respio__shard *sh)
+{
+	uint32_t flags = respio__exchange_acq_rel_u32(&sh->sweep_flags, 0);
+
+	if (!sh->stopping)
+		respio__slice_sweep(&sh->slice, respio__now_ns(), flags & RESPIO__SWEEP_HEALTH);
+}
+
+void respio__shard_sweep(struct respio__shard *sh, bool health)
+{
+	uint32_t want = RESPIO__SWEEP_POSTED | (health ? RESPIO__SWEEP_HEALTH : 0);
+
+	if (!(respio__fetch_or_acq_rel_u32(&sh->sweep_flags, want) & RESPIO__SWEEP_POSTED))
+		respio__mailbox_post(&sh->mail, &sh->sweep_msg);
+}
+
 static void handle_mail(struct respio__shard *sh)
 {
 	struct respio__queue_node *n, *next;
+	bool swept = false;
 
 	for (n = respio__mailbox_take(&sh->mail); n; n = next) {
 		struct respio__msg *msg = RESPIO__QUEUE_DATA(n, struct respio__msg, node);
 
 		next = n->next;
 		switch (msg->type) {
+		case RESPIO__MSG_SWEEP:
+			swept = true;
+			continue; /* the shard's own message: nothing to release */
 		case RESPIO__MSG_CONN_READY:
 			respio__slice_conn_ready(&sh->slice, msg->link, msg->fd);
 			break;
@@ -198,6 +224,8 @@ static void handle_mail(struct respio__shard *sh)
 		}
 		respio__msg_release(msg);
 	}
+	if (swept)
+		sweep(sh);
 }
 
 static uint32_t drain_ring(struct respio__shard *sh, int64_t now)
@@ -347,6 +375,7 @@ static void flush_all(struct respio__shard *sh)
 	for (uint32_t i = 0; i < sh->slice.nlinks; i++) {
 		struct respio__link *l = respio__slice_link(&sh->slice, i);
 
+		respio__slice_after_turn(&sh->slice, l);
 		flush(sh, l);
 		busy += respio__link_busy(l);
 	}
@@ -504,6 +533,7 @@ int respio__shard_init(struct respio__shard *sh, const struct respio__shard_conf
 	sh->sink.stats = &sh->stats;
 	sh->sink.budget = cfg->budget;
 	respio__mailbox_init(&sh->mail, kick, sh);
+	sh->sweep_msg = (struct respio__msg){.type = RESPIO__MSG_SWEEP, .in_link = true};
 	sh->initialized = true;
 	sh->lane_cap = pow2_at_least(cfg->ring_capacity + 1);
 	sh->lanes = aligned_alloc(64, RESPIO__LANES * sizeof(*sh->lanes));
@@ -521,6 +551,11 @@ int respio__shard_init(struct respio__shard *sh, const struct respio__shard_conf
 		return -errno;
 	sh->slice.io =
 	    (struct respio__slice_io){.up = link_up, .close = close_through_ring, .ctx = sh};
+	sh->nshared = sh->slice.nshared = cfg->nshared;
+	sh->slice.pool = cfg->pool;
+	sh->slice.futures = cfg->futures;
+	sh->slice.redial_spread_ns = cfg->redial_spread_ns;
+	sh->slice.probe_timeout_ns = cfg->probe_timeout_ns;
 	return respio__slice_init(&sh->slice, cfg->nlinks, &sh->sink, cfg->limits, &sh->mail,
 				  cfg->timeout_ns,
 				  (unsigned)time(NULL) ^ (cfg->index * 2654435761u));

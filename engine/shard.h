@@ -29,7 +29,12 @@ struct respio__shard_gate {
 /* What a shard is made with (respio__shard_init). */
 struct respio__shard_config {
 	uint32_t index;		     /* names its thread */
-	uint32_t nlinks;	     /* its share of the pool */
+	uint32_t nlinks;	     /* its share of the pool: shared links, then lease links */
+	uint32_t nshared;	     /* of those, the shared pipeline's */
+	struct respio__pool *pool;   /* the lease links' slots */
+	struct respio__future_pool *futures; /* for health PINGs */
+	int64_t redial_spread_ns;	     /* a lost link redials within this, at random */
+	int64_t probe_timeout_ns;	     /* a health PING later than this fails */
 	uint32_t ring_capacity;	     /* requests per lane */
 	int64_t timeout_ns;	     /* the client's default timeout (stall detection) */
 	const respio_limits *limits; /* for its replies */
@@ -41,6 +46,7 @@ struct respio__shard {
 	/* Producer side: touched by every submitting thread. */
 	struct respio__lane *lanes; /* RESPIO__LANES of them */
 	uint32_t lane_cap;
+	uint32_t nshared; /* shared links (slice.nshared), where submitters can read it */
 	/* The shard is about to block: wake it (the handshake is in shard.c). */
 	alignas(64) _Atomic uint32_t sleeping;
 	int efd;
@@ -56,6 +62,10 @@ struct respio__shard {
 	struct respio__sink sink;
 	struct respio__slice slice;
 	struct respio__mailbox mail;
+	/* The control thread's sweep request (respio__shard_sweep): one
+	 * message, posted again only once taken. */
+	struct respio__msg sweep_msg;
+	_Atomic uint32_t sweep_flags; /* RESPIO__SWEEP_POSTED | _HEALTH */
 	uint32_t next_lane; /* where the next drain starts: no lane starves */
 	uint32_t index;
 	struct respio__shard_gate *gate;
@@ -87,5 +97,10 @@ void respio__shard_stop(struct respio__shard *sh);
 void respio__shard_wake(struct respio__shard *sh);
 
 void respio__shard_join(struct respio__shard *sh);
+
+/* Ask the shard for a sweep of its slice (respio__slice_sweep): idle lease
+ * connections closed, and health PINGs when health. A sweep already asked
+ * for and not yet taken absorbs this one (health included). Any thread. */
+void respio__shard_sweep(struct respio__shard *sh, bool health);
 
 #endif

@@ -16,6 +16,7 @@ struct respio__deadlines;
 struct respio__shard_counters {
 	_Atomic uint64_t submitted, completed, failed, timed_out;
 	_Atomic uint64_t reconnects, dial_failures, batches, batched, sleeps;
+	_Atomic uint64_t health_checks, health_failures;
 	_Atomic uint64_t waiter_wakes, wake_calls; /* copied from the shard's wakes */
 	_Atomic uint64_t wakeups; /* the one counter submitters write (fetch_add) */
 	_Atomic uint32_t inflight, conns_up, conns_busy;

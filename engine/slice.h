@@ -14,12 +14,25 @@
 
 struct respio__control;
 
-/* A link as its slice keeps it: the connection, and how it gets the next
- * one (the dial request lives here, so asking allocates nothing). */
+struct respio__pool;
+struct respio__future_pool;
+
+/* A link as its slice keeps it: the connection, how it gets the next one
+ * (the dial request lives here, so asking allocates nothing), its health
+ * PING, and for a lease link its place in the pool. */
 struct respio__pooled {
 	struct respio__link link;
 	struct respio__dial_request dial;
 	struct respio__backoff backoff;
+	/* A lease link in a session (set and cleared by the session's thread,
+	 * read by the shard when the connection is lost): the session's state
+	 * went with it, so the link breaks instead of redialing. */
+	_Atomic uint32_t pinned;
+	uint32_t slot;	 /* a lease link's slot in the pool */
+	bool auto_lease; /* an automatic lease: it ends with its request */
+	bool probing;	 /* a health PING is out */
+	int64_t probe_sent_ns, probe_late_ns; /* CLOCK_MONOTONIC_COARSE */
+	int64_t redial_at_ns;		      /* WAITING: when to dial */
 };
 
 /*
@@ -37,6 +50,14 @@ struct respio__slice_io {
 struct respio__slice {
 	struct respio__pooled *links;
 	uint32_t nlinks;
+	/* Links [0, nshared) carry the shared pipeline and are kept open;
+	 * [nshared, nlinks) are lease links, dialed when a session needs
+	 * one, closed when idle, never redialed behind a session's back. */
+	uint32_t nshared;
+	struct respio__pool *pool;	     /* the lease links' slots */
+	struct respio__future_pool *futures; /* for health PINGs */
+	int64_t redial_spread_ns;	     /* a lost link redials within this, at random */
+	int64_t probe_timeout_ns;	     /* a health PING later than this fails */
 	struct respio__sink *sink;
 	struct respio__slice_io io;
 	struct respio__control *control; /* the dialers (set before the shard starts) */
@@ -64,25 +85,30 @@ static inline struct respio__link *respio__slice_link(struct respio__slice *s, u
 /* Ask the dialers for a connection for l (DOWN or BACKOFF: DIALING). */
 void respio__slice_dial(struct respio__slice *s, struct respio__link *l);
 
+/* A lease link that backs off may dial again once its backoff is over
+ * (only a request dials a lease link): true when l may take requests. */
+bool respio__slice_may_retry(struct respio__slice *s, struct respio__link *l, int64_t now);
+
 /*
- * A request taken from a lane goes onto its link (f->link_index modulo the
- * links). It fails at once, never sent, when its deadline has passed, when
- * its link backs off (with the dial's error) or without memory; a link
- * that has no connection yet asks for one. Shard thread.
+ * Put f on l. It fails at once, never sent, when its deadline has passed,
+ * when its link backs off (with the dial's error) or broke under a session
+ * (RESPIO_E_CLOSED), or without memory; a link that has no connection yet
+ * asks for one. Shard thread.
  */
-static inline void respio__slice_accept(struct respio__slice *s, respio_future *f, int64_t now)
+static inline void respio__slice_push(struct respio__slice *s, struct respio__link *l,
+				      respio_future *f, int64_t now)
 {
-	struct respio__link *l = respio__slice_link(s, f->link_index % s->nlinks);
 	int rc;
 
-	respio__sink_accepted(s->sink);
 	if (f->deadline_ns <= now) {
 		respio__sink_finish_unsent(s->sink, f, -ETIMEDOUT);
 		return;
 	}
-	if (l->state == RESPIO__LINK_BACKOFF) {
+	if (l->state > RESPIO__LINK_WAITING && !respio__slice_may_retry(s, l, now)) {
 		respio__sink_finish_unsent(s->sink, f,
-					   l->last_err ? l->last_err : RESPIO_E_NOT_CONNECTED);
+					   l->state == RESPIO__LINK_BROKEN ? RESPIO_E_CLOSED
+					   : l->last_err		   ? l->last_err
+									   : RESPIO_E_NOT_CONNECTED);
 		return;
 	}
 	rc = respio__link_push(l, f);
@@ -93,6 +119,40 @@ static inline void respio__slice_accept(struct respio__slice *s, respio_future *
 	if (l->state == RESPIO__LINK_DOWN)
 		respio__slice_dial(s, l);
 }
+
+/* A request that is not one plain command (enum respio__request_kind). */
+void respio__slice_accept_special(struct respio__slice *s, respio_future *f, int64_t now);
+
+/* A request taken from a lane goes onto its link (f->link_index modulo the
+ * links), or is looked at more closely. Shard thread. */
+static inline void respio__slice_accept(struct respio__slice *s, respio_future *f, int64_t now)
+{
+	respio__sink_accepted(s->sink);
+	if (f->link_index == RESPIO__LINK_SPECIAL) {
+		respio__slice_accept_special(s, f, now);
+		return;
+	}
+	respio__slice_push(s, respio__slice_link(s, f->link_index % s->nlinks), f, now);
+}
+
+/* The lease link l after this turn's completions: an automatic lease whose
+ * request is done goes back to the pool, its connection closed if its
+ * reply is still outstanding. Every turn, for each lease link. */
+void respio__slice_lease_check(struct respio__slice *s, struct respio__link *l);
+
+/* Let go of any armed automatic lease: ends it when its request is done
+ * (the common case is inline). */
+static inline void respio__slice_after_turn(struct respio__slice *s, struct respio__link *l)
+{
+	if (l->index >= s->nshared && s->links[l->index].auto_lease)
+		respio__slice_lease_check(s, l);
+}
+
+/* The control thread's sweep (health.c), on the shard: close lease links
+ * idle past the pool's max_idle_time, and, when health is set, PING the
+ * idle connections (a PING later than probe_timeout_ns replaces its
+ * connection, respio__slice_maintain). */
+void respio__slice_sweep(struct respio__slice *s, int64_t now, bool health);
 
 /* The shard starts: dial every link that has no connection yet. */
 void respio__slice_start(struct respio__slice *s);

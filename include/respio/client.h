@@ -205,6 +205,80 @@ RESPIO_API int respio_future_integer(const respio_future *f, long long *n);
 RESPIO_API int respio_future_bool(const respio_future *f, bool *b);
 RESPIO_API int respio_future_strv(const respio_future *f, respio_strv *v);
 
+/*
+ * Sessions: one connection taken out of the shared pipeline for one caller
+ * (the seed's begin/end), for what a shared connection refuses: MULTI /
+ * EXEC / DISCARD / WATCH, SELECT, CLIENT TRACKING, blocking commands. A
+ * session is used from one thread at a time; its commands run in the order
+ * submitted, through the shard that owns its connection. The pool keeps
+ * cfg.pool.min_connections for the shared pipeline; sessions take the
+ * connections between min_connections and max_connections (the README's
+ * "The pool and sessions").
+ *
+ * respio_begin leases a connection: an idle one, or a new one dialed for
+ * it. When every connection is in a session it waits up to
+ * cfg.pool.wait_timeout_ms, then fails with RESPIO_E_POOL_EXHAUSTED (at
+ * once from a completion callback, or when the pool has no room for
+ * sessions at all: max_connections == min_connections). Also
+ * RESPIO_E_SHUTDOWN, RESPIO_E_INVAL. On 0, *out is the caller's until
+ * respio_end.
+ */
+typedef struct respio_session respio_session;
+
+RESPIO_API int respio_begin(respio_client *c, respio_session **out);
+
+/* The typed commands (commands.h) on the session's connection, each
+ * submitting and waiting. Lives until respio_end. */
+RESPIO_API respio_target *respio_session_target(respio_session *s);
+
+/*
+ * Queue one command on the session's connection; like respio_submit, but
+ * every command may run here except SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and
+ * MONITOR (RESPIO_E_INVAL: their pushes need the pub/sub API). Blocking
+ * commands get a deadline of their block time plus 2 s (none for a block
+ * of 0) unless opts sets one. If the session's connection is lost, its
+ * state (MULTI, WATCH, SELECT) went with it, so it is not redialed: that
+ * command and every later one fail with RESPIO_E_CLOSED until respio_end.
+ */
+RESPIO_API int respio_session_submit(respio_session *s, int argc, const char *const *argv,
+				     const size_t *argvlen, respio_future **out);
+RESPIO_API int respio_session_submit_with(respio_session *s, const respio_submit_opts *opts,
+					  int argc, const char *const *argv,
+					  const size_t *argvlen, respio_future **out);
+
+/*
+ * Give the connection back. A connection with a reply still outstanding
+ * (a blocking command that timed out, a future not yet complete) is closed,
+ * so nothing armed goes back to the pool; otherwise its state is reset in
+ * one round trip (DISCARD inside MULTI, UNWATCH after WATCH, SELECT back to
+ * cfg.db, CLIENT TRACKING off, then PING) and it returns to the pool, or is
+ * closed on any surprise, or when the session sent a command whose state
+ * cannot be reset (AUTH, HELLO, RESET, CLIENT REPLY, CLIENT SETNAME...).
+ * Waits for that round trip (up to cfg.timeout_ms). s is freed: using it
+ * afterwards aborts in debug builds. NULL is fine. Not from a completion
+ * callback (it waits).
+ */
+RESPIO_API void respio_end(respio_session *s);
+
+/* One command of a transaction. */
+typedef struct respio_argv {
+	int argc;
+	const char *const *argv;
+	const size_t *argvlen; /* NULL: argv entries are NUL-terminated */
+} respio_argv;
+
+/*
+ * MULTI, cmds[0..ncmds), EXEC as one unit on a shared connection, written
+ * contiguously, so no other thread's command lands inside it; *out's reply
+ * is EXEC's (an array of the commands' replies, or the EXECABORT error).
+ * The commands obey the shared connection's rules (no WATCH, SELECT,
+ * SUBSCRIBE...: use a session); blocking ones are allowed, as inside MULTI
+ * they do not block. opts may be NULL. Errors as respio_submit.
+ */
+RESPIO_API int respio_submit_transaction(respio_client *c, const respio_submit_opts *opts,
+					 int ncmds, const respio_argv *cmds,
+					 respio_future **out);
+
 /* Counters of one shard, or of the whole client. */
 typedef struct respio_stats {
 	uint32_t connections_total;  /* open connections */
@@ -228,6 +302,15 @@ typedef struct respio_stats {
 	uint64_t wake_calls;	/* system calls that woke them: one per thread
 				   by futex, one per batch through io_uring
 				   (Linux 6.7+) */
+	/* The pool, client-wide (in *total only; 0 per shard). */
+	uint32_t sessions_in_use; /* begun and not ended (automatic leases too) */
+	uint32_t sessions_max;	  /* connections sessions may use at once */
+	uint64_t sessions_begun;  /* respio_begin and automatic leases */
+	uint64_t pool_waits;	  /* begins that had to wait for a connection */
+	uint64_t pool_exhausted;  /* begins that failed with POOL_EXHAUSTED */
+	uint64_t idle_closed;	  /* session connections closed after max_idle_time_ms */
+	uint64_t health_failures; /* health PINGs that failed or came late */
+	uint64_t health_checks;	  /* health PINGs sent */
 } respio_stats;
 
 /* Fill *total with the sum over shards and per_shard[0..cap) with each

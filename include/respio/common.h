@@ -115,6 +115,11 @@ typedef struct respio_config {
 		int connection_timeout_ms;    /* dial + handshake; default 5000 */
 		int max_idle_time_ms;	      /* idle above min closed after; default 30000 */
 		int health_check_interval_ms; /* PING idle connections; default 10000 */
+		/* respio_begin (and a blocking command's automatic lease) waits
+		 * this long for a connection when every one is in use, then
+		 * fails with RESPIO_E_POOL_EXHAUSTED; 0 = default 5000; < 0:
+		 * no wait. */
+		int wait_timeout_ms;
 	} pool;
 } respio_config;
 
