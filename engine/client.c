@@ -344,9 +344,16 @@ void respio_client_shutdown(respio_client *c)
 
 void respio_client_destroy(respio_client *c)
 {
+	uint32_t left;
+
 	if (!c)
 		return;
 	respio_client_shutdown(c);
+	left = respio__load_relaxed_u32(&c->sessions_open);
+	if (left)
+		respio__control_log(c->control, RESPIO_LOG_ERROR, RESPIO_E_SHUTDOWN,
+				    "destroyed with %u sessions never ended (respio_end)",
+				    (unsigned)left);
 	respio__control_free(c->control);
 	client_free(c);
 }
@@ -368,16 +375,13 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 	 * every thread sharing the connection; blocking commands get a
 	 * connection of their own (command_policy.c). */
 	switch (respio__command_classify(argc, argv, argvlen)) {
-	case RESPIO__CMD_SHARED:
-		break;
-	case RESPIO__CMD_BLOCKING:
-		return respio__lease_submit(c, opts, argc, argv, argvlen, out);
-	default:
-		return RESPIO_E_NEEDS_SESSION;
+	case RESPIO__CMD_SHARED: break;
+	case RESPIO__CMD_BLOCKING: return respio__lease_submit(c, opts, argc, argv, argvlen, out);
+	default: return RESPIO_E_NEEDS_SESSION;
 	}
 	no = respio__route_thread_no();
-	route = respio__route_pick(no, c->nshards, RESPIO__LANES,
-				   c->shards[no % c->nshards].nshared);
+	route =
+	    respio__route_pick(no, c->nshards, RESPIO__LANES, c->shards[no % c->nshards].nshared);
 	d = (struct respio__dest){.shard = route.shard, .lane = route.lane, .link = route.link};
 
 	/* Shutdown waits for the submits in progress (submit_guard.h): either

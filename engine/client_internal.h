@@ -32,6 +32,7 @@ struct respio_client {
 	struct respio__shard *shards;
 	struct respio__pool lease_pool; /* the shards' lease links (sessions) */
 	struct respio__health *health;	/* the control thread's sweeps */
+	_Atomic uint32_t sessions_open; /* respio_begin not yet ended (leases not counted) */
 	struct respio__future_pool *pool;
 	struct respio__control *control;
 	_Atomic uint32_t shutting_down; /* seq_cst: see respio_submit_with */

@@ -91,8 +91,8 @@ static struct respio__dest dest_of(const struct respio_client *c, uint32_t slot,
 /* The deadline of argv: opts' timeout when it sets one; a blocking
  * command's block time plus the margin, or none for a block of 0; else the
  * client's default. */
-static int64_t deadline_for(const struct respio_client *c, const respio_submit_opts *opts,
-			    int argc, const char *const *argv, const size_t *argvlen)
+static int64_t deadline_for(const struct respio_client *c, const respio_submit_opts *opts, int argc,
+			    const char *const *argv, const size_t *argvlen)
 {
 	int64_t block_ns;
 
@@ -135,8 +135,8 @@ int respio__lease_submit(respio_client *c, const respio_submit_opts *opts, int a
 
 /* --- sessions ------------------------------------------------------------- */
 
-static int session_run(respio_target *t, int argc, const char *const *argv,
-		       const size_t *argvlen, respio_reply **out);
+static int session_run(respio_target *t, int argc, const char *const *argv, const size_t *argvlen,
+		       respio_reply **out);
 
 static void session_set_errdetail(respio_target *t, const char *msg)
 {
@@ -221,6 +221,7 @@ int respio_begin(respio_client *c, respio_session **out)
 	s->link = c->lease_pool.slots[slot].link;
 	s->lane = s->link % RESPIO__LANES;
 	s->was_idle = was_idle;
+	respio__fetch_add_relaxed_u32(&c->sessions_open, 1);
 	*out = s;
 	return 0;
 }
@@ -231,8 +232,7 @@ respio_target *respio_session_target(respio_session *s)
 }
 
 /* Remember what argv leaves on the connection, for the reset at end. */
-static void note(struct respio_session *s, int argc, const char *const *argv,
-		 const size_t *argvlen)
+static void note(struct respio_session *s, int argc, const char *const *argv, const size_t *argvlen)
 {
 	switch (respio__command_session_effect(argc, argv, argvlen)) {
 	case RESPIO__EFFECT_NONE: break;
@@ -247,8 +247,7 @@ static void note(struct respio_session *s, int argc, const char *const *argv,
 }
 
 int respio_session_submit_with(respio_session *s, const respio_submit_opts *opts, int argc,
-			       const char *const *argv, const size_t *argvlen,
-			       respio_future **out)
+			       const char *const *argv, const size_t *argvlen, respio_future **out)
 {
 	struct respio__guard *guard;
 	struct respio__dest d;
@@ -283,8 +282,8 @@ int respio_session_submit(respio_session *s, int argc, const char *const *argv,
 	return respio_session_submit_with(s, NULL, argc, argv, argvlen, out);
 }
 
-static int session_run(respio_target *t, int argc, const char *const *argv,
-		       const size_t *argvlen, respio_reply **out)
+static int session_run(respio_target *t, int argc, const char *const *argv, const size_t *argvlen,
+		       respio_reply **out)
 {
 	struct respio_session *s = RESPIO__CONTAINER_OF(t, struct respio_session, target);
 	respio_future *f;
@@ -362,7 +361,9 @@ void respio_end(respio_session *s)
 		/* Nothing was sent: the connection (if any) is as it was. */
 		keep = s->was_idle;
 	} else {
-		keep = !s->unresettable && reset(s);
+		/* A completion callback must not wait for the reset's
+		 * reply (its shard would deliver it): close instead. */
+		keep = !s->unresettable && !respio__on_shard_thread && reset(s);
 		if (!keep) {
 			respio_future *f = queue_kind(s, RESPIO__REQ_CLOSE, 0, NULL, INT64_MAX);
 
@@ -370,5 +371,6 @@ void respio_end(respio_session *s)
 		}
 	}
 	give_back(s->c, s->slot, keep);
+	respio__fetch_sub_relaxed_u32(&s->c->sessions_open, 1);
 	bury(s);
 }

@@ -206,9 +206,7 @@ void respio__slice_accept_special(struct respio__slice *s, respio_future *f, int
 	}
 	l = respio__slice_link(s, f->target_link);
 	switch (f->kind) {
-	case RESPIO__REQ_UNIT:
-		respio__slice_push(s, l, f, now);
-		return;
+	case RESPIO__REQ_UNIT: respio__slice_push(s, l, f, now); return;
 	case RESPIO__REQ_LEASED:
 		pooled(s, l)->auto_lease = true;
 		respio__slice_push(s, l, f, now);
@@ -281,9 +279,13 @@ static bool probe_failed(struct respio__slice *s, struct respio__link *l, int64_
 {
 	struct respio__pooled *p = pooled(s, l);
 
+	const respio_future *head = respio__future_of(l->fifo.head);
+
 	if (!p->probing)
 		return false;
-	if (l->last_rx_ns > p->probe_sent_ns || l->state != RESPIO__LINK_UP) {
+	/* Replies leave the FIFO in order: once its head is past the PING
+	 * (or it is empty), the PING was answered. */
+	if (!head || head->stream_end > p->probe_end || l->state != RESPIO__LINK_UP) {
 		p->probing = false;
 		return false;
 	}
@@ -307,7 +309,8 @@ void respio__slice_maintain(struct respio__slice *s, int64_t now)
 			respio__counter_add(&s->sink->stats->health_failures, 1);
 			respio__control_log(s->control, RESPIO_LOG_WARN, -ETIMEDOUT,
 					    "health check failed (link %u): no PONG within %lld ms",
-					    (unsigned)i, (long long)(s->probe_timeout_ns / 1000000));
+					    (unsigned)i,
+					    (long long)(s->probe_timeout_ns / 1000000));
 			respio__slice_lost(s, l, -ETIMEDOUT);
 		} else if (l->state == RESPIO__LINK_UP &&
 			   respio__link_check_stall(l, now, s->stall_ns)) {
@@ -347,12 +350,15 @@ static void probe(struct respio__slice *s, struct respio__link *l, int64_t now)
 	}
 	f->deadline_ns = now + s->probe_timeout_ns;
 	f->link_index = (uint16_t)l->index;
-	p->probing = true;
-	p->probe_sent_ns = respio__coarse_now_ns();
-	p->probe_late_ns = p->probe_sent_ns + s->probe_timeout_ns;
 	respio__counter_add(&s->sink->stats->health_checks, 1);
 	respio__sink_accepted(s->sink);
 	respio__slice_push(s, l, f, now);
+	/* Queued behind nothing (the link was idle), so it is the head. */
+	if (l->fifo.head == &f->fifo) {
+		p->probing = true;
+		p->probe_end = f->stream_end;
+		p->probe_late_ns = respio__coarse_now_ns() + s->probe_timeout_ns;
+	}
 	/* The shard keeps only the engine's reference: the reply is dropped. */
 	respio_future_release(f);
 }

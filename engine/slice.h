@@ -28,11 +28,12 @@ struct respio__pooled {
 	 * read by the shard when the connection is lost): the session's state
 	 * went with it, so the link breaks instead of redialing. */
 	_Atomic uint32_t pinned;
-	uint32_t slot;	 /* a lease link's slot in the pool */
-	bool auto_lease; /* an automatic lease: it ends with its request */
-	bool probing;	 /* a health PING is out */
-	int64_t probe_sent_ns, probe_late_ns; /* CLOCK_MONOTONIC_COARSE */
-	int64_t redial_at_ns;		      /* WAITING: when to dial */
+	uint32_t slot;	       /* a lease link's slot in the pool */
+	bool auto_lease;       /* an automatic lease: it ends with its request */
+	bool probing;	       /* a health PING is out */
+	uint64_t probe_end;    /* its end in the stream: answered once the FIFO is past it */
+	int64_t probe_late_ns; /* CLOCK_MONOTONIC_COARSE: no answer by then fails it */
+	int64_t redial_at_ns;  /* WAITING: when to dial */
 };
 
 /*
@@ -108,7 +109,7 @@ static inline void respio__slice_push(struct respio__slice *s, struct respio__li
 		respio__sink_finish_unsent(s->sink, f,
 					   l->state == RESPIO__LINK_BROKEN ? RESPIO_E_CLOSED
 					   : l->last_err		   ? l->last_err
-									   : RESPIO_E_NOT_CONNECTED);
+							 : RESPIO_E_NOT_CONNECTED);
 		return;
 	}
 	rc = respio__link_push(l, f);

@@ -69,12 +69,17 @@ RESPIO_API void respio_client_destroy(respio_client *c);
  * callback (a shard thread never waits), RESPIO_E_SHUTDOWN during and after
  * respio_client_shutdown,
  * RESPIO_E_INVAL for bad arguments, and RESPIO_E_NEEDS_SESSION for commands
- * that change or block the shared, pipelined connection every thread's
+ * that would change the shared, pipelined connection every thread's
  * requests travel on: state (MULTI, EXEC, WATCH, SELECT, AUTH, HELLO,
- * CLIENT REPLY...), streams (SUBSCRIBE, MONITOR...) and blocking commands
- * (BLPOP, WAIT, XREAD BLOCK...); the README's "What runs on a shared
- * connection" has the full table (use a respio_conn for them). On failure
- * nothing was sent and *out is NULL.
+ * CLIENT REPLY...) and streams (SUBSCRIBE, MONITOR...); run those on a
+ * session (respio_begin), or a transaction with respio_submit_transaction.
+ * Blocking commands (BLPOP, WAIT, XREAD BLOCK...) run on an automatic
+ * lease: a connection of their own from the pool for the call, so they
+ * never stall the pipeline; their deadline is their own block time plus
+ * 2 s (none for a block of 0) unless opts sets one, and they may fail with
+ * RESPIO_E_POOL_EXHAUSTED after cfg.pool.wait_timeout_ms. The README's
+ * "Where commands run" has the full table. On failure nothing was sent and
+ * *out is NULL.
  */
 RESPIO_API int respio_submit(respio_client *c, int argc, const char *const *argv,
 			     const size_t *argvlen, respio_future **out);
@@ -243,8 +248,8 @@ RESPIO_API respio_target *respio_session_target(respio_session *s);
 RESPIO_API int respio_session_submit(respio_session *s, int argc, const char *const *argv,
 				     const size_t *argvlen, respio_future **out);
 RESPIO_API int respio_session_submit_with(respio_session *s, const respio_submit_opts *opts,
-					  int argc, const char *const *argv,
-					  const size_t *argvlen, respio_future **out);
+					  int argc, const char *const *argv, const size_t *argvlen,
+					  respio_future **out);
 
 /*
  * Give the connection back. A connection with a reply still outstanding
@@ -276,8 +281,7 @@ typedef struct respio_argv {
  * they do not block. opts may be NULL. Errors as respio_submit.
  */
 RESPIO_API int respio_submit_transaction(respio_client *c, const respio_submit_opts *opts,
-					 int ncmds, const respio_argv *cmds,
-					 respio_future **out);
+					 int ncmds, const respio_argv *cmds, respio_future **out);
 
 /* Counters of one shard, or of the whole client. */
 typedef struct respio_stats {
