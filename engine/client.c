@@ -349,7 +349,7 @@ void respio_client_destroy(respio_client *c)
 	if (!c)
 		return;
 	respio_client_shutdown(c);
-	left = respio__load_relaxed_u32(&c->sessions_open);
+	left = respio__sessions_abandon(c);
 	if (left)
 		respio__control_log(c->control, RESPIO_LOG_ERROR, RESPIO_E_SHUTDOWN,
 				    "destroyed with %u sessions never ended (respio_end)",

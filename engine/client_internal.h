@@ -32,7 +32,9 @@ struct respio_client {
 	struct respio__shard *shards;
 	struct respio__pool lease_pool; /* the shards' lease links (sessions) */
 	struct respio__health *health;	/* the control thread's sweeps */
-	_Atomic uint32_t sessions_open; /* respio_begin not yet ended (leases not counted) */
+	/* Sessions begun and not yet ended (session.c), under the lease
+	 * pool's lock: the ones still open at destroy are freed there. */
+	struct respio_session *open_sessions;
 	struct respio__future_pool *pool;
 	struct respio__control *control;
 	_Atomic uint32_t shutting_down; /* seq_cst: see respio_submit_with */

@@ -71,9 +71,9 @@ static int encode(struct respio_client *c, respio_future *f, int n, const respio
 		  int64_t deadline, bool nowait)
 {
 	size_t need;
-	int rc = n == 1 ? respio__future_encode_inline(f, cmds->argc, cmds->argv, cmds->argvlen,
-						       &need)
-			: respio__future_encode_unit_inline(f, n, cmds, &need);
+	int rc = n == 1
+		     ? respio__future_encode_inline(f, cmds->argc, cmds->argv, cmds->argvlen, &need)
+		     : respio__future_encode_unit_inline(f, n, cmds, &need);
 
 	if (rc != RESPIO_E_NOBUFS)
 		return rc;

@@ -482,7 +482,8 @@ static int encode_unit(char *buf, size_t cap, int n, const respio_argv *cmds, si
 	if (!buf || cap < total)
 		return RESPIO_E_NOBUFS;
 	for (int i = 0; i < n; i++) {
-		rc = respio_encode_argv(buf, cap, cmds[i].argc, cmds[i].argv, cmds[i].argvlen, &len);
+		rc =
+		    respio_encode_argv(buf, cap, cmds[i].argc, cmds[i].argv, cmds[i].argvlen, &len);
 		if (rc < 0)
 			return rc;
 		buf += len;
@@ -503,8 +504,7 @@ int respio__future_encode_unit_inline(respio_future *f, int n, const respio_argv
 	return rc;
 }
 
-int respio__future_encode_unit_heap(respio_future *f, int n, const respio_argv *cmds,
-				    size_t need)
+int respio__future_encode_unit_heap(respio_future *f, int n, const respio_argv *cmds, size_t need)
 {
 	int rc;
 

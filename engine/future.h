@@ -50,8 +50,8 @@ enum respio__request_kind {
 	RESPIO__REQ_PLAIN = 0,
 	RESPIO__REQ_UNIT,   /* several commands; skip_replies replies come before its own */
 	RESPIO__REQ_LEASED, /* a blocking command on an automatic lease: the lease ends with it */
-	RESPIO__REQ_END,    /* a session's reset unit: closes instead when anything is outstanding */
-	RESPIO__REQ_CLOSE,  /* no bytes: close the link's connection */
+	RESPIO__REQ_END,   /* a session's reset unit: closes instead when anything is outstanding */
+	RESPIO__REQ_CLOSE, /* no bytes: close the link's connection */
 };
 
 /*
@@ -217,8 +217,7 @@ int respio__future_encode_heap(respio_future *f, int argc, const char *const *ar
  * transaction, a session's reset). */
 int respio__future_encode_unit_inline(respio_future *f, int n, const respio_argv *cmds,
 				      size_t *need);
-int respio__future_encode_unit_heap(respio_future *f, int n, const respio_argv *cmds,
-				    size_t need);
+int respio__future_encode_unit_heap(respio_future *f, int n, const respio_argv *cmds, size_t need);
 
 /* The shard has copied f's command to its connection: a command buffer too
  * large to keep for reuse (over 64 KiB) is freed now, so its bytes are held

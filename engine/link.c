@@ -242,11 +242,10 @@ static int deliver(struct respio__link *l)
 	fifo_pop(l);
 	untrack(l, f);
 	f->reply = r;
-	respio__sink_finish(l->sink, f,
-			    respio_reply_type(r) == RESPIO_REPLY_ERROR || f->unit_error
-				? RESPIO_E_SERVER
-				: 0,
-			    RESPIO_FATE_REPLIED);
+	respio__sink_finish(
+	    l->sink, f,
+	    respio_reply_type(r) == RESPIO_REPLY_ERROR || f->unit_error ? RESPIO_E_SERVER : 0,
+	    RESPIO_FATE_REPLIED);
 	return 0;
 }
 

@@ -47,7 +47,8 @@ static uint32_t pick(struct respio__pool *p, bool *was_idle)
 
 	for (uint32_t i = 0; i < p->nslots; i++)
 		if (p->slots[i].state == RESPIO__SLOT_IDLE &&
-		    (best == UINT32_MAX || p->slots[i].idle_since_ns > p->slots[best].idle_since_ns))
+		    (best == UINT32_MAX ||
+		     p->slots[i].idle_since_ns > p->slots[best].idle_since_ns))
 			best = i;
 	*was_idle = best != UINT32_MAX;
 	if (best != UINT32_MAX)
@@ -69,8 +70,7 @@ static void to_timespec(int64_t ns, struct timespec *ts)
 	ts->tv_nsec = ns % 1000000000;
 }
 
-int respio__pool_take(struct respio__pool *p, int64_t deadline_ns, uint32_t *slot,
-		      bool *was_idle)
+int respio__pool_take(struct respio__pool *p, int64_t deadline_ns, uint32_t *slot, bool *was_idle)
 {
 	bool waited = false;
 	uint32_t i;

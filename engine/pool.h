@@ -60,8 +60,7 @@ void respio__pool_fini(struct respio__pool *p);
  * RESPIO_E_SHUTDOWN once the pool is closed. *was_idle says whether the
  * slot had a connection. Any thread.
  */
-int respio__pool_take(struct respio__pool *p, int64_t deadline_ns, uint32_t *slot,
-		      bool *was_idle);
+int respio__pool_take(struct respio__pool *p, int64_t deadline_ns, uint32_t *slot, bool *was_idle);
 
 /* Give slot back: IDLE with its connection when keep, else EMPTY (its
  * connection closed, or being closed by a request already queued on its

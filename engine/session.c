@@ -30,8 +30,9 @@ struct respio_session {
 	uint32_t magic; /* LIVE until respio_end */
 	struct respio_client *c;
 	uint32_t slot, shard, link, lane;
-	bool was_idle; /* the slot had a connection when taken */
-	bool used;     /* a command was queued */
+	struct respio_session *prev, *next; /* in the client's open sessions */
+	bool was_idle;			    /* the slot had a connection when taken */
+	bool used;			    /* a command was queued */
 	/* What the session's commands left on the connection (reset at end). */
 	bool in_multi, watching, db_changed, tracking, unresettable;
 };
@@ -221,7 +222,12 @@ int respio_begin(respio_client *c, respio_session **out)
 	s->link = c->lease_pool.slots[slot].link;
 	s->lane = s->link % RESPIO__LANES;
 	s->was_idle = was_idle;
-	respio__fetch_add_relaxed_u32(&c->sessions_open, 1);
+	pthread_mutex_lock(&c->lease_pool.lock);
+	s->next = c->open_sessions;
+	if (s->next)
+		s->next->prev = s;
+	c->open_sessions = s;
+	pthread_mutex_unlock(&c->lease_pool.lock);
 	*out = s;
 	return 0;
 }
@@ -351,6 +357,20 @@ static bool reset(struct respio_session *s)
 	return ok;
 }
 
+static void unlist(struct respio_session *s)
+{
+	struct respio_client *c = s->c;
+
+	pthread_mutex_lock(&c->lease_pool.lock);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->open_sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	pthread_mutex_unlock(&c->lease_pool.lock);
+}
+
 void respio_end(respio_session *s)
 {
 	bool keep;
@@ -371,6 +391,20 @@ void respio_end(respio_session *s)
 		}
 	}
 	give_back(s->c, s->slot, keep);
-	respio__fetch_sub_relaxed_u32(&s->c->sessions_open, 1);
+	unlist(s);
 	bury(s);
+}
+
+uint32_t respio__sessions_abandon(respio_client *c)
+{
+	uint32_t n = 0;
+
+	while (c->open_sessions) {
+		struct respio_session *s = c->open_sessions;
+
+		unlist(s);
+		bury(s);
+		n++;
+	}
+	return n;
 }

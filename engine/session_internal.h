@@ -18,4 +18,8 @@
 int respio__lease_submit(respio_client *c, const respio_submit_opts *opts, int argc,
 			 const char *const *argv, const size_t *argvlen, respio_future **out);
 
+/* The client is being destroyed: free the sessions never ended and return
+ * how many there were. After respio_client_shutdown. */
+uint32_t respio__sessions_abandon(respio_client *c);
+
 #endif

@@ -28,17 +28,17 @@ struct respio__shard_gate {
 
 /* What a shard is made with (respio__shard_init). */
 struct respio__shard_config {
-	uint32_t index;		     /* names its thread */
-	uint32_t nlinks;	     /* its share of the pool: shared links, then lease links */
-	uint32_t nshared;	     /* of those, the shared pipeline's */
-	struct respio__pool *pool;   /* the lease links' slots */
+	uint32_t index;		   /* names its thread */
+	uint32_t nlinks;	   /* its share of the pool: shared links, then lease links */
+	uint32_t nshared;	   /* of those, the shared pipeline's */
+	struct respio__pool *pool; /* the lease links' slots */
 	struct respio__future_pool *futures; /* for health PINGs */
 	int64_t redial_spread_ns;	     /* a lost link redials within this, at random */
 	int64_t probe_timeout_ns;	     /* a health PING later than this fails */
-	uint32_t ring_capacity;	     /* requests per lane */
-	int64_t timeout_ns;	     /* the client's default timeout (stall detection) */
-	const respio_limits *limits; /* for its replies */
-	_Atomic uint64_t *budget;    /* the client's count of large commands' bytes */
+	uint32_t ring_capacity;		     /* requests per lane */
+	int64_t timeout_ns;		     /* the client's default timeout (stall detection) */
+	const respio_limits *limits;	     /* for its replies */
+	_Atomic uint64_t *budget;	     /* the client's count of large commands' bytes */
 	struct respio__shard_gate *gate;
 };
 
@@ -66,7 +66,7 @@ struct respio__shard {
 	 * message, posted again only once taken. */
 	struct respio__msg sweep_msg;
 	_Atomic uint32_t sweep_flags; /* RESPIO__SWEEP_POSTED | _HEALTH */
-	uint32_t next_lane; /* where the next drain starts: no lane starves */
+	uint32_t next_lane;	      /* where the next drain starts: no lane starves */
 	uint32_t index;
 	struct respio__shard_gate *gate;
 	int init_rc;		    /* set by the thread once its ring is up (or failed) */

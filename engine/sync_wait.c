@@ -30,9 +30,10 @@ int respio__sync_finish(respio_future *f, respio_reply **out)
 		size_t len;
 		const char *msg = respio_reply_str(respio_future_reply(f), &len);
 
-		snprintf(respio__sync_detail, sizeof(respio__sync_detail), "%.*s",
-			 (int)(len < sizeof(respio__sync_detail) ? len : sizeof(respio__sync_detail)),
-			 msg ? msg : "");
+		snprintf(
+		    respio__sync_detail, sizeof(respio__sync_detail), "%.*s",
+		    (int)(len < sizeof(respio__sync_detail) ? len : sizeof(respio__sync_detail)),
+		    msg ? msg : "");
 	}
 	if (rc == 0 || rc == RESPIO_E_SERVER) {
 		*out = respio__future_adopt_reply(f);

@@ -56,8 +56,8 @@ int respio_submit_transaction(respio_client *c, const respio_submit_opts *opts, 
 	unit[ncmds + 1] = (respio_argv){1, exec, NULL};
 
 	no = respio__route_thread_no();
-	route = respio__route_pick(no, c->nshards, RESPIO__LANES,
-				   c->shards[no % c->nshards].nshared);
+	route =
+	    respio__route_pick(no, c->nshards, RESPIO__LANES, c->shards[no % c->nshards].nshared);
 	d = (struct respio__dest){.shard = route.shard,
 				  .lane = route.lane,
 				  .link = route.link,

@@ -60,7 +60,11 @@ static int settle(respio_future *f)
 	return respio_future_status(f);
 }
 
-#define ARGV(...) (const char *const[]){__VA_ARGS__}
+#define ARGV(...)                                                                                  \
+	(const char *const[])                                                                      \
+	{                                                                                          \
+		__VA_ARGS__                                                                        \
+	}
 #define NARGS(...) ((int)(sizeof(ARGV(__VA_ARGS__)) / sizeof(const char *)))
 
 /* Run argv on the session and wait: its status; the reply in *r (NULL: free it). */
@@ -407,8 +411,7 @@ Test(session, timed_out_blpop_is_not_returned_armed)
 		size_t len;
 		const char *s, *p;
 
-		cr_assert_eq(respio_conn_command(other, 2, ARGV("INFO", "clients"), NULL, &r),
-			     0);
+		cr_assert_eq(respio_conn_command(other, 2, ARGV("INFO", "clients"), NULL, &r), 0);
 		s = respio_reply_str(r, &len);
 		p = s ? strstr(s, "blocked_clients:") : NULL;
 		blocked = p ? atoll(p + 16) : -1;
@@ -448,9 +451,8 @@ Test(session, xread_block_0_outlives_the_timeout)
 	c = make_client(&cfg);
 	other = other_client();
 	other_run(other, 5, ARGV("XADD", "xs", "*", "f", "0"));
-	cr_assert_eq(respio_submit(c, 6, ARGV("XREAD", "BLOCK", "0", "STREAMS", "xs", "$"), NULL,
-				   &f),
-		     0);
+	cr_assert_eq(
+	    respio_submit(c, 6, ARGV("XREAD", "BLOCK", "0", "STREAMS", "xs", "$"), NULL, &f), 0);
 	sleep_ms(1600);
 	cr_assert(!respio_future_ready(f), "XREAD BLOCK 0 was cut: %s",
 		  respio_err_name(respio_future_status(f)));
@@ -522,7 +524,8 @@ Test(session, transaction_unit_returns_exec_reply)
 	{
 		const respio_argv bad[] = {{2, ARGV("WATCH", "tx:a"), NULL}};
 
-		cr_assert_eq(respio_submit_transaction(c, NULL, 1, bad, &f), RESPIO_E_NEEDS_SESSION);
+		cr_assert_eq(respio_submit_transaction(c, NULL, 1, bad, &f),
+			     RESPIO_E_NEEDS_SESSION);
 	}
 	respio_client_destroy(c);
 }
@@ -561,7 +564,8 @@ struct tx_args {
 static void *tx_worker(void *p)
 {
 	struct tx_args *a = p;
-	const respio_argv cmds[] = {{2, ARGV("INCR", "txm:a"), NULL}, {2, ARGV("INCR", "txm:b"), NULL}};
+	const respio_argv cmds[] = {{2, ARGV("INCR", "txm:a"), NULL},
+				    {2, ARGV("INCR", "txm:b"), NULL}};
 
 	for (int i = 0; i < TX_ROUNDS; i++) {
 		respio_future *f, *g;
@@ -578,8 +582,7 @@ static void *tx_worker(void *p)
 			respio_future_release(g);
 		}
 		respio_future_wait(f, 30000);
-		if (respio_future_status(f) != 0 ||
-		    respio_reply_len(respio_future_reply(f)) != 2)
+		if (respio_future_status(f) != 0 || respio_reply_len(respio_future_reply(f)) != 2)
 			a->failures++;
 		respio_future_release(f);
 	}
@@ -605,18 +608,20 @@ Test(session, concurrent_transactions_are_units)
 		failures += args[i].failures;
 	}
 	cr_assert_eq(failures, 0);
-	cr_assert_eq(CINT(c, "GET", "txm:a") , -1); /* a string: not an integer reply */
+	cr_assert_eq(CINT(c, "GET", "txm:a"), -1); /* a string: not an integer reply */
 	{
 		respio_reply *r;
 		size_t la, lb;
 		const char *va, *vb;
 		char a[32], b[32];
 
-		cr_assert_eq(respio_command(respio_client_target(c), 2, ARGV("GET", "txm:a"), NULL, &r), 0);
+		cr_assert_eq(
+		    respio_command(respio_client_target(c), 2, ARGV("GET", "txm:a"), NULL, &r), 0);
 		va = respio_reply_str(r, &la);
 		snprintf(a, sizeof(a), "%.*s", (int)la, va);
 		respio_reply_free(r);
-		cr_assert_eq(respio_command(respio_client_target(c), 2, ARGV("GET", "txm:b"), NULL, &r), 0);
+		cr_assert_eq(
+		    respio_command(respio_client_target(c), 2, ARGV("GET", "txm:b"), NULL, &r), 0);
 		vb = respio_reply_str(r, &lb);
 		snprintf(b, sizeof(b), "%.*s", (int)lb, vb);
 		respio_reply_free(r);
@@ -624,4 +629,143 @@ Test(session, concurrent_transactions_are_units)
 		cr_assert_eq(atoi(a), TX_THREADS * TX_ROUNDS);
 	}
 	respio_client_destroy(c);
+}
+
+/* CLIENT ID of the session's connection. */
+static long long session_conn_id(respio_session *s)
+{
+	respio_reply *r = NULL;
+	long long id;
+
+	cr_assert_eq(srun(s, 2, ARGV("CLIENT", "ID"), &r), 0);
+	id = respio_reply_integer(r);
+	respio_reply_free(r);
+	return id;
+}
+
+/* State end cannot undo (a name, AUTH, HELLO...) closes the connection:
+ * the next session gets a fresh one without the name. */
+Test(session, unresettable_state_closes_the_connection)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_session *s;
+	respio_reply *r;
+	long long first, second;
+
+	base_config(&cfg);
+	cfg.pool.max_connections = 3; /* one session connection */
+	c = make_client(&cfg);
+	cr_assert_eq(respio_begin(c, &s), 0);
+	first = session_conn_id(s);
+	cr_assert_eq(SRUN(s, "CLIENT", "SETNAME", "mine"), 0);
+	respio_end(s);
+	cr_assert_eq(respio_begin(c, &s), 0);
+	second = session_conn_id(s);
+	cr_assert_neq(first, second, "the named connection went back to the pool");
+	cr_assert_eq(srun(s, 2, ARGV("CLIENT", "GETNAME"), &r), 0);
+	cr_assert_eq(respio_reply_type(r), RESPIO_REPLY_NIL);
+	respio_reply_free(r);
+	respio_end(s);
+
+	/* A clean session's connection is reused. */
+	cr_assert_eq(respio_begin(c, &s), 0);
+	first = session_conn_id(s);
+	respio_end(s);
+	cr_assert_eq(respio_begin(c, &s), 0);
+	cr_assert_eq(session_conn_id(s), first, "a clean connection was not reused");
+	respio_end(s);
+	respio_client_destroy(c);
+}
+
+/* Ended with a blocking command outstanding: closed, not returned armed. */
+Test(session, end_with_a_reply_outstanding_closes)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_session *s;
+	respio_future *f;
+	respio_conn *other;
+	long long first;
+
+	base_config(&cfg);
+	cfg.pool.max_connections = 3;
+	c = make_client(&cfg);
+	other = other_client();
+	cr_assert_eq(respio_begin(c, &s), 0);
+	first = session_conn_id(s);
+	cr_assert_eq(respio_session_submit(s, 3, ARGV("BLPOP", "out:q", "0"), NULL, &f), 0);
+	sleep_ms(50);
+	respio_end(s);
+	cr_assert_eq(settle(f), RESPIO_E_CLOSED, "%s", respio_err_name(respio_future_status(f)));
+	cr_assert_eq(respio_future_fate(f), RESPIO_FATE_SENT);
+	respio_future_release(f);
+	other_run(other, 3, ARGV("RPUSH", "out:q", "x"));
+	cr_assert_eq(CINT(c, "LLEN", "out:q"), 1, "the abandoned BLPOP took the item");
+	cr_assert_eq(respio_begin(c, &s), 0);
+	cr_assert_neq(session_conn_id(s), first);
+	respio_end(s);
+	respio_conn_destroy(other);
+	respio_client_destroy(c);
+}
+
+/* SUBSCRIBE and MONITOR would turn the session into a stream of pushes. */
+Test(session, stream_commands_are_refused)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_session *s;
+	respio_future *f = (respio_future *)&cfg;
+
+	base_config(&cfg);
+	c = make_client(&cfg);
+	cr_assert_eq(respio_begin(c, &s), 0);
+	cr_assert_eq(respio_session_submit(s, 2, ARGV("SUBSCRIBE", "ch"), NULL, &f),
+		     RESPIO_E_INVAL);
+	cr_assert_null(f);
+	cr_assert_eq(respio_session_submit(s, 1, ARGV("MONITOR"), NULL, &f), RESPIO_E_INVAL);
+	cr_assert_eq(SRUN(s, "PING"), 0);
+	respio_end(s);
+	respio_client_destroy(c);
+}
+
+struct log_seen {
+	pthread_mutex_t lock;
+	char last_error[256];
+	int errors;
+};
+
+static void log_hook(void *arg, int level, int code, const char *msg)
+{
+	struct log_seen *l = arg;
+
+	(void)code;
+	pthread_mutex_lock(&l->lock);
+	if (level == RESPIO_LOG_ERROR) {
+		l->errors++;
+		snprintf(l->last_error, sizeof(l->last_error), "%s", msg);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* A session never ended is counted, and reported when the client goes. */
+Test(session, sessions_never_ended_are_reported)
+{
+	respio_config cfg;
+	respio_client *c;
+	respio_session *s;
+	respio_stats st;
+	struct log_seen seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+	base_config(&cfg);
+	cfg.log.fn = log_hook;
+	cfg.log.arg = &seen;
+	c = make_client(&cfg);
+	cr_assert_eq(respio_begin(c, &s), 0);
+	cr_assert_eq(SRUN(s, "PING"), 0);
+	respio_client_stats(c, &st, NULL, 0);
+	cr_assert_eq(st.sessions_in_use, 1);
+	respio_client_destroy(c);
+	cr_assert_eq(seen.errors, 1);
+	cr_assert(strstr(seen.last_error, "1 sessions never ended"), "%s", seen.last_error);
 }

@@ -57,7 +57,9 @@ RESPIO_API void respio_client_shutdown(respio_client *c);
 /* respio_client_shutdown, then free the client. Submits in progress when it
  * starts end as described there; a call on c that starts after destroy has
  * returned is a use after free, as with any freed object. Futures the
- * caller holds stay valid until released. Not from a completion callback. */
+ * caller holds stay valid until released. Sessions never ended are freed
+ * with it (and reported to the log hook): end them first. Not from a
+ * completion callback. */
 RESPIO_API void respio_client_destroy(respio_client *c);
 
 /*

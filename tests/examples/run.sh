@@ -8,7 +8,7 @@ readme=$1 srcdir=$2
 shift 2
 
 # The README's C code blocks, with the SPDX/purpose lines the files add.
-for src in "$srcdir"/sync.c "$srcdir"/futures.c; do
+for src in "$srcdir"/sync.c "$srcdir"/futures.c "$srcdir"/transaction.c; do
 	body=$(grep -v -e '^/\* SPDX' -e '^/\* README example' "$src")
 	if ! python3 - "$readme" "$body" <<'PY'
 import sys
