@@ -17,7 +17,6 @@
 #include "lanes.h"
 #include "pool.h"
 #include "reply_internal.h"
-#include "route.h"
 #include "shard.h"
 #include "sink.h"
 #include "session_internal.h"
@@ -362,9 +361,7 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 		       const char *const *argv, const size_t *argvlen, respio_future **out)
 {
 	struct respio__guard *guard;
-	struct respio__route route;
 	struct respio__dest d;
-	uint32_t no;
 	int rc;
 
 	if (out)
@@ -379,10 +376,7 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 	case RESPIO__CMD_BLOCKING: return respio__lease_submit(c, opts, argc, argv, argvlen, out);
 	default: return RESPIO_E_NEEDS_SESSION;
 	}
-	no = respio__route_thread_no();
-	route =
-	    respio__route_pick(no, c->nshards, RESPIO__LANES, c->shards[no % c->nshards].nshared);
-	d = (struct respio__dest){.shard = route.shard, .lane = route.lane, .link = route.link};
+	d = respio__dest_shared(c);
 
 	/* Shutdown waits for the submits in progress (submit_guard.h): either
 	 * this one sees shutting_down here, or shutdown waits until it left. */

@@ -10,6 +10,8 @@
 
 #include "client_internal.h"
 #include "future.h"
+#include "lanes.h"
+#include "route.h"
 
 /* Where a request goes and what it is. */
 struct respio__dest {
@@ -18,6 +20,17 @@ struct respio__dest {
 	uint8_t kind;	       /* enum respio__request_kind; PLAIN: one command for link */
 	uint32_t skip_replies; /* a unit's replies before its own */
 };
+
+/* The calling thread's shared link: its route (route.h) over the shards
+ * and each shard's shared links. */
+static inline struct respio__dest respio__dest_shared(const struct respio_client *c)
+{
+	uint32_t no = respio__route_thread_no();
+	struct respio__route r =
+	    respio__route_pick(no, c->nshards, RESPIO__LANES, c->shards[no % c->nshards].nshared);
+
+	return (struct respio__dest){.shard = r.shard, .lane = r.lane, .link = r.link};
+}
 
 /* timeout_ms as respio_submit_opts reads it (0: the client's default,
  * < 0: none; huge: none) in nanoseconds, 0 meaning none. */

@@ -445,24 +445,6 @@ static int reserve_req_heap(respio_future *f, size_t need)
 	return 0;
 }
 
-int respio__future_encode_heap(respio_future *f, int argc, const char *const *argv,
-			       const size_t *argvlen, size_t need)
-{
-	int rc;
-
-	if (need > UINT32_MAX)
-		return RESPIO_E_LIMIT;
-	rc = reserve_req_heap(f, need);
-	if (rc < 0)
-		return rc;
-	rc = respio_encode_argv(f->req_heap, f->req_heap_cap, argc, argv, argvlen, &need);
-	if (rc)
-		return rc;
-	f->req = f->req_heap;
-	f->req_len = (uint32_t)need;
-	return 0;
-}
-
 /* cmds[0..n) one after another into buf: their total size in *need, and
  * RESPIO_E_NOBUFS with buf untouched when it is short (or NULL). */
 static int encode_unit(char *buf, size_t cap, int n, const respio_argv *cmds, size_t *need)
@@ -519,6 +501,12 @@ int respio__future_encode_unit_heap(respio_future *f, int n, const respio_argv *
 	f->req = f->req_heap;
 	f->req_len = (uint32_t)need;
 	return 0;
+}
+
+int respio__future_encode_heap(respio_future *f, int argc, const char *const *argv,
+			       const size_t *argvlen, size_t need)
+{
+	return respio__future_encode_unit_heap(f, 1, &(respio_argv){argc, argv, argvlen}, need);
 }
 
 int respio__future_set_request(respio_future *f, int argc, const char *const *argv,

@@ -5,8 +5,6 @@
 #include "client_internal.h"
 #include "command_policy.h"
 #include "enqueue.h"
-#include "lanes.h"
-#include "route.h"
 #include "submit_guard.h"
 
 /* Units up to this many commands are built on the stack. */
@@ -26,9 +24,7 @@ int respio_submit_transaction(respio_client *c, const respio_submit_opts *opts, 
 	static const char *const multi[] = {"MULTI"}, *const exec[] = {"EXEC"};
 	respio_argv stack[RESPIO__UNIT_STACK + 2], *unit = stack;
 	struct respio__guard *guard;
-	struct respio__route route;
 	struct respio__dest d;
-	uint32_t no;
 	int rc;
 
 	if (out)
@@ -55,14 +51,9 @@ int respio_submit_transaction(respio_client *c, const respio_submit_opts *opts, 
 		unit[i + 1] = cmds[i];
 	unit[ncmds + 1] = (respio_argv){1, exec, NULL};
 
-	no = respio__route_thread_no();
-	route =
-	    respio__route_pick(no, c->nshards, RESPIO__LANES, c->shards[no % c->nshards].nshared);
-	d = (struct respio__dest){.shard = route.shard,
-				  .lane = route.lane,
-				  .link = route.link,
-				  .kind = RESPIO__REQ_UNIT,
-				  .skip_replies = (uint32_t)ncmds + 1};
+	d = respio__dest_shared(c);
+	d.kind = RESPIO__REQ_UNIT;
+	d.skip_replies = (uint32_t)ncmds + 1;
 	rc = respio__guard_enter(c, &c->shutting_down, &guard);
 	if (rc == 0) {
 		rc = respio__enqueue(
