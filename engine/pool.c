@@ -150,13 +150,3 @@ void respio__pool_close(struct respio__pool *p)
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }
-
-uint32_t respio__pool_in_use(struct respio__pool *p)
-{
-	uint32_t n;
-
-	pthread_mutex_lock(&p->lock);
-	n = p->in_use;
-	pthread_mutex_unlock(&p->lock);
-	return n;
-}

@@ -76,7 +76,4 @@ bool respio__pool_reclaim_idle(struct respio__pool *p, uint32_t slot, int64_t no
 /* Fail every waiter and every later take with RESPIO_E_SHUTDOWN. */
 void respio__pool_close(struct respio__pool *p);
 
-/* Slots LEASED now (stats; and, at destroy, sessions never ended). */
-uint32_t respio__pool_in_use(struct respio__pool *p);
-
 #endif

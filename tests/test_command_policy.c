@@ -349,3 +349,77 @@ Test(command_policy, conn_runs_what_the_engine_refuses)
 	}
 	respio_conn_destroy(c);
 }
+
+/* A blocking command's own block time, from its arguments: what the
+ * automatic lease's deadline is built on. */
+Test(command_policy, block_time_of_each_blocking_command)
+{
+	static const struct {
+		const char *argv[8];
+		int argc;
+		int want; /* 1 finite, 0 forever, -1 unreadable */
+		int64_t ns;
+	} cases[] = {
+	    {{"BLPOP", "q", "2"}, 3, 1, 2000000000},
+	    {{"blpop", "a", "b", "0.5"}, 4, 1, 500000000},
+	    {{"BRPOP", "q", "0"}, 3, 0, 0},
+	    {{"BLMOVE", "a", "b", "LEFT", "RIGHT", "1"}, 6, 1, 1000000000},
+	    {{"BRPOPLPUSH", "a", "b", "3"}, 4, 1, 3000000000},
+	    {{"BZPOPMIN", "z", "0"}, 3, 0, 0},
+	    {{"BLMPOP", "2", "1", "q", "LEFT"}, 5, 1, 2000000000},
+	    {{"BZMPOP", "0", "1", "z", "MIN"}, 5, 0, 0},
+	    {{"WAIT", "1", "250"}, 3, 1, 250000000},
+	    {{"WAITAOF", "0", "1", "100"}, 4, 1, 100000000},
+	    {{"XREAD", "BLOCK", "1500", "STREAMS", "s", "$"}, 6, 1, 1500000000},
+	    {{"XREAD", "COUNT", "5", "BLOCK", "0", "STREAMS", "s", "$"}, 8, 0, 0},
+	    {{"XREADGROUP", "GROUP", "g", "c", "BLOCK", "20", "STREAMS", "s"}, 8, 1, 20000000},
+	    /* "block" as a stream key after STREAMS is not the option. */
+	    {{"XREAD", "STREAMS", "block", "5"}, 4, -1, 0},
+	    {{"BLPOP", "q", "soon"}, 3, -1, 0},
+	    {{"BLPOP", "q", "-1"}, 3, -1, 0},
+	    {{"BLPOP", "q", "2x"}, 3, -1, 0},
+	};
+
+	for (size_t i = 0; i < COUNT(cases); i++) {
+		int64_t ns = -7;
+		int got = respio__command_block_ns(cases[i].argc, cases[i].argv, NULL, &ns);
+
+		cr_expect_eq(got, cases[i].want, "%s %s: %d, want %d", cases[i].argv[0],
+			     cases[i].argv[cases[i].argc - 1], got, cases[i].want);
+		if (got >= 0 && cases[i].want >= 0)
+			cr_expect_eq(ns, cases[i].ns, "%s: %lld ns, want %lld", cases[i].argv[0],
+				     (long long)ns, (long long)cases[i].ns);
+	}
+}
+
+/* What a command leaves on a session's connection, for respio_end. */
+Test(command_policy, session_effects)
+{
+	static const struct {
+		const char *argv[4];
+		int argc;
+		enum respio__session_effect want;
+	} cases[] = {
+	    {{"GET", "k"}, 2, RESPIO__EFFECT_NONE},
+	    {{"BLPOP", "q", "0"}, 3, RESPIO__EFFECT_NONE},
+	    {{"multi"}, 1, RESPIO__EFFECT_MULTI},
+	    {{"EXEC"}, 1, RESPIO__EFFECT_EXEC},
+	    {{"DISCARD"}, 1, RESPIO__EFFECT_EXEC},
+	    {{"WATCH", "k"}, 2, RESPIO__EFFECT_WATCH},
+	    {{"UNWATCH"}, 1, RESPIO__EFFECT_UNWATCH},
+	    {{"SELECT", "3"}, 2, RESPIO__EFFECT_SELECT},
+	    {{"CLIENT", "tracking", "on"}, 3, RESPIO__EFFECT_TRACKING},
+	    {{"CLIENT", "CACHING", "yes"}, 3, RESPIO__EFFECT_NONE},
+	    {{"CLIENT", "ID"}, 2, RESPIO__EFFECT_NONE},
+	    {{"CLIENT", "SETNAME", "x"}, 3, RESPIO__EFFECT_UNRESETTABLE},
+	    {{"AUTH", "pw"}, 2, RESPIO__EFFECT_UNRESETTABLE},
+	    {{"HELLO", "3"}, 2, RESPIO__EFFECT_UNRESETTABLE},
+	    {{"RESET"}, 1, RESPIO__EFFECT_UNRESETTABLE},
+	    {{"READONLY"}, 1, RESPIO__EFFECT_UNRESETTABLE},
+	};
+
+	for (size_t i = 0; i < COUNT(cases); i++)
+		cr_expect_eq(respio__command_session_effect(cases[i].argc, cases[i].argv, NULL),
+			     cases[i].want, "%s %s", cases[i].argv[0],
+			     cases[i].argc > 1 ? cases[i].argv[1] : "");
+}
