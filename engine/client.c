@@ -16,6 +16,7 @@
 #include "health.h"
 #include "lanes.h"
 #include "pool.h"
+#include "sentinel.h"
 #include "reply_internal.h"
 #include "shard.h"
 #include "sink.h"
@@ -68,6 +69,7 @@ static void client_free(struct respio_client *c)
 	for (uint32_t i = 0; i < c->nshards; i++)
 		respio__shard_fini(&c->shards[i]);
 	free(c->shards);
+	respio__sentinel_free(c->sentinel);
 	respio__pool_fini(&c->lease_pool);
 	if (c->pool)
 		respio__future_pool_close(c->pool);
@@ -133,6 +135,7 @@ static int layout_pool(struct respio_client *c)
 		    .futures = c->pool,
 		    .redial_spread_ns = spread,
 		    .probe_timeout_ns = ms_to_ns(c->cfg.pool.health_check_interval_ms),
+		    .patient = c->cfg.sentinel != NULL,
 		    .ring_capacity = c->cfg.ring_capacity,
 		    .timeout_ns = c->timeout_ns,
 		    .limits = &c->cfg.limits,
@@ -179,12 +182,44 @@ static void prewarm(struct respio_client *c)
 	}
 }
 
+/*
+ * Where the first connection goes: cfg's host and port, or the master the
+ * Sentinels name (checked with ROLE). cfg's address is the fallback only
+ * while no Sentinel answers at all; Sentinels that refuse our credentials,
+ * or name no master, fail create with what they said.
+ */
+static int find_master(struct respio_client *c, char *host, size_t cap, int *port, char *detail,
+		       size_t dcap)
+{
+	const respio_sentinel_config *sc = c->cfg.sentinel;
+	int rc;
+
+	/* The caller's config may go after create: nothing keeps its
+	 * pointer, the sentinel module copies what it needs. */
+	c->cfg.sentinel = NULL;
+	snprintf(host, cap, "%s", c->cfg.host);
+	*port = c->cfg.port;
+	if (!sc)
+		return 0;
+	rc = respio__sentinel_create(sc, &c->cfg, &c->sentinel);
+	if (rc < 0)
+		return rc;
+	rc = respio__sentinel_discover(c->sentinel, host, cap, port, detail, dcap);
+	if (rc == RESPIO_E_NO_SENTINEL) {
+		snprintf(host, cap, "%s", c->cfg.host);
+		*port = c->cfg.port;
+		detail[0] = '\0';
+		return 0;
+	}
+	return rc;
+}
+
 int respio_client_create(const respio_config *cfg, respio_client **out)
 {
 	struct respio_client *c;
 	uint32_t nshards;
-	char detail[RESPIO__DETAIL_SIZE] = "";
-	int rc, fd = -1;
+	char detail[RESPIO__DETAIL_SIZE] = "", host[RESPIO__HOST_SIZE];
+	int rc, fd = -1, port;
 
 	/* No client comes back on failure: the reason goes to the thread's
 	 * error detail, respio_client_errdetail(NULL). */
@@ -241,19 +276,32 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	}
 	if (rc == 0)
 		rc = layout_pool(c);
+	if (rc == 0)
+		rc = find_master(c, host, sizeof(host), &port, detail, sizeof(detail));
 	/* Dial the first connection here, synchronously: a wrong address or
 	 * password fails create with a clear error instead of every request
 	 * failing later. */
 	if (rc == 0)
-		rc = respio__dial_now(&c->cfg, &fd, detail, sizeof(detail));
+		rc = respio__dial_now(&c->cfg, host, port, c->sentinel != NULL, &fd, detail,
+				      sizeof(detail));
 	if (rc < 0) {
 		respio__sync_detail_set(detail[0] ? detail : respio_strerror(rc));
 		client_free(c);
 		return rc;
 	}
-	respio__slice_hand_over(&c->shards[0].slice, 0, fd);
 
-	rc = respio__control_start(&c->cfg, (uint32_t)c->cfg.pool.max_connections, &c->control);
+	rc = respio__control_start(&c->cfg, (uint32_t)c->cfg.pool.max_connections,
+				   c->sentinel != NULL, &c->control);
+	if (rc == 0) {
+		char old[RESPIO__HOST_SIZE + 16];
+
+		respio__slice_hand_over(
+		    &c->shards[0].slice, 0, fd,
+		    respio__control_set_address(c->control, host, port, old, sizeof(old)));
+		fd = -1;
+	} else {
+		close(fd);
+	}
 	for (uint32_t i = 0; rc == 0 && i < nshards; i++) {
 		rc = respio__shard_start(&c->shards[i], c->control);
 		if (rc == 0)
@@ -278,6 +326,8 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 		rc = respio__health_start(c->shards, nshards, sweep_tick_ns(&c->cfg),
 					  ms_to_ns(c->cfg.pool.health_check_interval_ms),
 					  &c->health);
+	if (rc == 0 && c->sentinel)
+		rc = respio__sentinel_start(c->sentinel, c->control, c->shards, nshards);
 	if (rc < 0) {
 		respio__sync_detail_set(respio_strerror(rc));
 		respio_client_destroy(c);
@@ -323,6 +373,7 @@ void respio_client_shutdown(respio_client *c)
 	respio__guard_wait(c, abort_pool_waits, c);
 	/* The control thread goes first, so no connection is handed to a
 	 * shard that has already left. */
+	respio__sentinel_stop(c->sentinel);
 	respio__health_stop(c->health);
 	c->health = NULL;
 	respio__control_stop(c->control);
@@ -456,6 +507,17 @@ static void add_pool_stats(respio_stats *s, struct respio__pool *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
+static void add_sentinel_stats(respio_stats *s, struct respio__sentinel *sn)
+{
+	struct respio__sentinel_stats st;
+
+	respio__sentinel_stats(sn, &st);
+	s->failovers = st.failovers;
+	s->rediscoveries = st.rediscoveries;
+	s->last_failover_ms = st.last_switch_ms;
+	s->failover_holds = st.holds;
+}
+
 int respio_client_stats(respio_client *c, respio_stats *total, respio_stats *per_shard, int cap)
 {
 	if (!c)
@@ -463,6 +525,7 @@ int respio_client_stats(respio_client *c, respio_stats *total, respio_stats *per
 	if (total) {
 		memset(total, 0, sizeof(*total));
 		add_pool_stats(total, &c->lease_pool);
+		add_sentinel_stats(total, c->sentinel);
 	}
 	for (uint32_t i = 0; i < c->nshards; i++) {
 		if (total)

@@ -12,6 +12,7 @@
 
 struct respio__control;
 struct respio__health;
+struct respio__sentinel;
 
 struct respio_client {
 	respio_target target;
@@ -30,8 +31,9 @@ struct respio_client {
 	int64_t precise_below_ns; /* shorter timeouts read the precise clock */
 	uint32_t nshards;
 	struct respio__shard *shards;
-	struct respio__pool lease_pool; /* the shards' lease links (sessions) */
-	struct respio__health *health;	/* the control thread's sweeps */
+	struct respio__pool lease_pool;	   /* the shards' lease links (sessions) */
+	struct respio__health *health;	   /* the control thread's sweeps */
+	struct respio__sentinel *sentinel; /* NULL without cfg.sentinel */
 	/* Sessions begun and not yet ended (session.c), under the lease
 	 * pool's lock: the ones still open at destroy are freed there. */
 	struct respio_session *open_sessions;

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "control.h"
 #include "dial.h"
 
@@ -34,6 +35,18 @@ struct respio__control {
 	int last_err;
 	int64_t last_err_ms; /* CLOCK_REALTIME: comparable with the caller's logs */
 	char last_detail[RESPIO__DETAIL_SIZE];
+	/* Where the dialers dial (cfg's host and port, or the master the
+	 * Sentinels named), under the lock; epoch counts its changes and is
+	 * also published for the shards, which compare it with the epoch of
+	 * each connection. */
+	char host[RESPIO__HOST_SIZE];
+	int port;
+	_Atomic uint32_t epoch;
+	bool check_role;	       /* dials confirm ROLE = master (Sentinel) */
+	_Atomic uint32_t suspect;      /* a shard saw a sign of failover */
+	_Atomic uint64_t hold_until;   /* CLOCK_MONOTONIC: writes held until then */
+	void (*on_suspect)(void *arg); /* wakes whoever acts on it */
+	void *on_suspect_arg;
 };
 
 static void note_error(struct respio__control *ctl, int err, const char *detail)
@@ -57,7 +70,9 @@ void respio__control_log(struct respio__control *ctl, int level, int code, const
 	if (!ctl || !ctl->cfg->log.fn)
 		return;
 	/* Every event names the server it is about. */
-	n = snprintf(msg, sizeof(msg), "%s:%d: ", ctl->cfg->host, ctl->cfg->port);
+	pthread_mutex_lock(&ctl->lock);
+	n = snprintf(msg, sizeof(msg), "%s:%d: ", ctl->host, ctl->port);
+	pthread_mutex_unlock(&ctl->lock);
 	va_start(ap, fmt);
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);
@@ -85,8 +100,10 @@ static void *dialer_main(void *arg)
 	pthread_mutex_lock(&ctl->lock);
 	for (;;) {
 		struct respio__dial_request *d;
-		char detail[RESPIO__DETAIL_SIZE];
-		int fd = -1, rc;
+		char detail[RESPIO__DETAIL_SIZE], host[RESPIO__HOST_SIZE];
+		int fd = -1, rc, port;
+		uint32_t epoch;
+		bool check_role;
 
 		while (!ctl->stop && respio__queue_empty(&ctl->queue))
 			pthread_cond_wait(&ctl->cond, &ctl->lock);
@@ -94,8 +111,15 @@ static void *dialer_main(void *arg)
 			break;
 		d = RESPIO__QUEUE_DATA(respio__queue_pop(&ctl->queue), struct respio__dial_request,
 				       node);
+		memcpy(host, ctl->host, sizeof(host));
+		port = ctl->port;
+		epoch = respio__load_relaxed_u32(&ctl->epoch);
+		check_role = ctl->check_role;
 		pthread_mutex_unlock(&ctl->lock);
-		rc = respio__dial_now(ctl->cfg, &fd, detail, sizeof(detail));
+		rc =
+		    respio__dial_now(ctl->cfg, host, port, check_role, &fd, detail, sizeof(detail));
+		if (rc == RESPIO_E_NOT_MASTER || rc == -ECONNREFUSED)
+			respio__control_suspect(ctl);
 		if (rc < 0) {
 			note_error(ctl, rc, detail);
 			/* The detail is the server's answer or the system's:
@@ -106,6 +130,7 @@ static void *dialer_main(void *arg)
 		d->answer.type = rc == 0 ? RESPIO__MSG_CONN_READY : RESPIO__MSG_CONN_FAILED;
 		d->answer.fd = fd;
 		d->answer.err = rc;
+		d->answer.epoch = epoch;
 		/* From here d is its link's again. */
 		respio__mailbox_post(d->reply_to, &d->answer);
 		pthread_mutex_lock(&ctl->lock);
@@ -116,7 +141,8 @@ static void *dialer_main(void *arg)
 	return NULL;
 }
 
-int respio__control_start(const respio_config *cfg, uint32_t nlinks, struct respio__control **out)
+int respio__control_start(const respio_config *cfg, uint32_t nlinks, bool check_role,
+			  struct respio__control **out)
 {
 	struct respio__control *ctl = calloc(1, sizeof(*ctl));
 	uint32_t n = nlinks;
@@ -125,6 +151,9 @@ int respio__control_start(const respio_config *cfg, uint32_t nlinks, struct resp
 	if (!ctl)
 		return -ENOMEM;
 	ctl->cfg = cfg;
+	snprintf(ctl->host, sizeof(ctl->host), "%s", cfg->host);
+	ctl->port = cfg->port;
+	ctl->check_role = check_role;
 	pthread_mutex_init(&ctl->lock, NULL);
 	pthread_cond_init(&ctl->cond, NULL);
 	/* No more dialers than connections to dial. */
@@ -182,4 +211,73 @@ void respio__control_free(struct respio__control *ctl)
 	pthread_mutex_destroy(&ctl->lock);
 	pthread_cond_destroy(&ctl->cond);
 	free(ctl);
+}
+
+uint32_t respio__control_set_address(struct respio__control *ctl, const char *host, int port,
+				     char *old, size_t cap)
+{
+	uint32_t epoch;
+
+	pthread_mutex_lock(&ctl->lock);
+	snprintf(old, cap, "%s:%d", ctl->host, ctl->port);
+	snprintf(ctl->host, sizeof(ctl->host), "%s", host);
+	ctl->port = port;
+	epoch = respio__load_relaxed_u32(&ctl->epoch) + 1;
+	/* Release: a shard that reads the new epoch reads the new address
+	 * through the dialers, which take it under the lock anyway. */
+	respio__store_release_u32(&ctl->epoch, epoch);
+	pthread_mutex_unlock(&ctl->lock);
+	return epoch;
+}
+
+void respio__control_address(struct respio__control *ctl, char *host, size_t cap, int *port)
+{
+	pthread_mutex_lock(&ctl->lock);
+	snprintf(host, cap, "%s", ctl->host);
+	*port = ctl->port;
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+uint32_t respio__control_epoch(const struct respio__control *ctl)
+{
+	return respio__load_acquire_u32((_Atomic uint32_t *)&ctl->epoch);
+}
+
+void respio__control_on_suspect(struct respio__control *ctl, void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&ctl->lock);
+	ctl->on_suspect = fn;
+	ctl->on_suspect_arg = arg;
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+void respio__control_suspect(struct respio__control *ctl)
+{
+	void (*fn)(void *);
+	void *arg;
+
+	/* Many requests see the same failover: one wake until it is taken. */
+	if (!ctl || respio__exchange_acq_rel_u32(&ctl->suspect, 1))
+		return;
+	pthread_mutex_lock(&ctl->lock);
+	fn = ctl->on_suspect;
+	arg = ctl->on_suspect_arg;
+	pthread_mutex_unlock(&ctl->lock);
+	if (fn)
+		fn(arg);
+}
+
+bool respio__control_take_suspect(struct respio__control *ctl)
+{
+	return respio__exchange_acq_rel_u32(&ctl->suspect, 0) != 0;
+}
+
+void respio__control_set_hold(struct respio__control *ctl, int64_t until_ns)
+{
+	respio__store_release_u64(&ctl->hold_until, (uint64_t)until_ns);
+}
+
+int64_t respio__control_hold(const struct respio__control *ctl)
+{
+	return (int64_t)respio__load_acquire_u64((_Atomic uint64_t *)&ctl->hold_until);
 }

@@ -3,6 +3,7 @@
  * backoff that spaces a link's attempts. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dial.h"
 #include "internal.h"
@@ -13,14 +14,28 @@
  * attempt (see respio__backoff_lost). */
 #define RESPIO__YOUNG_CONN_NS 1000000000LL
 
-int respio__dial_now(const respio_config *base, int *fd_out, char *detail, size_t cap)
+/* What ROLE says: a master, or (RESPIO_E_NOT_MASTER) anything else. */
+static int check_master(const respio_reply *r, char *detail, size_t cap)
+{
+	const char *role = respio_reply_str(respio_reply_element(r, 0), NULL);
+
+	if (role && strcmp(role, "master") == 0)
+		return 0;
+	snprintf(detail, cap, "ROLE: %s, not master", role ? role : "?");
+	return RESPIO_E_NOT_MASTER;
+}
+
+int respio__dial_now(const respio_config *base, const char *host, int port, bool check_role,
+		     int *fd_out, char *detail, size_t cap)
 {
 	respio_config cfg = *base;
-	const char *ping[] = {"PING"};
+	const char *probe[] = {check_role ? "ROLE" : "PING"};
 	respio_reply *r = NULL;
 	respio_conn *conn;
 	int rc;
 
+	cfg.host = host;
+	cfg.port = port;
 	cfg.timeout_ms = base->pool.connection_timeout_ms;
 	cfg.connect_timeout_ms = base->pool.connection_timeout_ms;
 	rc = respio_conn_create(&cfg, &conn);
@@ -32,11 +47,13 @@ int respio__dial_now(const respio_config *base, int *fd_out, char *detail, size_
 	if (rc < 0) {
 		snprintf(detail, cap, "%s", respio_conn_errdetail(conn));
 	} else {
-		rc = respio_conn_command(conn, 1, ping, NULL, &r);
+		rc = respio_conn_command(conn, 1, probe, NULL, &r);
 		if (rc < 0)
-			snprintf(detail, cap, "PING%s%s",
+			snprintf(detail, cap, "%s%s%s", probe[0],
 				 rc == RESPIO_E_SERVER ? " failed: " : ": ",
 				 respio_conn_errdetail(conn));
+		else if (check_role)
+			rc = check_master(r, detail, cap);
 	}
 	respio_reply_free(r);
 	if (rc == 0) {

@@ -11,16 +11,21 @@
 #include <respio.h>
 
 #define RESPIO__DETAIL_SIZE 256 /* room for a dial's error detail */
+#define RESPIO__HOST_SIZE   256 /* room for a host name or address */
 
 /*
- * Dial one connection with the blocking client, on the calling thread (up
- * to cfg->pool.connection_timeout_ms per step): connect, AUTH/HELLO,
- * SELECT, then a PING so a server that accepts but does not answer counts
- * as down. 0 with *fd_out, the caller's to close; or a negative code
- * (RESPIO_E_HANDSHAKE when the server refused us) with detail saying what
- * happened, in the server's words when it refused. Any thread.
+ * Dial one connection to host:port with cfg's credentials and limits, with
+ * the blocking client, on the calling thread (up to
+ * cfg->pool.connection_timeout_ms per step): connect, AUTH/HELLO, SELECT,
+ * then a PING so a server that accepts but does not answer counts as down
+ * (with check_role, a ROLE instead: anything but a master is refused with
+ * RESPIO_E_NOT_MASTER). 0 with *fd_out, the caller's to close; or a
+ * negative code (RESPIO_E_HANDSHAKE when the server refused us) with
+ * detail saying what happened, in the server's words when it refused. Any
+ * thread.
  */
-int respio__dial_now(const respio_config *cfg, int *fd_out, char *detail, size_t cap);
+int respio__dial_now(const respio_config *cfg, const char *host, int port, bool check_role,
+		     int *fd_out, char *detail, size_t cap);
 
 /*
  * When a link may dial again. attempts counts failures in a row: failed

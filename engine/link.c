@@ -159,6 +159,17 @@ static void drop_reply(struct respio__link *l)
 	respio_reply_free(r);
 }
 
+/* An error reply from a server that is no longer (or not yet) the master:
+ * a sign of failover. */
+static bool says_not_master(const respio_reply *r)
+{
+	size_t len;
+	const char *msg = respio_reply_str(r, &len);
+
+	return msg && ((len >= 8 && memcmp(msg, "READONLY", 8) == 0) ||
+		       (len >= 10 && memcmp(msg, "MASTERDOWN", 10) == 0));
+}
+
 /* A unit (MULTI ... EXEC, a session's reset) keeps only its last reply:
  * the ones before it are read and dropped here, and an error among them
  * is remembered (unit_error: the unit completes with RESPIO_E_SERVER). */
@@ -242,6 +253,8 @@ static int deliver(struct respio__link *l)
 	fifo_pop(l);
 	untrack(l, f);
 	f->reply = r;
+	if (respio_reply_type(r) == RESPIO_REPLY_ERROR)
+		l->sink->suspect |= says_not_master(r);
 	respio__sink_finish(
 	    l->sink, f,
 	    respio_reply_type(r) == RESPIO_REPLY_ERROR || f->unit_error ? RESPIO_E_SERVER : 0,

@@ -16,6 +16,7 @@ enum respio__msg_type {
 	RESPIO__MSG_CONN_FAILED,    /* err: why the dial for link failed */
 	RESPIO__MSG_STOP,	    /* finish every request and exit */
 	RESPIO__MSG_SWEEP,	    /* the pool's sweep: idle close; health PINGs when health */
+	RESPIO__MSG_TOPOLOGY,	    /* the master moved (epoch) or a failover holds writes */
 };
 
 struct respio__msg {
@@ -24,6 +25,7 @@ struct respio__msg {
 	uint32_t link; /* which of the receiver's links it is about */
 	int fd;
 	int err;
+	uint32_t epoch; /* CONN_READY: of the address it was dialed at */
 	/* Part of something that outlives it (a link's dial request, a
 	 * shard's sweep): never freed. */
 	bool in_link;

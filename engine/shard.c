@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "control.h"
 #include "deadline.h"
 #include "lanes.h"
 #include "link.h"
@@ -130,10 +131,11 @@ static void submit_send(struct respio__shard *sh, struct respio__link *l)
 	io_uring_sqe_set_data64(sqe, ud_make(RESPIO__OP_SEND, l->index, l->gen));
 }
 
-/* Start a send when the link has bytes and none in flight. */
+/* Start a send when the link has bytes and none in flight, unless a
+ * failover holds writes. */
 static void flush(struct respio__shard *sh, struct respio__link *l)
 {
-	if (respio__link_flush(l, sh->now_ns))
+	if (!respio__slice_held(&sh->slice, sh->now_ns) && respio__link_flush(l, sh->now_ns))
 		submit_send(sh, l);
 }
 
@@ -201,7 +203,7 @@ void respio__shard_sweep(struct respio__shard *sh, bool health)
 static void handle_mail(struct respio__shard *sh)
 {
 	struct respio__queue_node *n, *next;
-	bool swept = false;
+	bool swept = false, topology = false;
 
 	for (n = respio__mailbox_take(&sh->mail); n; n = next) {
 		struct respio__msg *msg = RESPIO__QUEUE_DATA(n, struct respio__msg, node);
@@ -211,8 +213,9 @@ static void handle_mail(struct respio__shard *sh)
 		case RESPIO__MSG_SWEEP:
 			swept = true;
 			continue; /* the shard's own message: nothing to release */
+		case RESPIO__MSG_TOPOLOGY: topology = true; continue;
 		case RESPIO__MSG_CONN_READY:
-			respio__slice_conn_ready(&sh->slice, msg->link, msg->fd);
+			respio__slice_conn_ready(&sh->slice, msg->link, msg->fd, msg->epoch);
 			break;
 		case RESPIO__MSG_CONN_FAILED:
 			respio__slice_dial_failed(&sh->slice, msg->link, msg->err);
@@ -224,8 +227,19 @@ static void handle_mail(struct respio__shard *sh)
 		}
 		respio__msg_release(msg);
 	}
+	if (topology) {
+		/* Taken: a later change posts it again, and is read here. */
+		respio__store_release_u32(&sh->topology_posted, 0);
+		respio__slice_topology(&sh->slice);
+	}
 	if (swept)
 		sweep(sh);
+}
+
+void respio__shard_topology(struct respio__shard *sh)
+{
+	if (!respio__exchange_acq_rel_u32(&sh->topology_posted, 1))
+		respio__mailbox_post(&sh->mail, &sh->topology_msg);
 }
 
 static uint32_t drain_ring(struct respio__shard *sh, int64_t now)
@@ -362,6 +376,10 @@ static unsigned process_cqes(struct respio__shard *sh)
 	io_uring_cq_advance(&sh->uring, n);
 	/* Every reply of this batch is published: wake its waiters now. */
 	flush_wakes(sh);
+	if (sh->sink.suspect) {
+		sh->sink.suspect = false;
+		respio__control_suspect(sh->slice.control);
+	}
 	if (!sh->efd_armed && !sh->stopping)
 		arm_eventfd(sh);
 	return n;
@@ -396,6 +414,9 @@ static int64_t next_wake(struct respio__shard *sh, int64_t now)
 	if (deadline < t)
 		t = deadline;
 	t = respio__slice_next_retry(&sh->slice, t);
+	/* A hold ends on its own at its bound. */
+	if (sh->slice.held_until_ns > now && sh->slice.held_until_ns < t)
+		t = sh->slice.held_until_ns;
 	return t > now ? t : now;
 }
 
@@ -534,6 +555,7 @@ int respio__shard_init(struct respio__shard *sh, const struct respio__shard_conf
 	sh->sink.budget = cfg->budget;
 	respio__mailbox_init(&sh->mail, kick, sh);
 	sh->sweep_msg = (struct respio__msg){.type = RESPIO__MSG_SWEEP, .in_link = true};
+	sh->topology_msg = (struct respio__msg){.type = RESPIO__MSG_TOPOLOGY, .in_link = true};
 	sh->initialized = true;
 	sh->lane_cap = pow2_at_least(cfg->ring_capacity + 1);
 	sh->lanes = aligned_alloc(64, RESPIO__LANES * sizeof(*sh->lanes));
@@ -556,6 +578,7 @@ int respio__shard_init(struct respio__shard *sh, const struct respio__shard_conf
 	sh->slice.futures = cfg->futures;
 	sh->slice.redial_spread_ns = cfg->redial_spread_ns;
 	sh->slice.probe_timeout_ns = cfg->probe_timeout_ns;
+	sh->slice.patient = cfg->patient;
 	return respio__slice_init(&sh->slice, cfg->nlinks, &sh->sink, cfg->limits, &sh->mail,
 				  cfg->timeout_ns,
 				  (unsigned)time(NULL) ^ (cfg->index * 2654435761u));

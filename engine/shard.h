@@ -35,6 +35,7 @@ struct respio__shard_config {
 	struct respio__future_pool *futures; /* for health PINGs */
 	int64_t redial_spread_ns;	     /* a lost link redials within this, at random */
 	int64_t probe_timeout_ns;	     /* a health PING later than this fails */
+	bool patient;			     /* requests wait out failed dials (slice.h) */
 	uint32_t ring_capacity;		     /* requests per lane */
 	int64_t timeout_ns;		     /* the client's default timeout (stall detection) */
 	const respio_limits *limits;	     /* for its replies */
@@ -66,7 +67,10 @@ struct respio__shard {
 	 * message, posted again only once taken. */
 	struct respio__msg sweep_msg;
 	_Atomic uint32_t sweep_flags; /* RESPIO__SWEEP_POSTED | _HEALTH */
-	uint32_t next_lane;	      /* where the next drain starts: no lane starves */
+	/* The master moved or a failover holds writes (respio__shard_topology). */
+	struct respio__msg topology_msg;
+	_Atomic uint32_t topology_posted;
+	uint32_t next_lane; /* where the next drain starts: no lane starves */
 	uint32_t index;
 	struct respio__shard_gate *gate;
 	int init_rc;		    /* set by the thread once its ring is up (or failed) */
@@ -102,5 +106,9 @@ void respio__shard_join(struct respio__shard *sh);
  * connections closed, and health PINGs when health. A sweep already asked
  * for and not yet taken absorbs this one (health included). Any thread. */
 void respio__shard_sweep(struct respio__shard *sh, bool health);
+
+/* Tell the shard to read the control side's epoch and hold again
+ * (respio__slice_topology); posted once until taken. Any thread. */
+void respio__shard_topology(struct respio__shard *sh);
 
 #endif

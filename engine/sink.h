@@ -48,6 +48,9 @@ struct respio__sink {
 	struct respio__deadlines *deadlines;
 	_Atomic uint64_t *budget;
 	struct respio__wakes wakes;
+	/* A reply said the server is no longer the master (-READONLY,
+	 * -MASTERDOWN): the shard tells the control side after the batch. */
+	bool suspect;
 };
 
 /* What a request counts against cfg.max_inflight_bytes: the bytes of a

@@ -57,6 +57,7 @@ void respio__slice_dial(struct respio__slice *s, struct respio__link *l)
 
 void respio__slice_start(struct respio__slice *s)
 {
+	s->epoch = respio__control_epoch(s->control);
 	/* The shared links; a lease link dials for its first request. */
 	for (uint32_t i = 0; i < s->nshared; i++)
 		if (s->links[i].link.state == RESPIO__LINK_DOWN)
@@ -65,13 +66,13 @@ void respio__slice_start(struct respio__slice *s)
 
 /* The answer to a dial made elsewhere, in the link's own message: nothing
  * to allocate, nothing to lose. */
-void respio__slice_hand_over(struct respio__slice *s, uint32_t i, int fd)
+void respio__slice_hand_over(struct respio__slice *s, uint32_t i, int fd, uint32_t epoch)
 {
 	struct respio__msg *msg = &s->links[i].dial.answer;
 
 	s->links[i].link.state = RESPIO__LINK_DIALING;
 	*msg = (struct respio__msg){
-	    .type = RESPIO__MSG_CONN_READY, .link = i, .fd = fd, .in_link = true};
+	    .type = RESPIO__MSG_CONN_READY, .link = i, .fd = fd, .epoch = epoch, .in_link = true};
 	respio__mailbox_post(s->mail, msg);
 }
 
@@ -83,10 +84,11 @@ static void back_off(struct respio__slice *s, struct respio__link *l, int err)
 	l->state = RESPIO__LINK_BACKOFF;
 	l->last_err = err;
 	respio__backoff_schedule(&pooled(s, l)->backoff, respio__now_ns(), &s->seed);
-	respio__link_fail_queued(l, err);
+	if (!s->patient)
+		respio__link_fail_queued(l, err);
 }
 
-void respio__slice_conn_ready(struct respio__slice *s, uint32_t i, int fd)
+void respio__slice_conn_ready(struct respio__slice *s, uint32_t i, int fd, uint32_t epoch)
 {
 	struct respio__link *l = respio__slice_link(s, i);
 
@@ -94,6 +96,13 @@ void respio__slice_conn_ready(struct respio__slice *s, uint32_t i, int fd)
 		close(fd);
 		return;
 	}
+	/* Dialed before the master moved: dial the new one. */
+	if (s->control && epoch != respio__control_epoch(s->control)) {
+		close(fd);
+		respio__slice_dial(s, l);
+		return;
+	}
+	s->links[i].epoch = epoch;
 	respio__link_up(l, fd, respio__coarse_now_ns());
 	respio__backoff_up(&s->links[i].backoff, l->last_rx_ns);
 	respio__gauge_add(&s->sink->stats->conns_up, 1);
@@ -137,8 +146,11 @@ static void lease_lost(struct respio__slice *s, struct respio__link *l, int err)
 	struct respio__pooled *p = pooled(s, l);
 
 	respio__link_fail_queued(l, err);
-	if (respio__load_acquire_u32(&p->pinned) || p->auto_lease)
+	if (respio__load_acquire_u32(&p->pinned) || p->auto_lease) {
 		l->state = RESPIO__LINK_BROKEN;
+		/* What the session's later commands fail with. */
+		l->last_err = err == RESPIO_E_FAILOVER ? err : RESPIO_E_CLOSED;
+	}
 }
 
 void respio__slice_lost(struct respio__slice *s, struct respio__link *l, int err)
@@ -151,6 +163,8 @@ void respio__slice_lost(struct respio__slice *s, struct respio__link *l, int err
 	respio__counter_add(&s->sink->stats->reconnects, 1);
 	if (s->stopping)
 		return;
+	/* A reset connection may be a master going away. */
+	respio__control_suspect(s->control);
 	respio__control_log(s->control, RESPIO_LOG_WARN, err, "connection lost (link %u): %s",
 			    (unsigned)l->index, respio_strerror(err));
 	if (is_lease(s, l)) {
@@ -300,7 +314,7 @@ void respio__slice_maintain(struct respio__slice *s, int64_t now)
 		struct respio__link *l = respio__slice_link(s, i);
 		struct respio__pooled *p = &s->links[i];
 
-		if (l->state == RESPIO__LINK_BACKOFF && !is_lease(s, l) &&
+		if (l->state == RESPIO__LINK_BACKOFF && (!is_lease(s, l) || l->queued > 0) &&
 		    now >= p->backoff.retry_at_ns) {
 			respio__slice_dial(s, l);
 		} else if (l->state == RESPIO__LINK_WAITING && now >= p->redial_at_ns) {
@@ -324,8 +338,8 @@ int64_t respio__slice_next_retry(const struct respio__slice *s, int64_t t)
 	for (uint32_t i = 0; i < s->nlinks; i++) {
 		const struct respio__pooled *p = &s->links[i];
 
-		if (p->link.state == RESPIO__LINK_BACKOFF && !is_lease(s, &p->link) &&
-		    p->backoff.retry_at_ns < t)
+		if (p->link.state == RESPIO__LINK_BACKOFF &&
+		    (!is_lease(s, &p->link) || p->link.queued > 0) && p->backoff.retry_at_ns < t)
 			t = p->backoff.retry_at_ns;
 		if (p->link.state == RESPIO__LINK_WAITING && p->redial_at_ns < t)
 			t = p->redial_at_ns;
@@ -402,5 +416,34 @@ void respio__slice_abort(struct respio__slice *s, int err)
 			s->io.close(s->io.ctx, l->fd);
 		}
 		respio__link_abort(l, err);
+	}
+}
+
+/* The master moved: l's connection goes, at once. */
+static void switch_link(struct respio__slice *s, struct respio__link *l)
+{
+	close_conn(s, l, RESPIO_E_FAILOVER);
+	respio__counter_add(&s->sink->stats->reconnects, 1);
+	if (is_lease(s, l)) {
+		lease_lost(s, l, RESPIO_E_FAILOVER);
+		return;
+	}
+	/* Not a loss to back off from: the new master was checked. */
+	respio__slice_dial(s, l);
+}
+
+void respio__slice_topology(struct respio__slice *s)
+{
+	uint32_t epoch = respio__control_epoch(s->control);
+
+	s->held_until_ns = respio__control_hold(s->control);
+	if (epoch == s->epoch)
+		return;
+	s->epoch = epoch;
+	for (uint32_t i = 0; i < s->nlinks; i++) {
+		struct respio__link *l = respio__slice_link(s, i);
+
+		if (l->state == RESPIO__LINK_UP && s->links[i].epoch != epoch)
+			switch_link(s, l);
 	}
 }

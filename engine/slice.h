@@ -34,6 +34,7 @@ struct respio__pooled {
 	uint64_t probe_end;    /* its end in the stream: answered once the FIFO is past it */
 	int64_t probe_late_ns; /* CLOCK_MONOTONIC_COARSE: no answer by then fails it */
 	int64_t redial_at_ns;  /* WAITING: when to dial */
+	uint32_t epoch;	       /* of the address its connection was dialed at */
 };
 
 /*
@@ -59,6 +60,11 @@ struct respio__slice {
 	struct respio__future_pool *futures; /* for health PINGs */
 	int64_t redial_spread_ns;	     /* a lost link redials within this, at random */
 	int64_t probe_timeout_ns;	     /* a health PING later than this fails */
+	uint32_t epoch;			     /* the master's address this shard knows */
+	/* Requests wait out failed dials up to their deadlines rather than
+	 * fail at once (Sentinel: a failover is a few seconds of refusals). */
+	bool patient;
+	int64_t held_until_ns; /* a failover holds writes until then */
 	struct respio__sink *sink;
 	struct respio__slice_io io;
 	struct respio__control *control; /* the dialers (set before the shard starts) */
@@ -93,7 +99,8 @@ bool respio__slice_may_retry(struct respio__slice *s, struct respio__link *l, in
 /*
  * Put f on l. It fails at once, never sent, when its deadline has passed,
  * when its link backs off (with the dial's error) or broke under a session
- * (RESPIO_E_CLOSED), or without memory; a link that has no connection yet
+ * (RESPIO_E_CLOSED, or RESPIO_E_FAILOVER when the master moved), or
+ * without memory; a link that has no connection yet
  * asks for one. Shard thread.
  */
 static inline void respio__slice_push(struct respio__slice *s, struct respio__link *l,
@@ -105,11 +112,10 @@ static inline void respio__slice_push(struct respio__slice *s, struct respio__li
 		respio__sink_finish_unsent(s->sink, f, -ETIMEDOUT);
 		return;
 	}
-	if (l->state > RESPIO__LINK_WAITING && !respio__slice_may_retry(s, l, now)) {
+	if (l->state > RESPIO__LINK_WAITING && !(s->patient && l->state == RESPIO__LINK_BACKOFF) &&
+	    !respio__slice_may_retry(s, l, now)) {
 		respio__sink_finish_unsent(s->sink, f,
-					   l->state == RESPIO__LINK_BROKEN ? RESPIO_E_CLOSED
-					   : l->last_err		   ? l->last_err
-							 : RESPIO_E_NOT_CONNECTED);
+					   l->last_err ? l->last_err : RESPIO_E_NOT_CONNECTED);
 		return;
 	}
 	rc = respio__link_push(l, f);
@@ -161,11 +167,24 @@ void respio__slice_start(struct respio__slice *s);
 /* Hand link i a connected socket from outside the dialers (the client's
  * own first dial), through the mailbox as the dialers' answers come. Any
  * thread, before the shard starts. */
-void respio__slice_hand_over(struct respio__slice *s, uint32_t i, int fd);
+void respio__slice_hand_over(struct respio__slice *s, uint32_t i, int fd, uint32_t epoch);
 
 /* The dialers' answer for link i: fd connected, or the dial failed with
  * err (respio__dial_now's code). */
-void respio__slice_conn_ready(struct respio__slice *s, uint32_t i, int fd);
+void respio__slice_conn_ready(struct respio__slice *s, uint32_t i, int fd, uint32_t epoch);
+
+/* The control side published a new master address (epoch) or a hold on
+ * writes: connections to the old address close (what they sent fails
+ * with RESPIO_E_FAILOVER, fate SENT; what they did not send moves to the
+ * new connection in order; a session's link breaks); writes wait while
+ * held. */
+void respio__slice_topology(struct respio__slice *s);
+
+/* Writes are held (a failover is under way). */
+static inline bool respio__slice_held(const struct respio__slice *s, int64_t now)
+{
+	return s->held_until_ns > now;
+}
 void respio__slice_dial_failed(struct respio__slice *s, uint32_t i, int err);
 
 /* l's connection is unusable (err says why): close it, fail or keep its

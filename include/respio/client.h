@@ -317,6 +317,11 @@ typedef struct respio_stats {
 	uint64_t idle_closed;	  /* session connections closed after max_idle_time_ms */
 	uint64_t health_failures; /* health PINGs that failed or came late */
 	uint64_t health_checks;	  /* health PINGs sent */
+	/* Sentinel, client-wide (0 without cfg.sentinel). */
+	uint64_t failovers;	  /* switches to another master */
+	uint64_t rediscoveries;	  /* times the Sentinels were asked */
+	uint64_t failover_holds;  /* failovers seen in progress: writes held */
+	int64_t last_failover_ms; /* last switch, CLOCK_REALTIME ms; 0: none */
 } respio_stats;
 
 /* Fill *total with the sum over shards and per_shard[0..cap) with each

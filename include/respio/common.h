@@ -41,7 +41,10 @@ extern "C" {
 	XX(RESOLVE, -30011, "cannot resolve host name")                                            \
 	XX(BACKPRESSURE, -30014, "too many requests queued")                                       \
 	XX(HANDSHAKE, -30015, "connection handshake failed")                                       \
-	XX(NEEDS_SESSION, -30016, "changes or blocks a shared connection: needs a session")
+	XX(NEEDS_SESSION, -30016, "changes or blocks a shared connection: needs a session")         \
+	XX(FAILOVER, -30017, "the master changed (Sentinel failover)")                             \
+	XX(NOT_MASTER, -30018, "the server is not the master (ROLE)")                              \
+	XX(NO_SENTINEL, -30019, "no Sentinel answered")
 
 enum respio_errno {
 #define RESPIO__ERR_ENUM(name, value, msg) RESPIO_E_##name = (value),
@@ -75,6 +78,23 @@ typedef struct respio_limits {
 #define RESPIO_DEFAULT_MAX_REPLY_BYTES (1ull << 30)
 
 /*
+ * Redis Sentinel: where to ask for the master's address. Strings are
+ * borrowed like the config's. The data nodes use the config's own
+ * username, password and db; these credentials are the Sentinels' (no
+ * SELECT is ever sent to a Sentinel).
+ */
+typedef struct respio_sentinel_config {
+	const char *const *hosts; /* "host" or "host:port" each */
+	int nhosts;
+	int port;		  /* for hosts without one; default 26379 */
+	const char *master_name;  /* as the Sentinels monitor it */
+	const char *username;	  /* the Sentinels' ACL user, or NULL */
+	const char *password;	  /* the Sentinels' password, or NULL */
+	int timeout_ms;		  /* per Sentinel dial and query; default 500 */
+	int cache_ms;		  /* ask again at least this often; default 5000 */
+} respio_sentinel_config;
+
+/*
  * Where and how to connect. Strings are borrowed: objects created from a
  * config copy what they need, so the config may be freed afterwards.
  * Fill with respio_config_init() before setting fields, so fields added in
@@ -90,6 +110,11 @@ typedef struct respio_config {
 	int connect_timeout_ms; /* TCP connect + handshake; 0 = timeout_ms */
 	int protocol;		/* 2 or 3 (HELLO 3 at connect); default 2 */
 	respio_limits limits;
+
+	/* The master is whatever these Sentinels say (the engine only; NULL:
+	 * none). host and port are then the fallback, used only while no
+	 * Sentinel has ever answered. */
+	const respio_sentinel_config *sentinel;
 
 	/* The engine (respio_client); ignored by respio_conn. */
 	int shards;		/* worker threads; 0 = one per CPU the process may use */
