@@ -135,7 +135,8 @@ int respio__sentinel_create(const respio_sentinel_config *sc, const respio_confi
 	struct respio__sentinel *s;
 
 	*out = NULL;
-	if (!sc || !sc->hosts || sc->nhosts < 1 || !sc->master_name || !sc->master_name[0])
+	if (!sc || !sc->hosts || sc->nhosts < 1 || sc->nhosts > RESPIO__SENTINELS_MAX ||
+	    !sc->master_name || !sc->master_name[0])
 		return RESPIO_E_INVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -696,4 +697,28 @@ void respio__sentinel_stats(struct respio__sentinel *s, struct respio__sentinel_
 	pthread_mutex_lock(&s->stats_lock);
 	*out = s->stats;
 	pthread_mutex_unlock(&s->stats_lock);
+}
+
+int respio_sentinel_get_master(const respio_sentinel_config *sc, char *host, size_t cap, int *port)
+{
+	struct respio__sentinel *s;
+	char detail[RESPIO__DETAIL_SIZE], h[RESPIO__HOST_SIZE];
+	respio_config cfg;
+	int p, rc;
+
+	if (!host || !port || cap == 0)
+		return RESPIO_E_INVAL;
+	respio_config_init(&cfg);
+	rc = respio__sentinel_create(sc, &cfg, &s);
+	if (rc < 0)
+		return rc;
+	rc = respio__sentinel_discover(s, h, sizeof(h), &p, detail, sizeof(detail));
+	respio__sentinel_free(s);
+	if (rc == 0 && strlen(h) >= cap)
+		rc = RESPIO_E_NOBUFS;
+	if (rc == 0) {
+		snprintf(host, cap, "%s", h);
+		*port = p;
+	}
+	return rc;
 }

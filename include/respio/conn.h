@@ -66,6 +66,17 @@ RESPIO_API int respio_conn_append(respio_conn *c, int argc, const char *const *a
 RESPIO_API int respio_conn_flush(respio_conn *c);
 RESPIO_API int respio_conn_read_reply(respio_conn *c, int timeout_ms, respio_reply **out);
 
+/*
+ * Ask the Sentinels of sc where its master is: 0 with the address most of
+ * them give in host (cap bytes) and *port; RESPIO_E_NO_SENTINEL when none
+ * answered, RESPIO_E_HANDSHAKE when they refused sc's credentials,
+ * RESPIO_E_NOT_MASTER when they know no such master, RESPIO_E_INVAL for a
+ * bad sc. For connecting a respio_conn to the master once; the engine
+ * follows failovers by itself (respio_config.sentinel). Any thread.
+ */
+RESPIO_API int respio_sentinel_get_master(const respio_sentinel_config *sc, char *host, size_t cap,
+					  int *port);
+
 /* What went wrong last, in words: the server's error message, "protocol
  * error at byte 12: invalid type byte", "connect to 127.0.0.1:6379:
  * Connection refused". Empty string when the last call succeeded. Valid

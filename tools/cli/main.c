@@ -45,6 +45,9 @@ struct cli_conf {
 	bool exit_on_error;    /* -e */
 	bool no_auth_warning;
 	bool pass_on_cmdline;
+	char *sentinels;     /* --sentinel HOST:PORT[,HOST:PORT...] */
+	char *master;	     /* --master NAME */
+	char *sentinel_pass; /* --sentinel-password */
 };
 
 struct cli {
@@ -106,6 +109,10 @@ static void usage(FILE *f)
 	    "                     STDOUT is a tty but can be overridden with --show-pushes no.\n"
 	    "  --no-auth-warning  Don't show warning message when using password on command\n"
 	    "                     line interface.\n"
+	    "  --sentinel <h:p,...> Ask these Sentinels for the master's address (with\n"
+	    "                     --master; -h and -p are then not used).\n"
+	    "  --master <name>    The master's name, as the Sentinels monitor it.\n"
+	    "  --sentinel-password <pw> The Sentinels' password (the data nodes use -a).\n"
 	    "  --help             Output this help and exit.\n"
 	    "  -v, --version      Output version and exit.\n"
 	    "\n"
@@ -337,6 +344,15 @@ static int parse_options(struct cli_conf *conf, int argc, char **argv)
 				exit(1);
 			}
 			conf->show_pushes = yn;
+		} else if (!strcmp(o, "--sentinel") && has_arg) {
+			free(conf->sentinels);
+			conf->sentinels = xstrdup(argv[++i]);
+		} else if (!strcmp(o, "--master") && has_arg) {
+			free(conf->master);
+			conf->master = xstrdup(argv[++i]);
+		} else if (!strcmp(o, "--sentinel-password") && has_arg) {
+			free(conf->sentinel_pass);
+			conf->sentinel_pass = xstrdup(argv[++i]);
 		} else if (!strcmp(o, "--no-auth-warning")) {
 			conf->no_auth_warning = true;
 		} else if (!strcmp(o, "--verbose")) {
@@ -442,12 +458,43 @@ static int handshake_step(struct cli *cli, int argc, const char *const *argv, co
  * library for a bare connection. The same reason means a lost connection
  * must be re-established here, never by the library's lazy reconnect.
  */
+/* --sentinel: where the master is now, into conf's host and port. */
+static int ask_sentinels(struct cli_conf *conf)
+{
+	const char *hosts[16];
+	char *list = xstrdup(conf->sentinels), *save = NULL, host[256];
+	respio_sentinel_config sc = {
+	    .hosts = hosts, .master_name = conf->master, .password = conf->sentinel_pass};
+	int rc;
+
+	for (char *h = strtok_r(list, ",", &save); h && sc.nhosts < 16;
+	     h = strtok_r(NULL, ",", &save))
+		hosts[sc.nhosts++] = h;
+	rc = respio_sentinel_get_master(&sc, host, sizeof(host), &conf->port);
+	free(list);
+	if (rc < 0) {
+		fprintf(stderr, "respio-cli: Sentinel: %s\n", respio_strerror(rc));
+		return -1;
+	}
+	free(conf->host);
+	conf->host = xstrdup(host);
+	return 0;
+}
+
 static int cli_connect(struct cli *cli)
 {
 	respio_config cfg;
 	char dbs[24];
 	int rc;
 
+	if (cli->conf.sentinels && !cli->conn) {
+		if (!cli->conf.master) {
+			fputs("respio-cli: --sentinel needs --master NAME\n", stderr);
+			return -1;
+		}
+		if (ask_sentinels(&cli->conf) < 0)
+			return -1;
+	}
 	if (!cli->conn) {
 		respio_config_init(&cfg);
 		cfg.host = cli->conf.host;
@@ -785,6 +832,9 @@ static void cli_free(struct cli *cli)
 	free(cli->conf.host);
 	free(cli->conf.user);
 	free(cli->conf.pass);
+	free(cli->conf.sentinels);
+	free(cli->conf.master);
+	free(cli->conf.sentinel_pass);
 }
 
 int main(int argc, char **argv)
