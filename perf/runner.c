@@ -174,6 +174,8 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 	for (int i = 0; i < n; i++) {
 		hist_merge(all, &ts[i].hist);
 		r->ops += ts[i].ops;
+		for (int op = 0; op < PERF_OPS; op++)
+			r->by_op[op] += ts[i].by_op[op];
 		r->errors += ts[i].errors;
 		if (ts[i].errors && !r->note[0])
 			snprintf(r->note, sizeof(r->note), "%s", ts[i].error);
@@ -189,6 +191,8 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 		if (perf_alloc_count_available())
 			r->allocs_per_op = (double)allocs / (double)r->ops;
 	}
+	if (load->finish)
+		load->finish(ctx, r);
 out:
 	load->stop(ctx);
 	free(all);
