@@ -250,6 +250,9 @@ extern const struct perf_load perf_load_respio;
 /* The same with w->blpop_consumers BLPOP threads: rows respio+blpop. */
 extern const struct perf_load perf_load_respio_blpop;
 extern const struct perf_load perf_load_hiredis;
+/* Every operation on a new respio_conn: create, connect, GET or SET,
+ * destroy (row connect-per-request; K = 1 only). */
+extern const struct perf_load perf_load_connect;
 extern const bool perf_have_hiredis;
 
 /* Write the key space (every key to its value) through respio, and with

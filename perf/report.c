@@ -216,6 +216,11 @@ static void describe(FILE *f, const struct perf_result *r)
 	fprintf(f, ", inflight %d)", r->inflight);
 }
 
+static double pct_less(double a, double b)
+{
+	return 100.0 * (1.0 - a / b);
+}
+
 void perf_print_mixes(FILE *f, const struct perf_result *rows, int n)
 {
 	bool head = false;
@@ -294,6 +299,41 @@ void perf_print_consumers(FILE *f, const struct perf_result *rows, int n)
 		fprintf(f, "; pool: %llu leases, %llu waits, %llu exhausted\n",
 			(unsigned long long)a->leases, (unsigned long long)a->pool_waits,
 			(unsigned long long)a->pool_exhausted);
+	}
+	fflush(f);
+}
+
+void perf_print_connect(FILE *f, const struct perf_result *rows, int n)
+{
+	fprintf(f, "\nconnection overhead (pooled / connect-per-request, same threads; \"less\" is "
+		   "what the\n  pool saves per request: 1 - ratio of the wall time per request "
+		   "per thread, 1 - ratio of\n  the client's CPU per request):\n");
+	for (int i = 0; i < n; i++) {
+		const struct perf_result *c = &rows[i];
+
+		if (strcmp(c->client, "connect-per-request") != 0 || !(c->ops_per_sec > 0))
+			continue;
+		for (int j = 0; j < n; j++) {
+			const struct perf_result *a = &rows[j];
+
+			if (!a->shards || a->consumers || a->shape != PERF_SHAPE_SYNC ||
+			    a->threads != c->threads || !(a->ops_per_sec > 0))
+				continue;
+			describe(f, a);
+			fprintf(f,
+				" %.0f ops/s vs %s %.0f ops/s: %.2fx throughput, %.1f%% less time",
+				a->ops_per_sec, c->client, c->ops_per_sec,
+				a->ops_per_sec / c->ops_per_sec,
+				pct_less(c->ops_per_sec, a->ops_per_sec));
+			if (!isnan(a->p50_us) && c->p50_us > 0)
+				fprintf(f, " (p50 %.1f vs %.1f us)", a->p50_us, c->p50_us);
+			if (!isnan(a->cpu_us_per_op) && c->cpu_us_per_op > 0)
+				fprintf(f, "; cpu/op %.2f vs %.2f us: %.2fx, %.1f%% less CPU",
+					a->cpu_us_per_op, c->cpu_us_per_op,
+					a->cpu_us_per_op / c->cpu_us_per_op,
+					pct_less(a->cpu_us_per_op, c->cpu_us_per_op));
+			fprintf(f, "\n");
+		}
 	}
 	fflush(f);
 }

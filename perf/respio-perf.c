@@ -31,7 +31,8 @@ struct options {
 	double budget_us;
 	bool pin_split; /* --pin */
 	struct perf_pin pin;
-	int blpop; /* --blpop-consumers: rows respio+blpop with this many */
+	int blpop;    /* --blpop-consumers: rows respio+blpop with this many */
+	bool connect; /* --connect-per-request: its row at K = 1 */
 };
 
 static struct perf_server server;
@@ -65,7 +66,7 @@ static void usage(FILE *f)
 	    "                   [--csv] [--plot FILE.png] [--tune [--p99-budget-us US]]\n"
 	    "                   [--pin | --server-cpus LIST --client-cpus LIST]\n"
 	    "                   [--session-ratio PCT] [--txn-ratio PCT]\n"
-	    "                   [--blpop-consumers N]\n"
+	    "                   [--blpop-consumers N] [--connect-per-request]\n"
 	    "\n"
 	    "Without -h/-p it starts redis-server (or --server-cmd) on a free loopback port\n"
 	    "for the run. --inflight 1 runs respio's synchronous helpers; K > 1 runs futures\n"
@@ -100,6 +101,10 @@ static void usage(FILE *f)
 	    "      both rows every %dth operation is an RPUSH to %s. Prints the\n"
 	    "      items the consumers popped (every item pushed, or it is an error)\n"
 	    "      and the ratios of the +blpop rows to the rows without consumers.\n"
+	    "  --connect-per-request  adds the row connect-per-request at --inflight 1:\n"
+	    "      each operation (GET or SET) creates a respio_conn, connects, runs\n"
+	    "      the command and destroys it. Prints the ratios of the pooled respio\n"
+	    "      rows to it (ops/s, client CPU per request).\n"
 	    "Exit status: 0 ok, 1 a run had errors (a wrong reply counts), 2 usage or\n"
 	    "start-up failure, 130 interrupted.\n",
 	    PERF_COUNTER, PERF_QUEUE, PERF_PUSH_EVERY, PERF_QUEUE);
@@ -163,6 +168,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_SESSION_RATIO,
 		O_TXN_RATIO,
 		O_BLPOP,
+		O_CONNECT,
 	};
 	static const struct option longopts[] = {
 	    {"threads", required_argument, NULL, O_THREADS},
@@ -190,6 +196,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"session-ratio", required_argument, NULL, O_SESSION_RATIO},
 	    {"txn-ratio", required_argument, NULL, O_TXN_RATIO},
 	    {"blpop-consumers", required_argument, NULL, O_BLPOP},
+	    {"connect-per-request", no_argument, NULL, O_CONNECT},
 	    {NULL, 0, NULL, 0},
 	};
 	int c, rounds = 0;
@@ -316,6 +323,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->blpop = (int)v;
 			break;
 		}
+		case O_CONNECT: o->connect = true; break;
 		case O_SERVER_CPUS:
 		case O_CLIENT_CPUS: {
 			bool server = c == O_SERVER_CPUS;
@@ -376,6 +384,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 				"100%%\n");
 		return -1;
 	}
+	if (o->connect) {
+		bool sync = false;
+
+		for (int k = 0; k < o->ninflight; k++)
+			sync |= o->inflight[k] <= 1;
+		if (!sync) {
+			fprintf(stderr, "respio-perf: --connect-per-request runs one request per "
+					"connection: add 1 to --inflight\n");
+			return -1;
+		}
+	}
 	o->rounds = rounds > 0 ? rounds : (o->hiredis || o->rb || o->tune) ? 3 : 1;
 	if (o->rounds > MAX_ROUNDS)
 		o->rounds = MAX_ROUNDS;
@@ -403,7 +422,7 @@ static void default_shards(struct options *o)
 
 /* One client in one configuration (shape, shard count) and its results over
  * the rounds. */
-enum kind { RUN_RESPIO, RUN_HIREDIS, RUN_RB };
+enum kind { RUN_RESPIO, RUN_HIREDIS, RUN_RB, RUN_CONNECT };
 
 struct entry {
 	enum kind kind;
@@ -473,6 +492,8 @@ static int plan(const struct options *o, const struct perf_workload *w, struct e
 			e[n++] = (struct entry){.kind = RUN_HIREDIS, .batch = batch};
 		if (o->rb && shape != PERF_SHAPE_WINDOW)
 			e[n++] = (struct entry){.kind = RUN_RB, .batch = batch};
+		if (o->connect && shape == PERF_SHAPE_SYNC)
+			e[n++] = (struct entry){.kind = RUN_CONNECT};
 	}
 	return n;
 }
@@ -490,7 +511,7 @@ static double rate_hint(const struct entry *e, int n, const struct entry *rb)
 	if (rb->n)
 		return rb->runs[rb->n - 1].ops_per_sec;
 	for (int i = 0; i < n; i++)
-		if (&e[i] != rb && e[i].n && e[i].batch == rb->batch)
+		if (&e[i] != rb && e[i].n && e[i].batch == rb->batch && e[i].kind != RUN_CONNECT)
 			return entry_median_ops(&e[i]);
 	return 0;
 }
@@ -509,6 +530,8 @@ static bool run_entry(struct perf_workload *w, struct entry *all, int n, struct 
 		rc = perf_run(e->consumers ? &perf_load_respio_blpop : &perf_load_respio, w, r);
 	else if (e->kind == RUN_HIREDIS)
 		rc = perf_run(&perf_load_hiredis, w, r);
+	else if (e->kind == RUN_CONNECT)
+		rc = perf_run(&perf_load_connect, w, r);
 	else
 		rc = perf_redis_benchmark(w, rate_hint(all, n, e), r);
 	if (rc < 0) {
@@ -668,6 +691,8 @@ int main(int argc, char **argv)
 		perf_print_mixes(f, rows, nrows);
 		if (o.blpop)
 			perf_print_consumers(f, rows, nrows);
+		if (o.connect)
+			perf_print_connect(f, rows, nrows);
 		if (o.tune) {
 			fprintf(f, "\nrecommendation (--p99-budget-us %.0f):\n", o.budget_us);
 			perf_tune_recommend(f, rows, nrows, o.budget_us);
