@@ -28,12 +28,14 @@ session)
 	for row in "respio  *sync  *2 .* 1 " "respio  *window  *2 .* 4 " "respio-batch  *batch  *2 .* 4 "; do
 		grep -Eq "^$row" "$out" || fail "no row $row"
 	done
-	# Every respio row ran sessions and transaction units, in its pool.
-	n=$(grep -Ec '^respio(-batch)? \((sync|window|batch), threads 2, shards [0-9]+, inflight [14]\): [0-9]+ operations, [1-9][0-9]* session transactions, [1-9][0-9]* transaction units, 0 pushes; pool: [1-9][0-9]* leases, [0-9]+ waits, 0 exhausted$' "$out")
+	# Every respio row ran sessions and transaction units, each timed, in
+	# its pool.
+	lat='\(p50 [0-9.]+ us, p99 [0-9.]+ us\)'
+	n=$(grep -Ec "^respio(-batch)? \((sync|window|batch), threads 2, shards [0-9]+, inflight [14]\): [0-9]+ operations, [1-9][0-9]* session transactions $lat, [1-9][0-9]* transaction units $lat, 0 pushes; pool: [1-9][0-9]* leases, [0-9]+ waits, 0 exhausted\$" "$out")
 	[ "$n" = 3 ] || fail "$n respio rows with sessions and transaction units, not 3"
 	case ,$peers, in
 	*,hiredis,*)
-		grep -Eq '^hiredis \(sync, threads 2, inflight 1\): [0-9]+ operations, [1-9][0-9]* MULTI\.\.EXEC$' "$out" ||
+		grep -Eq "^hiredis \(sync, threads 2, inflight 1\): [0-9]+ operations, [1-9][0-9]* MULTI\.\.EXEC $lat\$" "$out" ||
 			fail "no hiredis MULTI..EXEC count"
 		;;
 	esac

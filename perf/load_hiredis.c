@@ -96,6 +96,8 @@ static void append(struct perf_thread *t, redisContext *c, struct op *o, char *v
 	size_t lens[3] = {3, 0, w->dsize};
 
 	o->op = perf_pick(w, &t->rng, &t->seq, &k);
+	if (o->op == PERF_OP_SESSION)
+		o->op = PERF_OP_TXN; /* counted and timed as one kind */
 	o->keylen = perf_key(k, o->key);
 	lens[1] = o->keylen;
 	switch (o->op) {

@@ -94,6 +94,9 @@ struct perf_result {
 	 * whole run the consumers, the items pushed and received, and the
 	 * pool's counters (respio_client_stats). */
 	uint64_t by_op[PERF_OPS];
+	/* The latency of the sessions and of the transaction units alone
+	 * (measured like the rest; NAN when none ran). */
+	double session_p50_us, session_p99_us, txn_p50_us, txn_p99_us;
 	int consumers;
 	uint64_t pushed, received;
 	uint64_t leases, pool_waits, pool_exhausted;
@@ -178,6 +181,8 @@ struct perf_thread {
 	uint64_t errors;	  /* any phase */
 	char error[128];	  /* the first one */
 	struct hist hist;	  /* latencies in the measure phase */
+	/* of those, the sessions' ([0]) and the transaction units' ([1]) */
+	struct hist mix_hist[2];
 	bool done;
 };
 
@@ -213,6 +218,8 @@ static inline bool perf_done_op(struct perf_thread *t, uint64_t ns, enum perf_op
 
 	if (ph == PERF_MEASURE && !t->done) {
 		hist_record(&t->hist, ns);
+		if (op == PERF_OP_SESSION || op == PERF_OP_TXN)
+			hist_record(&t->mix_hist[op == PERF_OP_TXN], ns);
 		t->ops++;
 		t->by_op[op]++;
 		if (t->quota && t->ops >= t->quota)

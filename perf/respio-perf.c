@@ -94,7 +94,7 @@ static void usage(FILE *f)
 	    "  --txn-ratio PCT  PCT%% are respio_submit_transaction units (MULTI, SET key,\n"
 	    "      INCR, EXEC on the shared connection, one future). hiredis rows run\n"
 	    "      both as MULTI..EXEC on their own connection; redis-benchmark runs\n"
-	    "      plain GET/SET. The counts of each are printed below the table.\n"
+	    "      plain GET/SET. Their counts and p50/p99 are printed below the table.\n"
 	    "  --blpop-consumers N  adds rows respio+blpop (respio-batch+blpop): the\n"
 	    "      same workload while N more threads loop BLPOP %s 1 through\n"
 	    "      respio_submit (automatic leases; raises max_connections by N). In\n"
