@@ -80,44 +80,112 @@ static int hiredis_start(const struct perf_workload *w, void **ctx, char *err, s
 
 struct op {
 	uint64_t t0; /* issued */
-	bool get;
+	enum perf_op op;
 	size_t keylen;
 	char key[PERF_KEY_MAX];
 };
 
-static void append(const struct perf_workload *w, redisContext *c, struct op *o, char *val,
-		   uint64_t *rng)
+/* Append the next operation of t: GET, SET, a push, or with the mixes
+ * MULTI, SET key, INCR counter, EXEC (a session or a transaction unit of
+ * the respio rows: on hiredis both are that, on the thread's connection). */
+static void append(struct perf_thread *t, redisContext *c, struct op *o, char *val)
 {
+	const struct perf_workload *w = t->w;
 	uint32_t k;
 	const char *argv[3] = {NULL, o->key, val};
 	size_t lens[3] = {3, 0, w->dsize};
 
-	o->get = perf_next_op(w, rng, &k);
+	o->op = perf_pick(w, &t->rng, &t->seq, &k);
+	if (o->op == PERF_OP_SESSION)
+		o->op = PERF_OP_TXN; /* counted and timed as one kind */
 	o->keylen = perf_key(k, o->key);
 	lens[1] = o->keylen;
-	argv[0] = o->get ? "GET" : "SET";
-	if (!o->get)
+	switch (o->op) {
+	case PERF_OP_GET:
+		argv[0] = "GET";
+		redisAppendCommandArgv(c, 2, argv, lens);
+		break;
+	case PERF_OP_SET:
+		argv[0] = "SET";
 		perf_value(o->key, o->keylen, w->dsize, val);
-	redisAppendCommandArgv(c, o->get ? 2 : 3, argv, lens);
+		redisAppendCommandArgv(c, 3, argv, lens);
+		break;
+	case PERF_OP_PUSH: {
+		const char *push[3] = {"RPUSH", PERF_QUEUE, o->key};
+		size_t pl[3] = {5, sizeof(PERF_QUEUE) - 1, o->keylen};
+
+		redisAppendCommandArgv(c, 3, push, pl);
+		break;
+	}
+	case PERF_OP_SESSION:
+	case PERF_OP_TXN: {
+		const char *multi[1] = {"MULTI"}, *exec[1] = {"EXEC"},
+			   *incr[2] = {"INCR", PERF_COUNTER};
+
+		argv[0] = "SET";
+		perf_value(o->key, o->keylen, w->dsize, val);
+		redisAppendCommandArgv(c, 1, multi, NULL);
+		redisAppendCommandArgv(c, 3, argv, lens);
+		redisAppendCommandArgv(c, 2, incr, NULL);
+		redisAppendCommandArgv(c, 1, exec, NULL);
+		break;
+	}
+	}
 }
 
-/* Read and check the reply of o; false when the connection is broken. */
+static bool is_status(const redisReply *r, const char *want)
+{
+	return r->type == REDIS_REPLY_STATUS && strcmp(r->str, want) == 0;
+}
+
+/* What is wrong with reply i of o's (0 for GET, SET, RPUSH; 0..3 for
+ * MULTI, SET, INCR, EXEC), or NULL. */
+static const char *reply_problem(const struct perf_workload *w, const struct op *o, int i,
+				 const redisReply *r)
+{
+	switch (o->op) {
+	case PERF_OP_GET:
+		return r->type == REDIS_REPLY_STRING &&
+			       perf_value_ok(o->key, o->keylen, w->dsize, r->str, r->len)
+			   ? NULL
+			   : "reply mismatch";
+	case PERF_OP_SET: return is_status(r, "OK") ? NULL : "unexpected reply";
+	case PERF_OP_PUSH:
+		return r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? NULL : "unexpected reply";
+	case PERF_OP_SESSION:
+	case PERF_OP_TXN:
+		if (i == 0)
+			return is_status(r, "OK") ? NULL : "MULTI did not reply OK";
+		if (i < 3)
+			return is_status(r, "QUEUED") ? NULL : "a command was not QUEUED";
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    !is_status(r->element[0], "OK") || r->element[1]->type != REDIS_REPLY_INTEGER)
+			return "EXEC: not [OK, integer]";
+		return NULL;
+	}
+	return "unknown operation";
+}
+
+/* Read and check the replies of o; false when the connection is broken. */
 static bool collect(struct perf_thread *t, redisContext *c, const struct op *o)
 {
-	redisReply *r = NULL;
+	static const char *const names[PERF_OPS] = {"GET", "SET", "MULTI..EXEC", "MULTI..EXEC",
+						    "RPUSH"};
+	int n = o->op == PERF_OP_SESSION || o->op == PERF_OP_TXN ? 4 : 1;
 
-	if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
-		perf_thread_error(t, "%s %s: %s", o->get ? "GET" : "SET", o->key, c->errstr);
-		return false;
+	for (int i = 0; i < n; i++) {
+		redisReply *r = NULL;
+		const char *bad;
+
+		if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
+			perf_thread_error(t, "%s %s: %s", names[o->op], o->key, c->errstr);
+			return false;
+		}
+		if ((bad = reply_problem(t->w, o, i, r)))
+			perf_thread_error(t, "%s %s: %s (type %d)", names[o->op], o->key, bad,
+					  r->type);
+		freeReplyObject(r);
 	}
-	if (o->get) {
-		if (r->type != REDIS_REPLY_STRING ||
-		    !perf_value_ok(o->key, o->keylen, t->w->dsize, r->str, r->len))
-			perf_thread_error(t, "GET %s: reply mismatch (type %d)", o->key, r->type);
-	} else if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0) {
-		perf_thread_error(t, "SET %s: unexpected reply (type %d)", o->key, r->type);
-	}
-	freeReplyObject(r);
 	return true;
 }
 
@@ -135,13 +203,13 @@ static void run_batch(struct perf_thread *t, redisContext *c, struct op *ops, in
 			if (i)
 				now = perf_now_ns();
 			ops[i].t0 = now;
-			append(t->w, c, &ops[i], val, &t->rng);
+			append(t, c, &ops[i], val);
 		}
 		for (int i = 0; i < k; i++) {
 			if (!collect(t, c, &ops[i]))
 				return;
 			now = perf_now_ns();
-			if (more && !perf_done_one(t, now - ops[i].t0))
+			if (more && !perf_done_op(t, now - ops[i].t0, ops[i].op))
 				more = false; /* finish reading this batch */
 		}
 	}
@@ -162,7 +230,7 @@ static void run_window(struct perf_thread *t, redisContext *c, struct op *ops, i
 		if (i)
 			now = perf_now_ns();
 		ops[i].t0 = now;
-		append(t->w, c, &ops[i], val, &t->rng);
+		append(t, c, &ops[i], val);
 		live++;
 	}
 	for (int i = 0; live > 0; i = (i + 1) % k) {
@@ -171,10 +239,10 @@ static void run_window(struct perf_thread *t, redisContext *c, struct op *ops, i
 		live--;
 		now = perf_now_ns();
 		if (more)
-			more = perf_done_one(t, now - ops[i].t0);
+			more = perf_done_op(t, now - ops[i].t0, ops[i].op);
 		if (more) {
 			ops[i].t0 = now;
-			append(t->w, c, &ops[i], val, &t->rng);
+			append(t, c, &ops[i], val);
 			live++;
 		}
 	}

@@ -31,7 +31,26 @@ struct perf_workload {
 	double warmup_s;
 	int timeout_ms; /* per request */
 	bool batch;	/* K > 1: batches of K instead of a sliding window */
+	/* Operations besides GET/SET, in percent of all (perf_pick): a
+	 * session transaction (respio_begin, MULTI, SET, INCR, EXEC,
+	 * respio_end; hiredis: MULTI..EXEC on its connection) and a
+	 * transaction unit (respio_submit_transaction; hiredis the same as a
+	 * session). session_pct + txn_pct <= 100. */
+	unsigned session_pct;
+	unsigned txn_pct;
+	/* respio only: every push_every-th operation of a thread is an RPUSH
+	 * to PERF_QUEUE (0: none), and blpop_consumers threads loop BLPOP on
+	 * it through respio_submit (automatic leases) during the run. */
+	unsigned push_every;
+	int blpop_consumers;
 };
+
+/* The list the pushes and the BLPOP consumers share, and the counter the
+ * transactions increment. */
+#define PERF_QUEUE	"perf:q"
+#define PERF_COUNTER	"respio:perf:counter"
+#define PERF_PUSH_EVERY 100
+#define PERF_OPS	5 /* enum perf_op's members */
 
 /* How a thread keeps its K requests in flight. Ratios are printed only
  * between runs of the same shape. */
@@ -69,6 +88,18 @@ struct perf_result {
 	uint64_t ops;
 	uint64_t errors;
 	char note[160]; /* first error, or what a peer reported besides */
+	/* Appended for the session, transaction and blocking-consumer mixes
+	 * (summed over rounds by perf_median): operations of each kind in the
+	 * measured window (by_op, indexed by enum perf_op), and over the
+	 * whole run the consumers, the items pushed and received, and the
+	 * pool's counters (respio_client_stats). */
+	uint64_t by_op[PERF_OPS];
+	/* The latency of the sessions and of the transaction units alone
+	 * (measured like the rest; NAN when none ran). */
+	double session_p50_us, session_p99_us, txn_p50_us, txn_p99_us;
+	int consumers;
+	uint64_t pushed, received;
+	uint64_t leases, pool_waits, pool_exhausted;
 };
 
 /* ---- keyspace.c: deterministic keys and values, so a GET can be checked
@@ -102,6 +133,38 @@ static inline bool perf_next_op(const struct perf_workload *w, uint64_t *rng, ui
 	return (uint32_t)r % (w->get_w + w->set_w) < w->get_w;
 }
 
+/* The kinds of operation; each counts as one in ops/s and latency. */
+enum perf_op {
+	PERF_OP_GET,
+	PERF_OP_SET,
+	PERF_OP_SESSION, /* begin, MULTI, SET key, INCR counter, EXEC, end */
+	PERF_OP_TXN,	 /* MULTI, SET key, INCR counter, EXEC as one unit */
+	PERF_OP_PUSH,	 /* RPUSH PERF_QUEUE key */
+};
+_Static_assert(PERF_OP_PUSH + 1 == PERF_OPS, "PERF_OPS counts enum perf_op");
+
+/* Next operation with the mixes of w: a push every push_every-th (*seq
+ * counts them), else a session or a transaction by percent, else GET or
+ * SET by the ratio. *key as perf_next_op. Without the mixes it draws the
+ * same numbers as perf_next_op. */
+static inline enum perf_op perf_pick(const struct perf_workload *w, uint64_t *rng, uint64_t *seq,
+				     uint32_t *key)
+{
+	bool get = perf_next_op(w, rng, key);
+
+	if (w->push_every && ++*seq % w->push_every == 0)
+		return PERF_OP_PUSH;
+	if (w->session_pct || w->txn_pct) {
+		uint32_t pct = (uint32_t)(perf_rand(rng) >> 33) % 100;
+
+		if (pct < w->session_pct)
+			return PERF_OP_SESSION;
+		if (pct < w->session_pct + w->txn_pct)
+			return PERF_OP_TXN;
+	}
+	return get ? PERF_OP_GET : PERF_OP_SET;
+}
+
 /* ---- runner.c: threads, phases (warm-up, measure, stop), timing, CPU. */
 enum perf_phase { PERF_WARMUP, PERF_MEASURE, PERF_STOP };
 
@@ -111,11 +174,15 @@ struct perf_thread {
 	const struct perf_workload *w;
 	void *ctx; /* the load generator's shared state */
 	uint64_t rng;
-	uint64_t quota;	  /* -n: measured requests this thread makes; 0 = by time */
-	uint64_t ops;	  /* completed in the measure phase */
-	uint64_t errors;  /* any phase */
-	char error[128];  /* the first one */
-	struct hist hist; /* latencies in the measure phase */
+	uint64_t quota;		  /* -n: measured requests this thread makes; 0 = by time */
+	uint64_t ops;		  /* completed in the measure phase */
+	uint64_t by_op[PERF_OPS]; /* of those, by enum perf_op (perf_done_op) */
+	uint64_t seq;		  /* operations picked (perf_pick) */
+	uint64_t errors;	  /* any phase */
+	char error[128];	  /* the first one */
+	struct hist hist;	  /* latencies in the measure phase */
+	/* of those, the sessions' ([0]) and the transaction units' ([1]) */
+	struct hist mix_hist[2];
 	bool done;
 };
 
@@ -125,6 +192,9 @@ struct perf_load {
 	const char *names[3];
 	int (*start)(const struct perf_workload *w, void **ctx, char *err, size_t errlen);
 	void (*thread)(struct perf_thread *t);
+	/* Optional: after the threads have stopped and r holds the run's
+	 * figures, add what the load counted itself (consumers, the pool). */
+	void (*finish)(void *ctx, struct perf_result *r);
 	void (*stop)(void *ctx);
 };
 
@@ -142,17 +212,26 @@ static inline int perf_phase_now(void)
  * request's wait when nothing but choosing this request's key and value came
  * in between). Records it when measuring, and returns false when the thread
  * should stop issuing (phase stop, or its -n quota reached). */
-static inline bool perf_done_one(struct perf_thread *t, uint64_t ns)
+static inline bool perf_done_op(struct perf_thread *t, uint64_t ns, enum perf_op op)
 {
 	int ph = perf_phase_now();
 
 	if (ph == PERF_MEASURE && !t->done) {
 		hist_record(&t->hist, ns);
+		if (op == PERF_OP_SESSION || op == PERF_OP_TXN)
+			hist_record(&t->mix_hist[op == PERF_OP_TXN], ns);
 		t->ops++;
+		t->by_op[op]++;
 		if (t->quota && t->ops >= t->quota)
 			t->done = true;
 	}
 	return ph != PERF_STOP && !t->done;
+}
+
+/* perf_done_op for a GET or a SET (not told apart). */
+static inline bool perf_done_one(struct perf_thread *t, uint64_t ns)
+{
+	return perf_done_op(t, ns, PERF_OP_GET);
 }
 
 void perf_thread_error(struct perf_thread *t, const char *fmt, ...)
@@ -175,7 +254,12 @@ extern volatile int perf_interrupted;
 
 /* ---- loads */
 extern const struct perf_load perf_load_respio;
+/* The same with w->blpop_consumers BLPOP threads: rows respio+blpop. */
+extern const struct perf_load perf_load_respio_blpop;
 extern const struct perf_load perf_load_hiredis;
+/* Every operation on a new respio_conn: create, connect, GET or SET,
+ * destroy (row connect-per-request; K = 1 only). */
+extern const struct perf_load perf_load_connect;
 extern const bool perf_have_hiredis;
 
 /* Write the key space (every key to its value) through respio, and with

@@ -43,9 +43,22 @@ void perf_median(const struct perf_result *runs, int n, struct perf_result *out)
 	out->p999_us = median_of(runs, n, offsetof(struct perf_result, p999_us));
 	out->cpu_us_per_op = median_of(runs, n, offsetof(struct perf_result, cpu_us_per_op));
 	out->allocs_per_op = median_of(runs, n, offsetof(struct perf_result, allocs_per_op));
+	out->session_p50_us = median_of(runs, n, offsetof(struct perf_result, session_p50_us));
+	out->session_p99_us = median_of(runs, n, offsetof(struct perf_result, session_p99_us));
+	out->txn_p50_us = median_of(runs, n, offsetof(struct perf_result, txn_p50_us));
+	out->txn_p99_us = median_of(runs, n, offsetof(struct perf_result, txn_p99_us));
+	memset(out->by_op, 0, sizeof(out->by_op));
+	out->pushed = out->received = out->leases = out->pool_waits = out->pool_exhausted = 0;
 	for (int i = 0; i < n; i++) {
 		out->ops += runs[i].ops;
 		out->errors += runs[i].errors;
+		for (int op = 0; op < PERF_OPS; op++)
+			out->by_op[op] += runs[i].by_op[op];
+		out->pushed += runs[i].pushed;
+		out->received += runs[i].received;
+		out->leases += runs[i].leases;
+		out->pool_waits += runs[i].pool_waits;
+		out->pool_exhausted += runs[i].pool_exhausted;
 		if (runs[i].errors && !note)
 			note = runs[i].note;
 	}
@@ -59,7 +72,7 @@ void perf_print_header(FILE *f, bool csv)
 	if (csv)
 		fprintf(f, PERF_CSV_HEADER "\n");
 	else
-		fprintf(f, "%-16s %-6s %7s %6s %8s %12s %9s %9s %9s %10s %9s %6s\n", "client",
+		fprintf(f, "%-19s %-6s %7s %6s %8s %12s %9s %9s %9s %10s %9s %6s\n", "client",
 			"shape", "threads", "shards", "inflight", "ops/s", "p50 us", "p99 us",
 			"p99.9 us", "cpu us/op", "allocs/op", "errors");
 }
@@ -103,7 +116,7 @@ void perf_print_row(FILE *f, const struct perf_result *r, bool csv)
 		fflush(f);
 		return;
 	}
-	fprintf(f, "%-16s %-6s %7d", r->client, perf_shape_name(r->shape), r->threads);
+	fprintf(f, "%-19s %-6s %7d", r->client, perf_shape_name(r->shape), r->threads);
 	if (r->shards)
 		fprintf(f, " %6d", r->shards);
 	else
@@ -194,6 +207,149 @@ void perf_print_ratios(FILE *f, const struct perf_result *rows, int n)
 				"shape\n",
 				a->client, perf_shape_name(a->shape), a->threads, a->shards,
 				a->inflight);
+	}
+	fflush(f);
+}
+
+/* "respio (sync, threads 8, shards 2, inflight 1)" */
+static void describe(FILE *f, const struct perf_result *r)
+{
+	fprintf(f, "%s (%s, threads %d", r->client, perf_shape_name(r->shape), r->threads);
+	if (r->shards)
+		fprintf(f, ", shards %d", r->shards);
+	fprintf(f, ", inflight %d)", r->inflight);
+}
+
+static double pct_less(double a, double b)
+{
+	return 100.0 * (1.0 - a / b);
+}
+
+/* " (p50 120.3 us, p99 880.1 us)" of one kind, when it ran */
+static void mix_latency(FILE *f, double p50, double p99)
+{
+	if (!isnan(p50))
+		fprintf(f, " (p50 %.1f us, p99 %.1f us)", p50, p99);
+}
+
+void perf_print_mixes(FILE *f, const struct perf_result *rows, int n)
+{
+	bool head = false;
+
+	for (int i = 0; i < n; i++) {
+		const struct perf_result *r = &rows[i];
+		uint64_t sessions = r->by_op[PERF_OP_SESSION], txns = r->by_op[PERF_OP_TXN];
+
+		if (!sessions && !txns && !r->by_op[PERF_OP_PUSH] && !r->leases)
+			continue;
+		if (!head) {
+			fprintf(f,
+				"\nmixes (operations in the measured windows; the pool's counters "
+				"over whole runs; sums over rounds):\n");
+			head = true;
+		}
+		describe(f, r);
+		fprintf(f, ": %llu operations", (unsigned long long)r->ops);
+		if (!r->shards) {
+			/* hiredis: both kinds are MULTI..EXEC on its connection,
+			 * counted and timed as transactions */
+			fprintf(f, ", %llu MULTI..EXEC", (unsigned long long)(sessions + txns));
+			mix_latency(f, r->txn_p50_us, r->txn_p99_us);
+			fprintf(f, "\n");
+			continue;
+		}
+		fprintf(f, ", %llu session transactions", (unsigned long long)sessions);
+		mix_latency(f, r->session_p50_us, r->session_p99_us);
+		fprintf(f, ", %llu transaction units", (unsigned long long)txns);
+		mix_latency(f, r->txn_p50_us, r->txn_p99_us);
+		fprintf(f, ", %llu pushes", (unsigned long long)r->by_op[PERF_OP_PUSH]);
+		fprintf(f, "; pool: %llu leases, %llu waits, %llu exhausted\n",
+			(unsigned long long)r->leases, (unsigned long long)r->pool_waits,
+			(unsigned long long)r->pool_exhausted);
+	}
+	fflush(f);
+}
+
+/* The row of a that ran without consumers: same client shape, shards,
+ * threads and inflight. */
+static const struct perf_result *without_consumers(const struct perf_result *a,
+						   const struct perf_result *rows, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const struct perf_result *b = &rows[i];
+
+		if (b->shards == a->shards && !b->consumers && b->shape == a->shape &&
+		    b->threads == a->threads && b->inflight == a->inflight && b->ops_per_sec > 0)
+			return b;
+	}
+	return NULL;
+}
+
+void perf_print_consumers(FILE *f, const struct perf_result *rows, int n)
+{
+	fprintf(f,
+		"\nBLPOP consumers (BLPOP %s 1 through respio_submit, each on an automatic "
+		"lease; the\n  rows with and without them push every %dth operation; ratios "
+		"+blpop / without):\n",
+		PERF_QUEUE, PERF_PUSH_EVERY);
+	for (int i = 0; i < n; i++) {
+		const struct perf_result *a = &rows[i], *b;
+
+		if (!a->consumers)
+			continue;
+		describe(f, a);
+		fprintf(f, ": %d consumers popped %llu of %llu items pushed", a->consumers,
+			(unsigned long long)a->received, (unsigned long long)a->pushed);
+		if ((b = without_consumers(a, rows, n)) && a->ops_per_sec > 0) {
+			fprintf(f, "; vs %s: throughput %.2fx", b->client,
+				a->ops_per_sec / b->ops_per_sec);
+			if (b->p50_us > 0 && !isnan(a->p50_us))
+				fprintf(f, ", p50 %.2fx (%.1f vs %.1f us)", a->p50_us / b->p50_us,
+					a->p50_us, b->p50_us);
+			if (b->p99_us > 0 && !isnan(a->p99_us))
+				fprintf(f, ", p99 %.2fx (%.1f vs %.1f us)", a->p99_us / b->p99_us,
+					a->p99_us, b->p99_us);
+			if (b->cpu_us_per_op > 0 && !isnan(a->cpu_us_per_op))
+				fprintf(f, ", cpu/op %.2fx", a->cpu_us_per_op / b->cpu_us_per_op);
+		}
+		fprintf(f, "; pool: %llu leases, %llu waits, %llu exhausted\n",
+			(unsigned long long)a->leases, (unsigned long long)a->pool_waits,
+			(unsigned long long)a->pool_exhausted);
+	}
+	fflush(f);
+}
+
+void perf_print_connect(FILE *f, const struct perf_result *rows, int n)
+{
+	fprintf(f, "\nconnection overhead (pooled / connect-per-request, same threads; \"less\" is "
+		   "what the\n  pool saves per request: 1 - ratio of the wall time per request "
+		   "per thread, 1 - ratio of\n  the client's CPU per request):\n");
+	for (int i = 0; i < n; i++) {
+		const struct perf_result *c = &rows[i];
+
+		if (strcmp(c->client, "connect-per-request") != 0 || !(c->ops_per_sec > 0))
+			continue;
+		for (int j = 0; j < n; j++) {
+			const struct perf_result *a = &rows[j];
+
+			if (!a->shards || a->consumers || a->shape != PERF_SHAPE_SYNC ||
+			    a->threads != c->threads || !(a->ops_per_sec > 0))
+				continue;
+			describe(f, a);
+			fprintf(f,
+				" %.0f ops/s vs %s %.0f ops/s: %.2fx throughput, %.1f%% less time",
+				a->ops_per_sec, c->client, c->ops_per_sec,
+				a->ops_per_sec / c->ops_per_sec,
+				pct_less(c->ops_per_sec, a->ops_per_sec));
+			if (!isnan(a->p50_us) && c->p50_us > 0)
+				fprintf(f, " (p50 %.1f vs %.1f us)", a->p50_us, c->p50_us);
+			if (!isnan(a->cpu_us_per_op) && c->cpu_us_per_op > 0)
+				fprintf(f, "; cpu/op %.2f vs %.2f us: %.2fx, %.1f%% less CPU",
+					a->cpu_us_per_op, c->cpu_us_per_op,
+					a->cpu_us_per_op / c->cpu_us_per_op,
+					pct_less(a->cpu_us_per_op, c->cpu_us_per_op));
+			fprintf(f, "\n");
+		}
 	}
 	fflush(f);
 }

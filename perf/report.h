@@ -31,6 +31,15 @@ void perf_print_legend(FILE *f, const struct perf_result *rows, int n);
  * latency ratio against a peer that measured its own). */
 void perf_print_ratios(FILE *f, const struct perf_result *rows, int n);
 
+/* Below the table, for the mixes: the operations of each kind and the
+ * pool's counters (rows that ran sessions, transactions or pushes); the
+ * +blpop rows' consumers, items popped of pushed, and their ratios to the
+ * rows without consumers; and each respio sync row against the
+ * connect-per-request row of its thread count (ops/s, CPU per request). */
+void perf_print_mixes(FILE *f, const struct perf_result *rows, int n);
+void perf_print_consumers(FILE *f, const struct perf_result *rows, int n);
+void perf_print_connect(FILE *f, const struct perf_result *rows, int n);
+
 /* plot.c: write a PNG through gnuplot. A sweep (several shard counts) plots
  * throughput and p99 against shards, else bars per client and config.
  * 0, or -1 after saying why on stderr. */

@@ -31,6 +31,8 @@ struct options {
 	double budget_us;
 	bool pin_split; /* --pin */
 	struct perf_pin pin;
+	int blpop;    /* --blpop-consumers: rows respio+blpop with this many */
+	bool connect; /* --connect-per-request: its row at K = 1 */
 };
 
 static struct perf_server server;
@@ -55,32 +57,57 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(
-	    f, "usage: respio-perf [-h HOST] [-p PORT] [-a PASSWORD] [--server-cmd PATH]\n"
-	       "                   [--threads T[,T...]] [--inflight K[,K...]] [--shards S[,S...]]\n"
-	       "                   [--shape window,batch] [--ratio GET:SET] [--keys N] [-d BYTES]\n"
-	       "                   [--duration SECONDS | -n REQUESTS] [--warmup SECONDS]\n"
-	       "                   [--compare hiredis,redis-benchmark] [--rounds R]\n"
-	       "                   [--csv] [--plot FILE.png] [--tune [--p99-budget-us US]]\n"
-	       "                   [--pin | --server-cpus LIST --client-cpus LIST]\n"
-	       "\n"
-	       "Without -h/-p it starts redis-server (or --server-cmd) on a free loopback port\n"
-	       "for the run. --inflight 1 runs respio's synchronous helpers; K > 1 runs futures\n"
-	       "in two shapes, each its own row: window (K in flight, each reply read is\n"
-	       "replaced at once: client respio, hiredis-window) and batch (issue K, read all\n"
-	       "K, repeat: respio-batch, hiredis, redis-benchmark -P K). --shape picks one\n"
-	       "(default both; --tune: window). Lists sweep every combination. --compare runs\n"
-	       "the peers on the same server, interleaved with respio over --rounds rounds\n"
-	       "(default 3; the order rotates each round), and reports medians and respio's\n"
-	       "ratio to each peer of the same shape. Latency: per request, from the clock\n"
-	       "read before the harness issues it to the read after it has seen and checked\n"
-	       "its reply; redis-benchmark's own latency is shown but compared with nothing.\n"
-	       "--tune sweeps shard counts (default 1..max(4, 2 x CPUs)) and recommends one.\n"
-	       "--pin puts the embedded server on the last CPU and every client on the\n"
-	       "others; --server-cpus and --client-cpus take CPU lists (0,2-3) instead.\n"
-	       "Other options: --conns N (respio connections), --timeout-ms MS, --batch\n"
-	       "(the same as --shape batch), --help.\n"
-	       "Exit status: 0 ok, 1 a run had errors (a wrong reply counts), 2 usage or\n"
-	       "start-up failure, 130 interrupted.\n");
+	    f,
+	    "usage: respio-perf [-h HOST] [-p PORT] [-a PASSWORD] [--server-cmd PATH]\n"
+	    "                   [--threads T[,T...]] [--inflight K[,K...]] [--shards S[,S...]]\n"
+	    "                   [--shape window,batch] [--ratio GET:SET] [--keys N] [-d BYTES]\n"
+	    "                   [--duration SECONDS | -n REQUESTS] [--warmup SECONDS]\n"
+	    "                   [--compare hiredis,redis-benchmark] [--rounds R]\n"
+	    "                   [--csv] [--plot FILE.png] [--tune [--p99-budget-us US]]\n"
+	    "                   [--pin | --server-cpus LIST --client-cpus LIST]\n"
+	    "                   [--session-ratio PCT] [--txn-ratio PCT]\n"
+	    "                   [--blpop-consumers N] [--connect-per-request]\n"
+	    "\n"
+	    "Without -h/-p it starts redis-server (or --server-cmd) on a free loopback port\n"
+	    "for the run. --inflight 1 runs respio's synchronous helpers; K > 1 runs futures\n"
+	    "in two shapes, each its own row: window (K in flight, each reply read is\n"
+	    "replaced at once: client respio, hiredis-window) and batch (issue K, read all\n"
+	    "K, repeat: respio-batch, hiredis, redis-benchmark -P K). --shape picks one\n"
+	    "(default both; --tune: window). Lists sweep every combination. --compare runs\n"
+	    "the peers on the same server, interleaved with respio over --rounds rounds\n"
+	    "(default 3; the order rotates each round), and reports medians and respio's\n"
+	    "ratio to each peer of the same shape. Latency: per request, from the clock\n"
+	    "read before the harness issues it to the read after it has seen and checked\n"
+	    "its reply; redis-benchmark's own latency is shown but compared with nothing.\n"
+	    "--tune sweeps shard counts (default 1..max(4, 2 x CPUs)) and recommends one.\n"
+	    "--pin puts the embedded server on the last CPU and every client on the\n"
+	    "others; --server-cpus and --client-cpus take CPU lists (0,2-3) instead.\n"
+	    "Other options: --conns N (respio connections), --timeout-ms MS, --batch\n"
+	    "(the same as --shape batch), --help.\n"
+	    "Mixes (each counts as one operation in ops/s and latency):\n"
+	    "  --session-ratio PCT  PCT%% of the operations of the respio rows are a\n"
+	    "      session transaction: respio_begin, MULTI, SET key, INCR\n"
+	    "      %s, EXEC, respio_end; latency from begin to end.\n"
+	    "      At K > 1 it runs in the thread while the thread's other requests\n"
+	    "      stay in flight. Raises max_connections by one per thread above the\n"
+	    "      shared pipeline's.\n"
+	    "  --txn-ratio PCT  PCT%% are respio_submit_transaction units (MULTI, SET key,\n"
+	    "      INCR, EXEC on the shared connection, one future). hiredis rows run\n"
+	    "      both as MULTI..EXEC on their own connection; redis-benchmark runs\n"
+	    "      plain GET/SET. Their counts and p50/p99 are printed below the table.\n"
+	    "  --blpop-consumers N  adds rows respio+blpop (respio-batch+blpop): the\n"
+	    "      same workload while N more threads loop BLPOP %s 1 through\n"
+	    "      respio_submit (automatic leases; raises max_connections by N). In\n"
+	    "      both rows every %dth operation is an RPUSH to %s. Prints the\n"
+	    "      items the consumers popped (every item pushed, or it is an error)\n"
+	    "      and the ratios of the +blpop rows to the rows without consumers.\n"
+	    "  --connect-per-request  adds the row connect-per-request at --inflight 1:\n"
+	    "      each operation (GET or SET) creates a respio_conn, connects, runs\n"
+	    "      the command and destroys it. Prints the ratios of the pooled respio\n"
+	    "      rows to it (ops/s, client CPU per request).\n"
+	    "Exit status: 0 ok, 1 a run had errors (a wrong reply counts), 2 usage or\n"
+	    "start-up failure, 130 interrupted.\n",
+	    PERF_COUNTER, PERF_QUEUE, PERF_PUSH_EVERY, PERF_QUEUE);
 }
 
 static int parse_list(const char *s, int *out, int max, int min, const char *what)
@@ -138,6 +165,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_SERVER_CPUS,
 		O_CLIENT_CPUS,
 		O_SHAPE,
+		O_SESSION_RATIO,
+		O_TXN_RATIO,
+		O_BLPOP,
+		O_CONNECT,
 	};
 	static const struct option longopts[] = {
 	    {"threads", required_argument, NULL, O_THREADS},
@@ -162,6 +193,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"server-cpus", required_argument, NULL, O_SERVER_CPUS},
 	    {"client-cpus", required_argument, NULL, O_CLIENT_CPUS},
 	    {"shape", required_argument, NULL, O_SHAPE},
+	    {"session-ratio", required_argument, NULL, O_SESSION_RATIO},
+	    {"txn-ratio", required_argument, NULL, O_TXN_RATIO},
+	    {"blpop-consumers", required_argument, NULL, O_BLPOP},
+	    {"connect-per-request", no_argument, NULL, O_CONNECT},
 	    {NULL, 0, NULL, 0},
 	};
 	int c, rounds = 0;
@@ -265,6 +300,30 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		}
 		case O_PIN: o->pin_split = true; break;
+		case O_SESSION_RATIO:
+		case O_TXN_RATIO: {
+			double v = parse_num(optarg, "ratio");
+
+			if (v > 100 || v != (unsigned)v) {
+				fprintf(stderr,
+					"respio-perf: --%s takes a whole percentage, 0..100\n",
+					c == O_TXN_RATIO ? "txn-ratio" : "session-ratio");
+				return -1;
+			}
+			*(c == O_TXN_RATIO ? &o->w.txn_pct : &o->w.session_pct) = (unsigned)v;
+			break;
+		}
+		case O_BLPOP: {
+			double v = parse_num(optarg, "consumer count");
+
+			if (v > 10000 || v != (int)v) {
+				fprintf(stderr, "respio-perf: --blpop-consumers takes 0..10000\n");
+				return -1;
+			}
+			o->blpop = (int)v;
+			break;
+		}
+		case O_CONNECT: o->connect = true; break;
 		case O_SERVER_CPUS:
 		case O_CLIENT_CPUS: {
 			bool server = c == O_SERVER_CPUS;
@@ -320,6 +379,22 @@ static int parse_args(int argc, char **argv, struct options *o)
 			return -1;
 		}
 	}
+	if (o->w.session_pct + o->w.txn_pct > 100) {
+		fprintf(stderr, "respio-perf: --session-ratio and --txn-ratio add up to more than "
+				"100%%\n");
+		return -1;
+	}
+	if (o->connect) {
+		bool sync = false;
+
+		for (int k = 0; k < o->ninflight; k++)
+			sync |= o->inflight[k] <= 1;
+		if (!sync) {
+			fprintf(stderr, "respio-perf: --connect-per-request runs one request per "
+					"connection: add 1 to --inflight\n");
+			return -1;
+		}
+	}
 	o->rounds = rounds > 0 ? rounds : (o->hiredis || o->rb || o->tune) ? 3 : 1;
 	if (o->rounds > MAX_ROUNDS)
 		o->rounds = MAX_ROUNDS;
@@ -347,12 +422,14 @@ static void default_shards(struct options *o)
 
 /* One client in one configuration (shape, shard count) and its results over
  * the rounds. */
-enum kind { RUN_RESPIO, RUN_HIREDIS, RUN_RB };
+enum kind { RUN_RESPIO, RUN_HIREDIS, RUN_RB, RUN_CONNECT };
 
 struct entry {
 	enum kind kind;
 	bool batch;
 	int shards;
+	int consumers;	     /* respio: BLPOP consumers (the +blpop rows) */
+	unsigned push_every; /* respio: an RPUSH every push_every-th operation */
 	struct perf_result runs[MAX_ROUNDS];
 	int n;
 	bool failed; /* could not start: no more rounds */
@@ -367,6 +444,9 @@ static void progress(const struct options *o, int round, const struct perf_resul
 	if (r->ops_per_sec > 0)
 		fprintf(stderr, "  %10.0f ops/s  p50 %.1f us%s", r->ops_per_sec, r->p50_us,
 			r->latency_own ? " (its own)" : "");
+	if (r->consumers)
+		fprintf(stderr, "  %d consumers popped %llu of %llu", r->consumers,
+			(unsigned long long)r->received, (unsigned long long)r->pushed);
 	if (r->errors)
 		fprintf(stderr, "  %llu errors: %s", (unsigned long long)r->errors, r->note);
 	fprintf(stderr, "\n");
@@ -394,15 +474,34 @@ static int plan(const struct options *o, const struct perf_workload *w, struct e
 		if (w->inflight <= 1 ? shape != PERF_SHAPE_SYNC
 				     : shape == PERF_SHAPE_SYNC || !(o->shapes & 1u << shape))
 			continue;
-		for (int s = 0; s < o->nshards; s++)
-			e[n++] = (struct entry){
-			    .kind = RUN_RESPIO, .batch = batch, .shards = o->shards[s]};
+		for (int s = 0; s < o->nshards; s++) {
+			/* With consumers, the rows without them push too: the
+			 * pipeline's work is the same in both. */
+			struct entry r = {.kind = RUN_RESPIO,
+					  .batch = batch,
+					  .shards = o->shards[s],
+					  .push_every = o->blpop ? PERF_PUSH_EVERY : 0};
+
+			e[n++] = r;
+			if (o->blpop) {
+				r.consumers = o->blpop;
+				e[n++] = r;
+			}
+		}
 		if (o->hiredis)
 			e[n++] = (struct entry){.kind = RUN_HIREDIS, .batch = batch};
 		if (o->rb && shape != PERF_SHAPE_WINDOW)
 			e[n++] = (struct entry){.kind = RUN_RB, .batch = batch};
+		if (o->connect && shape == PERF_SHAPE_SYNC)
+			e[n++] = (struct entry){.kind = RUN_CONNECT};
 	}
 	return n;
+}
+
+/* The most entries plan() makes for one configuration. */
+static int max_entries(const struct options *o)
+{
+	return o->nshards * 4 + 8;
 }
 
 /* redis-benchmark's -n is sized from a rate: its own last one, else that
@@ -412,7 +511,7 @@ static double rate_hint(const struct entry *e, int n, const struct entry *rb)
 	if (rb->n)
 		return rb->runs[rb->n - 1].ops_per_sec;
 	for (int i = 0; i < n; i++)
-		if (&e[i] != rb && e[i].n && e[i].batch == rb->batch)
+		if (&e[i] != rb && e[i].n && e[i].batch == rb->batch && e[i].kind != RUN_CONNECT)
 			return entry_median_ops(&e[i]);
 	return 0;
 }
@@ -425,10 +524,14 @@ static bool run_entry(struct perf_workload *w, struct entry *all, int n, struct 
 
 	w->batch = e->batch;
 	w->shards = e->shards;
+	w->blpop_consumers = e->consumers;
+	w->push_every = e->push_every;
 	if (e->kind == RUN_RESPIO)
-		rc = perf_run(&perf_load_respio, w, r);
+		rc = perf_run(e->consumers ? &perf_load_respio_blpop : &perf_load_respio, w, r);
 	else if (e->kind == RUN_HIREDIS)
 		rc = perf_run(&perf_load_hiredis, w, r);
+	else if (e->kind == RUN_CONNECT)
+		rc = perf_run(&perf_load_connect, w, r);
 	else
 		rc = perf_redis_benchmark(w, rate_hint(all, n, e), r);
 	if (rc < 0) {
@@ -447,7 +550,7 @@ static bool run_entry(struct perf_workload *w, struct entry *all, int n, struct 
 static int run_config(const struct options *o, struct perf_workload *w, struct perf_result *rows,
 		      int *nrows, bool *printed_header)
 {
-	struct entry *e = calloc((size_t)o->nshards * 2 + 6, sizeof(*e));
+	struct entry *e = calloc((size_t)max_entries(o), sizeof(*e));
 	int n, rc = 0;
 
 	if (!e)
@@ -462,7 +565,7 @@ static int run_config(const struct options *o, struct perf_workload *w, struct p
 			if (!run_entry(w, e, n, x)) {
 				x->failed = true;
 				rc = -1;
-				if (x->kind == RUN_RESPIO)
+				if (x->kind == RUN_RESPIO && !x->consumers)
 					break; /* respio itself failed: stop here */
 				continue;
 			}
@@ -559,7 +662,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	rows = calloc((size_t)(o.nthreads * o.ninflight * (o.nshards * 2 + 6)), sizeof(*rows));
+	rows = calloc((size_t)(o.nthreads * o.ninflight * max_entries(&o)), sizeof(*rows));
 	if (!rows) {
 		perf_server_stop(&server);
 		return 2;
@@ -585,6 +688,11 @@ int main(int argc, char **argv)
 			fprintf(f, "\n");
 			perf_print_ratios(f, rows, nrows);
 		}
+		perf_print_mixes(f, rows, nrows);
+		if (o.blpop)
+			perf_print_consumers(f, rows, nrows);
+		if (o.connect)
+			perf_print_connect(f, rows, nrows);
 		if (o.tune) {
 			fprintf(f, "\nrecommendation (--p99-budget-us %.0f):\n", o.budget_us);
 			perf_tune_recommend(f, rows, nrows, o.budget_us);

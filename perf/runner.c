@@ -96,7 +96,7 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 	struct perf_thread *ts;
 	struct thread_arg *args;
 	pthread_t *tids;
-	struct hist *all;
+	struct hist *all, *mix;
 	char err[160] = "";
 	void *ctx = NULL;
 	uint64_t t0 = 0, t1, per, extra;
@@ -113,6 +113,7 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 	r->threads = w->threads;
 	r->inflight = w->inflight;
 	r->p50_us = r->p99_us = r->p999_us = r->cpu_us_per_op = r->allocs_per_op = NAN;
+	r->session_p50_us = r->session_p99_us = r->txn_p50_us = r->txn_p99_us = NAN;
 	if (load->start(w, &ctx, err, sizeof(err)) < 0) {
 		snprintf(r->note, sizeof(r->note), "%s", err);
 		return -1;
@@ -121,7 +122,8 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 	args = calloc((size_t)n, sizeof(*args));
 	tids = calloc((size_t)n, sizeof(*tids));
 	all = malloc(sizeof(*all));
-	if (!ts || !args || !tids || !all) {
+	mix = malloc(2 * sizeof(*mix));
+	if (!ts || !args || !tids || !all || !mix) {
 		snprintf(r->note, sizeof(r->note), "out of memory");
 		rc = -1;
 		goto out;
@@ -138,6 +140,8 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 		if (w->requests && !ts[i].quota)
 			ts[i].done = true;
 		hist_reset(&ts[i].hist);
+		hist_reset(&ts[i].mix_hist[0]);
+		hist_reset(&ts[i].mix_hist[1]);
 		args[i] = (struct thread_arg){load, &ts[i]};
 		if (pthread_create(&tids[i], NULL, thread_main, &args[i]) != 0) {
 			snprintf(r->note, sizeof(r->note), "pthread_create: %s", strerror(errno));
@@ -171,9 +175,15 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 		goto out;
 
 	hist_reset(all);
+	hist_reset(&mix[0]);
+	hist_reset(&mix[1]);
 	for (int i = 0; i < n; i++) {
 		hist_merge(all, &ts[i].hist);
+		hist_merge(&mix[0], &ts[i].mix_hist[0]);
+		hist_merge(&mix[1], &ts[i].mix_hist[1]);
 		r->ops += ts[i].ops;
+		for (int op = 0; op < PERF_OPS; op++)
+			r->by_op[op] += ts[i].by_op[op];
 		r->errors += ts[i].errors;
 		if (ts[i].errors && !r->note[0])
 			snprintf(r->note, sizeof(r->note), "%s", ts[i].error);
@@ -189,8 +199,19 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 		if (perf_alloc_count_available())
 			r->allocs_per_op = (double)allocs / (double)r->ops;
 	}
+	if (mix[0].count) {
+		r->session_p50_us = (double)hist_quantile(&mix[0], 0.50) / 1e3;
+		r->session_p99_us = (double)hist_quantile(&mix[0], 0.99) / 1e3;
+	}
+	if (mix[1].count) {
+		r->txn_p50_us = (double)hist_quantile(&mix[1], 0.50) / 1e3;
+		r->txn_p99_us = (double)hist_quantile(&mix[1], 0.99) / 1e3;
+	}
+	if (load->finish)
+		load->finish(ctx, r);
 out:
 	load->stop(ctx);
+	free(mix);
 	free(all);
 	free(tids);
 	free(args);
