@@ -374,6 +374,12 @@ static unsigned process_cqes(struct respio__shard *sh)
 		n++;
 	}
 	io_uring_cq_advance(&sh->uring, n);
+	/* Automatic leases whose command was answered go back to the pool
+	 * before their callers wake: a consumer that blocks again at once
+	 * finds its connection free, not still out. */
+	if (n && sh->slice.leases_out)
+		for (uint32_t i = sh->slice.nshared; i < sh->slice.nlinks; i++)
+			respio__slice_after_turn(&sh->slice, respio__slice_link(&sh->slice, i));
 	/* Every reply of this batch is published: wake its waiters now. */
 	flush_wakes(sh);
 	if (sh->sink.suspect) {

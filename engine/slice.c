@@ -222,6 +222,8 @@ void respio__slice_accept_special(struct respio__slice *s, respio_future *f, int
 	switch (f->kind) {
 	case RESPIO__REQ_UNIT: respio__slice_push(s, l, f, now); return;
 	case RESPIO__REQ_LEASED:
+		if (!pooled(s, l)->auto_lease)
+			s->leases_out++;
 		pooled(s, l)->auto_lease = true;
 		respio__slice_push(s, l, f, now);
 		return;
@@ -260,6 +262,7 @@ void respio__slice_lease_check(struct respio__slice *s, struct respio__link *l)
 	if (!keep)
 		close_lease(s, l);
 	p->auto_lease = false;
+	s->leases_out--;
 	respio__store_release_u32(&p->pinned, 0);
 	respio__pool_put(s->pool, p->slot, keep);
 }

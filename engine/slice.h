@@ -64,6 +64,7 @@ struct respio__slice {
 	/* Requests wait out failed dials up to their deadlines rather than
 	 * fail at once (Sentinel: a failover is a few seconds of refusals). */
 	bool patient;
+	uint32_t leases_out;   /* lease links with an automatic lease */
 	int64_t held_until_ns; /* a failover holds writes until then */
 	struct respio__sink *sink;
 	struct respio__slice_io io;
