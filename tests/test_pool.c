@@ -618,7 +618,7 @@ static void *pipe_main(void *p)
 	int64_t hard_stop = now_ms() + 30000;
 	char key[48];
 
-	w->n = 0;
+	w->n = w->failures = 0;
 	while (!atomic_load(w->stop) && w->n < PIPE_CAP && now_ms() < hard_stop) {
 		respio_future *fs[2 * PIPE_WINDOW];
 		int64_t t0 = now_us();
