@@ -357,7 +357,8 @@ Test(pool, idle_lease_connections_are_closed_after_max_idle)
 /* --- 3, 4. the bound under load, stats at rest ----------------------------- */
 
 #define LOAD_THREADS 64
-#define LOAD_ROUNDS  20
+#define LOAD_ROUNDS  5000 /* at most; the load runs LOAD_MS */
+#define LOAD_MS	     1500
 #define LOAD_WINDOW  8
 
 struct load_worker {
@@ -478,13 +479,15 @@ static void *monitor_main(void *p)
 	return NULL;
 }
 
-/* 64 threads of sessions and pipelined requests on max 8 connections:
- * how many begins, failures. */
+/* 64 threads of sessions and pipelined requests on max 8 connections for
+ * LOAD_MS (long enough for the monitor's samples): how many begins,
+ * failures. Every thread must get some rounds done: a begin waits its turn. */
 static void run_load(respio_client *c, struct monitor *m, int *begins, int *failures)
 {
 	pthread_t th[LOAD_THREADS], mon;
 	static struct load_worker w[LOAD_THREADS];
-	int64_t until = now_ms() + 60000;
+	int64_t until = now_ms() + LOAD_MS;
+	int least = LOAD_ROUNDS;
 
 	*begins = *failures = 0;
 	if (m)
@@ -500,9 +503,12 @@ static void run_load(respio_client *c, struct monitor *m, int *begins, int *fail
 		if (w[i].failures)
 			cr_log_error("thread %d: %d failures, first %s", i, w[i].failures,
 				     w[i].why);
-		cr_expect_eq(w[i].rounds, LOAD_ROUNDS, "thread %d did %d rounds in 60 s", i,
-			     w[i].rounds);
+		if (w[i].rounds < least)
+			least = w[i].rounds;
 	}
+	cr_log_info("%d begins; the slowest of %d threads did %d rounds", *begins, LOAD_THREADS,
+		    least);
+	cr_expect_geq(least, 1, "a thread did no round in %d ms", LOAD_MS);
 	if (m) {
 		atomic_store(&m->stop, true);
 		pthread_join(mon, NULL);
@@ -543,7 +549,7 @@ Test(pool, max_connections_bounds_every_socket_under_load)
 		    (unsigned long long)st.pool_waits);
 	cr_assert_eq(failures, 0);
 	cr_assert_eq(m.errors, 0, "the monitor could not read CLIENT LIST");
-	cr_assert_geq(m.samples, 5);
+	cr_assert_geq(m.samples, 20);
 	cr_assert_leq(m.max_server, 8, "the server saw %d connections (max 8)", m.max_server);
 	cr_assert_leq(m.max_client, 8, "the client counted %d connections (max 8)", m.max_client);
 	cr_assert_gt(st.pool_waits, 0, "no begin ever waited: the pool was never full");
