@@ -79,7 +79,10 @@ static bool is_int_array(const respio_reply *r, size_t n)
 	return true;
 }
 
-/* begin, MULTI, INCR k, INCR total, EXEC, end: pipelined on the session. */
+/* begin, MULTI, INCR k, INCR total, EXEC, end: pipelined on the session,
+ * or one at a time, so that a kill often lands between two of them (the
+ * later ones must then fail, never run on another connection outside the
+ * transaction). */
 static void session_tx(struct worker *w)
 {
 	char key[32];
@@ -87,6 +90,7 @@ static void session_tx(struct worker *w)
 	const int argc[4] = {1, 2, 2, 1};
 	respio_future *f[4] = {0};
 	respio_session *s = NULL;
+	bool stepwise = rand_r(&w->seed) % 2;
 	int rc, st, fate;
 
 	snprintf(key, sizeof(key), "sess:%d", w->id);
@@ -103,10 +107,19 @@ static void session_tx(struct worker *w)
 		/* CLOSED: the session's connection was killed. */
 		CHECK(rc == 0 || rc == RESPIO_E_CLOSED, "session submit %s: %s", cmds[i][0],
 		      respio_err_name(rc));
+		if (stepwise && f[i])
+			settle(f[i], cmds[i][0]);
 	}
 	for (int i = 0; i < 4; i++)
 		if (f[i])
 			settle(f[i], cmds[i][0]);
+	/* After MULTI, an answered INCR is QUEUED: anything else ran outside
+	 * the transaction. */
+	for (int i = 1; i < 3 && f[0] && respio_future_status(f[0]) == 0; i++)
+		if (f[i] && respio_future_ready(f[i]) && respio_future_status(f[i]) == 0)
+			CHECK(respio_reply_type(respio_future_reply(f[i])) == RESPIO_REPLY_STATUS,
+			      "%s after MULTI answered type %d, not QUEUED", cmds[i][0],
+			      respio_reply_type(respio_future_reply(f[i])));
 	if (!f[3] || !respio_future_ready(f[3])) {
 		w->sess_failed++; /* reported above */
 	} else if ((st = respio_future_status(f[3])) == 0) {
