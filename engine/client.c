@@ -189,7 +189,7 @@ static void prewarm(struct respio_client *c)
  * or name no master, fail create with what they said.
  */
 static int find_master(struct respio_client *c, char *host, size_t cap, int *port, char *detail,
-		       size_t dcap)
+		       size_t dcap, bool *known)
 {
 	const respio_sentinel_config *sc = c->cfg.sentinel;
 	int rc;
@@ -199,12 +199,14 @@ static int find_master(struct respio_client *c, char *host, size_t cap, int *por
 	c->cfg.sentinel = NULL;
 	snprintf(host, cap, "%s", c->cfg.host);
 	*port = c->cfg.port;
+	*known = false;
 	if (!sc)
 		return 0;
 	rc = respio__sentinel_create(sc, &c->cfg, &c->sentinel);
 	if (rc < 0)
 		return rc;
 	rc = respio__sentinel_discover(c->sentinel, host, cap, port, detail, dcap);
+	*known = rc == 0;
 	if (rc == RESPIO_E_NO_SENTINEL) {
 		snprintf(host, cap, "%s", c->cfg.host);
 		*port = c->cfg.port;
@@ -220,6 +222,7 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	uint32_t nshards;
 	char detail[RESPIO__DETAIL_SIZE] = "", host[RESPIO__HOST_SIZE];
 	int rc, fd = -1, port;
+	bool known = false; /* the Sentinels named the master: confirm its ROLE */
 
 	/* No client comes back on failure: the reason goes to the thread's
 	 * error detail, respio_client_errdetail(NULL). */
@@ -277,13 +280,12 @@ int respio_client_create(const respio_config *cfg, respio_client **out)
 	if (rc == 0)
 		rc = layout_pool(c);
 	if (rc == 0)
-		rc = find_master(c, host, sizeof(host), &port, detail, sizeof(detail));
+		rc = find_master(c, host, sizeof(host), &port, detail, sizeof(detail), &known);
 	/* Dial the first connection here, synchronously: a wrong address or
 	 * password fails create with a clear error instead of every request
 	 * failing later. */
 	if (rc == 0)
-		rc = respio__dial_now(&c->cfg, host, port, c->sentinel != NULL, &fd, detail,
-				      sizeof(detail));
+		rc = respio__dial_now(&c->cfg, host, port, known, &fd, detail, sizeof(detail));
 	if (rc < 0) {
 		respio__sync_detail_set(detail[0] ? detail : respio_strerror(rc));
 		client_free(c);

@@ -12,6 +12,7 @@
 #include "atomic.h"
 #include "control.h"
 #include "dial.h"
+#include "future.h"
 
 /*
  * Dials in flight at once, per client. More than one, so that a dial that
@@ -45,6 +46,7 @@ struct respio__control {
 	bool check_role;	       /* dials confirm ROLE = master (Sentinel) */
 	_Atomic uint32_t suspect;      /* a shard saw a sign of failover */
 	_Atomic uint64_t hold_until;   /* CLOCK_MONOTONIC: writes held until then */
+	int64_t next_paced;	       /* CLOCK_MONOTONIC: the next paced dial's turn */
 	void (*on_suspect)(void *arg); /* wakes whoever acts on it */
 	void *on_suspect_arg;
 };
@@ -93,6 +95,26 @@ int respio__control_last_error(struct respio__control *ctl, char *buf, size_t ca
 	return err;
 }
 
+/* Redials after losses reach the server one per RESPIO__PACE_NS at most,
+ * however many pile up (a server that accepts but answers late holds the
+ * dialers, then releases them all at once). Under the lock; returns with
+ * it held. A stop cuts the wait short. */
+#define RESPIO__PACE_NS 5000000LL
+
+static void wait_turn(struct respio__control *ctl)
+{
+	int64_t now = respio__now_ns(), at = ctl->next_paced > now ? ctl->next_paced : now;
+
+	ctl->next_paced = at + RESPIO__PACE_NS;
+	while (!ctl->stop && (now = respio__now_ns()) < at) {
+		int64_t ns = at - now < 10000000 ? at - now : 10000000;
+
+		pthread_mutex_unlock(&ctl->lock);
+		nanosleep(&(struct timespec){.tv_nsec = ns}, NULL);
+		pthread_mutex_lock(&ctl->lock);
+	}
+}
+
 static void *dialer_main(void *arg)
 {
 	struct respio__control *ctl = arg;
@@ -111,6 +133,8 @@ static void *dialer_main(void *arg)
 			break;
 		d = RESPIO__QUEUE_DATA(respio__queue_pop(&ctl->queue), struct respio__dial_request,
 				       node);
+		if (d->paced)
+			wait_turn(ctl);
 		memcpy(host, ctl->host, sizeof(host));
 		port = ctl->port;
 		epoch = respio__load_relaxed_u32(&ctl->epoch);

@@ -412,14 +412,23 @@ static bool has_work(struct respio__shard *sh)
 	return !respio__lanes_empty(sh->lanes) || respio__mailbox_peek(&sh->mail);
 }
 
-static int64_t next_wake(struct respio__shard *sh, int64_t now)
+/* Maintenance (redials, stall checks) runs this often at most. */
+#define RESPIO__MAINT_NS 10000000LL
+
+static int64_t next_wake(struct respio__shard *sh, int64_t now, int64_t last_maint)
 {
 	int64_t t = now + RESPIO__IDLE_TICK_NS,
-		deadline = respio__deadlines_next(sh->sink.deadlines);
+		deadline = respio__deadlines_next(sh->sink.deadlines),
+		retry = respio__slice_next_retry(&sh->slice, t);
 
 	if (deadline < t)
 		t = deadline;
-	t = respio__slice_next_retry(&sh->slice, t);
+	/* A redial already due waits for the next maintenance pass: woken
+	 * before it, the shard would find nothing to do and spin until then. */
+	if (retry < last_maint + RESPIO__MAINT_NS)
+		retry = last_maint + RESPIO__MAINT_NS;
+	if (retry < t)
+		t = retry;
 	/* A hold ends on its own at its bound. */
 	if (sh->slice.held_until_ns > now && sh->slice.held_until_ns < t)
 		t = sh->slice.held_until_ns;
@@ -444,7 +453,7 @@ static void shard_loop(struct respio__shard *sh)
 		drained = drain_ring(sh, now);
 		if (now >= respio__deadlines_next(sh->sink.deadlines))
 			respio__slice_expire(&sh->slice, now);
-		if (now - last_maint >= 10000000) {
+		if (now - last_maint >= RESPIO__MAINT_NS) {
 			respio__slice_maintain(&sh->slice, now);
 			last_maint = now;
 		}
@@ -494,7 +503,7 @@ static void shard_loop(struct respio__shard *sh)
 				continue;
 			}
 			respio__counter_add(&sh->stats.sleeps, 1);
-			wait_ns = next_wake(sh, now) - now;
+			wait_ns = next_wake(sh, now, last_maint) - now;
 			ts.tv_sec = wait_ns / 1000000000;
 			ts.tv_nsec = wait_ns % 1000000000;
 			io_uring_submit_and_wait_timeout(&sh->uring, &cqe, 1, &ts, NULL);

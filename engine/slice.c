@@ -49,6 +49,10 @@ void respio__slice_dial(struct respio__slice *s, struct respio__link *l)
 {
 	struct respio__dial_request *d = &pooled(s, l)->dial;
 
+	/* The jittered redial after a loss is paced by the dialers too: when
+	 * the server answers late, requests pile up behind the 4 dialers and
+	 * would otherwise all connect the moment it answers. */
+	d->paced = l->state == RESPIO__LINK_WAITING;
 	l->state = RESPIO__LINK_DIALING;
 	d->reply_to = s->mail;
 	d->answer = (struct respio__msg){.link = l->index, .fd = -1, .in_link = true};

@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: MIT */
+/* The engine behind Redis Sentinel, against real redis-sentinel processes on
+ * loopback: discovery, the three failovers under load (planned, a killed
+ * master, a stopped one that comes back still claiming to be master), what
+ * happens to requests and sessions across them, dead Sentinels, and
+ * credentials. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <respio.h>
+
+#include "clock.h"
+#include "sentinel.h"
+
+TestSuite(sentinel, .timeout = 240);
+
+static test_sentinel_topology topo;
+
+static void start_topology(const struct test_sentinel_opts *opts)
+{
+	if (!test_have_redis_sentinel())
+		cr_skip_test("redis-sentinel is not installed");
+	cr_assert_eq(test_sentinel_start(&topo, opts), 0, "the Sentinel topology did not start");
+}
+
+static void stop_topology(void)
+{
+	test_sentinel_stop(&topo);
+}
+
+/* "127.0.0.1:P" for each Sentinel, plus dead ones first when asked. */
+struct sentinel_list {
+	char buf[TEST_SENTINELS + 2][32];
+	const char *hosts[TEST_SENTINELS + 2];
+	respio_sentinel_config sc;
+};
+
+static void sentinel_list(struct sentinel_list *l, int dead_first)
+{
+	int n = 0;
+
+	memset(l, 0, sizeof(*l));
+	for (int i = 0; i < dead_first; i++) {
+		/* A port nothing listens on: refused at once. */
+		snprintf(l->buf[n], sizeof(l->buf[n]), "127.0.0.1:%d", test_free_port());
+		l->hosts[n] = l->buf[n];
+		n++;
+	}
+	for (int i = 0; i < TEST_SENTINELS; i++) {
+		snprintf(l->buf[n], sizeof(l->buf[n]), "127.0.0.1:%d", topo.sentinel_port[i]);
+		l->hosts[n] = l->buf[n];
+		n++;
+	}
+	l->sc.hosts = l->hosts;
+	l->sc.nhosts = n;
+	l->sc.master_name = TEST_SENTINEL_MASTER;
+}
+
+static respio_client *sentinel_client(struct sentinel_list *l, respio_config *cfg)
+{
+	respio_client *c = NULL;
+	int rc;
+
+	cfg->sentinel = &l->sc;
+	rc = respio_client_create(cfg, &c);
+	cr_assert_eq(rc, 0, "create: %s (%s)", respio_err_name(rc), respio_client_errdetail(NULL));
+	return c;
+}
+
+static void base_config(respio_config *cfg)
+{
+	respio_config_init(cfg);
+	cfg->shards = 2;
+	cfg->timeout_ms = 20000; /* a failover takes seconds: requests wait it out */
+	cfg->pool.min_connections = 2;
+	cfg->pool.max_connections = 4;
+	/* Where nothing answers: the Sentinels must be what is used. */
+	cfg->port = test_free_port();
+}
+
+#define ARGV(...) (const char *const[]){__VA_ARGS__}
+
+/* Our engine's connections on the data node at port: CLIENT LIST's normal
+ * clients without a name (Sentinels name theirs), less the one asking. */
+static int our_connections(int port)
+{
+	char out[65536];
+	int n = 0;
+
+	if (test_sentinel_command(port, topo.pass[0] ? topo.pass : NULL, out, sizeof(out), 2,
+				  ARGV("CLIENT", "LIST")) != '$')
+		return -1;
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
+		if (strstr(line, " name= ") && strstr(line, " flags=N ") &&
+		    !strstr(line, "cmd=client"))
+			n++;
+	return n;
+}
+
+static long long get_int(int port, const char *key)
+{
+	char out[64];
+
+	if (test_sentinel_command(port, topo.pass[0] ? topo.pass : NULL, out, sizeof(out), 2,
+				  ARGV("GET", key)) < 0)
+		return -1;
+	return atoll(out);
+}
+
+/* --- load: 16 threads of INCR on their own counters ------------------------ */
+
+#define LOAD_THREADS 16
+
+struct counter {
+	respio_client *c;
+	char key[48];
+	atomic_bool *stop;
+	long acked;	  /* INCRs answered */
+	long long top;	  /* the largest value answered */
+	long backwards;	  /* answers not above the one before: a counter reset */
+	long sent_errors; /* failed, fate SENT: may have run */
+	long unsent_errors;
+	long hangs;		 /* a wait that did not end within 30 s */
+	int64_t last_ack_us;	 /* when the last answer came */
+	int64_t longest_gap_us;	 /* between two answers */
+	int first_error;
+};
+
+static void *count_up(void *p)
+{
+	struct counter *k = p;
+	long long prev = 0;
+
+	k->last_ack_us = now_us();
+	while (!atomic_load(k->stop)) {
+		respio_future *f;
+		int rc = respio_submit(k->c, 2, ARGV("INCR", k->key), NULL, &f);
+
+		if (rc < 0) {
+			k->unsent_errors++;
+			k->first_error = k->first_error ? k->first_error : rc;
+			sleep_ms(1);
+			continue;
+		}
+		if (respio_future_wait(f, 30000) < 0) {
+			k->hangs++;
+			respio_future_release(f);
+			break;
+		}
+		rc = respio_future_status(f);
+		if (rc == 0) {
+			long long v = respio_reply_integer(respio_future_reply(f));
+			int64_t t = now_us();
+
+			k->acked++;
+			k->backwards += v <= prev;
+			prev = v;
+			if (v > k->top)
+				k->top = v;
+			if (t - k->last_ack_us > k->longest_gap_us)
+				k->longest_gap_us = t - k->last_ack_us;
+			k->last_ack_us = t;
+		} else {
+			k->first_error = k->first_error ? k->first_error : rc;
+			if (respio_future_fate(f) == RESPIO_FATE_SENT)
+				k->sent_errors++;
+			else
+				k->unsent_errors++;
+		}
+		respio_future_release(f);
+	}
+	return NULL;
+}
+
+struct load {
+	pthread_t th[LOAD_THREADS];
+	struct counter k[LOAD_THREADS];
+	atomic_bool stop;
+};
+
+static void load_start(struct load *l, respio_client *c, const char *name)
+{
+	atomic_init(&l->stop, false);
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		l->k[i] = (struct counter){.c = c, .stop = &l->stop};
+		snprintf(l->k[i].key, sizeof(l->k[i].key), "%s:%d", name, i);
+		cr_assert_eq(pthread_create(&l->th[i], NULL, count_up, &l->k[i]), 0);
+	}
+}
+
+/* Stop the load, wait for the old master's demotion (so nothing still to
+ * be thrown away is counted), and report what was lost: acknowledged
+ * increments the final master does not have, and answers that went
+ * backwards (a counter reset by a demotion hides a loss from the first
+ * measure). */
+static void load_finish(struct load *l, const char *scenario, int old_port, long *lost_out,
+			long *backwards_out)
+{
+	long acked = 0, lost = 0, backwards = 0, sent = 0, unsent = 0, hangs = 0;
+	int64_t gap = 0;
+	int master;
+
+	atomic_store(&l->stop, true);
+	for (int i = 0; i < LOAD_THREADS; i++)
+		pthread_join(l->th[i], NULL);
+	cr_assert_eq(test_sentinel_wait_demoted(&topo, old_port, 30000), 0,
+		     "the old master was not demoted");
+	master = test_sentinel_master_port(&topo);
+	cr_assert_neq(master, old_port);
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		struct counter *k = &l->k[i];
+		long long final = get_int(master, k->key);
+
+		acked += k->acked;
+		if (final < k->top)
+			lost += (long)(k->top - final);
+		backwards += k->backwards;
+		sent += k->sent_errors;
+		unsent += k->unsent_errors;
+		hangs += k->hangs;
+		if (k->longest_gap_us > gap)
+			gap = k->longest_gap_us;
+	}
+	cr_log_info("respio %s: acked %ld, lost %ld, backwards %ld; failed: %ld sent (may have "
+		    "run), %ld unsent; longest gap between answers %lld ms",
+		    scenario, acked, lost, backwards, sent, unsent, (long long)(gap / 1000));
+	fprintf(stderr,
+		"respio %s: acked %ld lost %ld backwards %ld; failed sent %ld unsent %ld; "
+		"longest gap %lld ms\n",
+		scenario, acked, lost, backwards, sent, unsent, (long long)(gap / 1000));
+	cr_assert_eq(hangs, 0, "%ld futures never completed", hangs);
+	for (int i = 0; i < LOAD_THREADS; i++)
+		cr_assert_gt(l->k[i].acked, 0, "thread %d never got an answer", i);
+	*lost_out = lost;
+	*backwards_out = backwards;
+}
+
+/* --- discovery ------------------------------------------------------------- */
+
+Test(sentinel, discovers_the_master_past_a_dead_sentinel, .fini = stop_topology)
+{
+	struct sentinel_list l;
+	respio_config cfg;
+	respio_client *c;
+	respio_reply *r;
+	respio_stats st;
+
+	start_topology(NULL);
+	sentinel_list(&l, 1); /* one of four is dead */
+	base_config(&cfg);
+	c = sentinel_client(&l, &cfg);
+	cr_assert_eq(respio_command(respio_client_target(c), 3, ARGV("SET", "d:k", "v"), NULL, &r),
+		     0);
+	respio_reply_free(r);
+	{
+		char out[32];
+
+		test_sentinel_command(topo.master.port, NULL, out, sizeof(out), 2,
+				      ARGV("GET", "d:k"));
+		cr_assert_str_eq(out, "v", "not written to the master");
+	}
+	respio_client_stats(c, &st, NULL, 0);
+	cr_assert_eq(st.failovers, 0);
+	respio_client_destroy(c);
+}
+
+/* Sentinel's credentials are its own: swapped with the data nodes', create
+ * fails and says which side refused. */
+Test(sentinel, credentials_are_separate, .fini = stop_topology)
+{
+	struct test_sentinel_opts o = {.pass = "datapw", .sentinel_pass = "sentpw"};
+	struct sentinel_list l;
+	respio_config cfg;
+	respio_client *c = NULL;
+	respio_reply *r;
+	int rc;
+
+	start_topology(&o);
+	sentinel_list(&l, 0);
+	base_config(&cfg);
+	cfg.password = "datapw";
+	l.sc.password = "sentpw";
+	c = sentinel_client(&l, &cfg);
+	cr_assert_eq(respio_command(respio_client_target(c), 1, ARGV("PING"), NULL, &r), 0);
+	respio_reply_free(r);
+	respio_client_destroy(c);
+
+	/* Swapped: the Sentinels refuse. */
+	cfg.password = "sentpw";
+	l.sc.password = "datapw";
+	cfg.sentinel = &l.sc;
+	rc = respio_client_create(&cfg, &c);
+	cr_assert_eq(rc, RESPIO_E_HANDSHAKE, "%s", respio_err_name(rc));
+	cr_assert(strstr(respio_client_errdetail(NULL), "Sentinel"), "%s",
+		  respio_client_errdetail(NULL));
+	/* Right for the Sentinels, wrong for the data nodes: the master refuses. */
+	cfg.password = "wrong";
+	l.sc.password = "sentpw";
+	rc = respio_client_create(&cfg, &c);
+	cr_assert_eq(rc, RESPIO_E_HANDSHAKE, "%s", respio_err_name(rc));
+	cr_assert_null(strstr(respio_client_errdetail(NULL), "Sentinel"), "%s",
+		       respio_client_errdetail(NULL));
+}
+
+/* --- failovers under load --------------------------------------------------- */
+
+/* SENTINEL FAILOVER with 16 threads writing: no future hangs, unsent
+ * requests move to the new master, none of our connections stays on the
+ * old one, a session in use fails with RESPIO_E_FAILOVER, and what is lost
+ * is only what was on the wire at the promotion. */
+Test(sentinel, planned_failover_under_load, .fini = stop_topology)
+{
+	struct sentinel_list l;
+	respio_config cfg;
+	respio_client *c;
+	respio_session *s;
+	respio_reply *r;
+	respio_stats st;
+	struct load load;
+	long lost, backwards;
+	int old = 0, now_master, rc;
+
+	start_topology(NULL);
+	old = topo.master.port;
+	sentinel_list(&l, 0);
+	base_config(&cfg);
+	c = sentinel_client(&l, &cfg);
+	cr_assert_eq(respio_begin(c, &s), 0);
+	cr_assert_eq(respio_command(respio_session_target(s), 1, ARGV("PING"), NULL, &r), 0);
+	respio_reply_free(r);
+
+	load_start(&load, c, "planned");
+	sleep_ms(1000);
+	now_master = test_sentinel_failover(&topo);
+	cr_assert_gt(now_master, 0, "the failover did not happen");
+	sleep_ms(1000);
+
+	/* The session's connection was on the old master. */
+	rc = respio_command(respio_session_target(s), 1, ARGV("PING"), NULL, &r);
+	cr_assert_eq(rc, RESPIO_E_FAILOVER, "session after the switch: %s", respio_err_name(rc));
+	respio_end(s);
+	cr_assert_eq(our_connections(old), 0, "connections left on the old master");
+	cr_assert_gt(our_connections(now_master), 0);
+
+	load_finish(&load, "SENTINEL FAILOVER", old, &lost, &backwards);
+	respio_client_stats(c, &st, NULL, 0);
+	cr_assert_eq(st.failovers, 1);
+	cr_assert_geq(st.failover_holds, 1, "the failover's progress was not seen");
+	/* Only what was on the wire at the promotion: at most one request per
+	 * thread (each has one in flight). */
+	cr_assert_leq(lost, LOAD_THREADS, "lost %ld acknowledged increments", lost);
+	cr_assert_leq(backwards, LOAD_THREADS);
+	respio_client_destroy(c);
+}
+
+static void fault_scenario(const char *name, int sig, int stopped_ms)
+{
+	struct sentinel_list l;
+	respio_config cfg;
+	respio_client *c;
+	respio_stats st;
+	struct load load;
+	test_server *old_node;
+	long lost, backwards;
+	int old;
+
+	start_topology(NULL);
+	old = topo.master.port;
+	old_node = test_sentinel_node(&topo, old);
+	sentinel_list(&l, 0);
+	base_config(&cfg);
+	c = sentinel_client(&l, &cfg);
+	load_start(&load, c, name);
+	sleep_ms(1000);
+	test_server_signal(old_node, sig);
+	if (sig == SIGSTOP) {
+		sleep_ms(stopped_ms);
+		test_server_signal(old_node, SIGCONT);
+	} else {
+		/* Wait for the switch, then bring it back as a replica. */
+		for (int i = 0; i < 300 && test_sentinel_master_port(&topo) == old; i++)
+			sleep_ms(50);
+		cr_assert_eq(test_server_restart(old_node), 0);
+	}
+	for (int i = 0; i < 300; i++) {
+		respio_client_stats(c, &st, NULL, 0);
+		if (st.failovers > 0)
+			break;
+		sleep_ms(50);
+	}
+	cr_assert_eq(st.failovers, 1, "the client did not follow the failover");
+	sleep_ms(1000);
+	cr_assert_eq(our_connections(old), 0, "connections left on the old master");
+	load_finish(&load, name, old, &lost, &backwards);
+	/* A crash loses what had not replicated; a stopped master loses what
+	 * was in flight when it stopped. Neither is more than a handful here,
+	 * while a client that lingers on the demoted master loses thousands. */
+	cr_assert_leq(lost + backwards, 4 * LOAD_THREADS, "lost %ld, backwards %ld", lost,
+		      backwards);
+	respio_client_destroy(c);
+}
+
+Test(sentinel, killed_master_under_load, .fini = stop_topology)
+{
+	fault_scenario("SIGKILL of the master", SIGKILL, 0);
+}
+
+/* The stale master: stopped for 6 s, it comes back still claiming to be
+ * master for seconds after the Sentinels moved on. */
+Test(sentinel, stopped_master_under_load, .fini = stop_topology)
+{
+	fault_scenario("SIGSTOP of the master for 6 s", SIGSTOP, 6000);
+}
+
+/* --- Sentinels failing ----------------------------------------------------- */
+
+/* Kill the Sentinel the client asks first (subscribed like the others),
+ * then fail over through the other two: the client follows. */
+Test(sentinel, follows_a_failover_after_a_sentinel_dies, .fini = stop_topology)
+{
+	struct sentinel_list l;
+	respio_config cfg;
+	respio_client *c;
+	respio_reply *r;
+	respio_stats st;
+	int next;
+
+	start_topology(NULL);
+	sentinel_list(&l, 0);
+	base_config(&cfg);
+	c = sentinel_client(&l, &cfg);
+	test_sentinel_signal_sentinel(&topo, 0, SIGKILL);
+	next = test_sentinel_failover(&topo);
+	cr_assert_gt(next, 0);
+	for (int i = 0; i < 200; i++) {
+		respio_client_stats(c, &st, NULL, 0);
+		if (st.failovers)
+			break;
+		sleep_ms(50);
+	}
+	cr_assert_eq(st.failovers, 1);
+	cr_assert_eq(respio_command(respio_client_target(c), 3, ARGV("SET", "f:k", "1"), NULL, &r),
+		     0);
+	respio_reply_free(r);
+	cr_assert_eq(get_int(next, "f:k"), 1);
+	respio_client_destroy(c);
+}
+
+/* Every Sentinel down for 10 s: discovery backs off (no spinning), the
+ * master keeps serving, and once they are back the client follows the next
+ * failover. */
+Test(sentinel, all_sentinels_down_then_back, .fini = stop_topology)
+{
+	struct sentinel_list l;
+	respio_config cfg;
+	respio_client *c;
+	respio_reply *r;
+	respio_stats st0, st1;
+	int next;
+
+	start_topology(NULL);
+	sentinel_list(&l, 0);
+	base_config(&cfg);
+	l.sc.cache_ms = 200; /* ask often, so a spin would show */
+	c = sentinel_client(&l, &cfg);
+	for (int i = 0; i < TEST_SENTINELS; i++)
+		test_sentinel_signal_sentinel(&topo, i, SIGKILL);
+	respio_client_stats(c, &st0, NULL, 0);
+	sleep_ms(10000);
+	respio_client_stats(c, &st1, NULL, 0);
+	/* Backing off from 100 ms to cache_ms: about 10 s / 200 ms = 50 asks
+	 * at most; a spin would be thousands. */
+	cr_log_info("rediscoveries while every Sentinel was down: %llu",
+		    (unsigned long long)(st1.rediscoveries - st0.rediscoveries));
+	cr_assert_leq(st1.rediscoveries - st0.rediscoveries, 80, "%llu asks in 10 s",
+		      (unsigned long long)(st1.rediscoveries - st0.rediscoveries));
+	cr_assert_eq(respio_command(respio_client_target(c), 3, ARGV("SET", "a:k", "1"), NULL, &r),
+		     0, "the master stopped being served");
+	respio_reply_free(r);
+	for (int i = 0; i < TEST_SENTINELS; i++)
+		cr_assert_eq(test_sentinel_restart_sentinel(&topo, i), 0);
+	next = test_sentinel_failover(&topo);
+	cr_assert_gt(next, 0);
+	for (int i = 0; i < 200; i++) {
+		respio_client_stats(c, &st1, NULL, 0);
+		if (st1.failovers)
+			break;
+		sleep_ms(50);
+	}
+	cr_assert_eq(st1.failovers, 1, "the failover after the outage was not followed");
+	respio_client_destroy(c);
+}
+
+/* No Sentinel answers at create: the configured address is the fallback.
+ * Pointed at the replica, writes answer -READONLY; that sign makes the
+ * client ask the Sentinels again once they are back, and it moves to the
+ * master. */
+Test(sentinel, readonly_from_a_replica_moves_the_client, .fini = stop_topology)
+{
+	struct sentinel_list l;
+	respio_config cfg;
+	respio_client *c;
+	respio_reply *r = NULL;
+	int rc = -1;
+
+	start_topology(NULL);
+	sentinel_list(&l, 0);
+	base_config(&cfg);
+	cfg.port = topo.replica.port;
+	cfg.timeout_ms = 2000;
+	for (int i = 0; i < TEST_SENTINELS; i++)
+		test_sentinel_signal_sentinel(&topo, i, SIGSTOP);
+	l.sc.timeout_ms = 200;
+	c = sentinel_client(&l, &cfg);
+	rc = respio_command(respio_client_target(c), 3, ARGV("SET", "ro:k", "1"), NULL, &r);
+	respio_reply_free(r);
+	cr_assert_eq(rc, RESPIO_E_SERVER, "a write on the replica: %s", respio_err_name(rc));
+	for (int i = 0; i < TEST_SENTINELS; i++)
+		test_sentinel_signal_sentinel(&topo, i, SIGCONT);
+	for (int i = 0; i < 200; i++) {
+		r = NULL;
+		rc = respio_command(respio_client_target(c), 3, ARGV("SET", "ro:k", "1"), NULL, &r);
+		respio_reply_free(r);
+		if (rc == 0)
+			break;
+		sleep_ms(50);
+	}
+	cr_assert_eq(rc, 0, "still on the replica: %s", respio_err_name(rc));
+	cr_assert_eq(get_int(topo.master.port, "ro:k"), 1);
+	respio_client_destroy(c);
+}
