@@ -517,15 +517,58 @@ static bool sentinels_settled(test_sentinel_topology *t, int mport)
 	return true;
 }
 
-static void dump_logs(test_sentinel_topology *t)
+/* Print SENTINEL what as Sentinel i sees it: each instance's port and flags. */
+static void describe_list(test_sentinel_topology *t, int i, const char *what)
+{
+	const char *argv[] = {"SENTINEL", what, TEST_SENTINEL_MASTER};
+	rval v;
+
+	fprintf(stderr, " %s:", what);
+	if (call(t->sentinel_port[i], spass(t), &v, 3, argv) != 0 || v.type != '*') {
+		fprintf(stderr, " (no answer)");
+		rval_free(&v);
+		return;
+	}
+	for (long long k = 0; k < v.n; k++) {
+		const char *p = entry_field(&v.elem[k], "port");
+		const char *flags = entry_field(&v.elem[k], "flags");
+
+		fprintf(stderr, " %s(%s)", p ? p : "?", flags ? flags : "?");
+	}
+	rval_free(&v);
+}
+
+/* On a failure: what each Sentinel sees, then the logs' last lines. An
+ * unknown Sentinel in the lists is another topology's whose master had a
+ * port one of these data nodes now has. */
+static void describe(test_sentinel_topology *t)
 {
 	char cmd[400];
 
+	fprintf(stderr, "test_sentinel: data nodes %d (started master), %d; Sentinels",
+		t->master.port, t->replica.port);
+	for (int i = 0; i < TEST_SENTINELS; i++)
+		fprintf(stderr, " %d%s", t->sentinel_port[i],
+			t->sentinel_pid[i] <= 0	 ? " (down)"
+			: t->sentinel_stopped[i] ? " (stopped)"
+						 : "");
+	fprintf(stderr, "\n");
+	for (int i = 0; i < TEST_SENTINELS; i++) {
+		if (!sentinel_live(t, i))
+			continue;
+		fprintf(stderr, "Sentinel %d names master %d;", t->sentinel_port[i],
+			named_master(t, i));
+		describe_list(t, i, "REPLICAS");
+		describe_list(t, i, "SENTINELS");
+		fprintf(stderr, "\n");
+	}
 	fprintf(stderr, "test_sentinel: the logs' last lines:\n");
 	for (int i = 0; i < TEST_SENTINELS; i++) {
 		if (!t->sentinel_dir[i][0])
 			continue;
-		snprintf(cmd, sizeof(cmd), "tail -n 12 '%s/sentinel.log' >&2", t->sentinel_dir[i]);
+		snprintf(cmd, sizeof(cmd),
+			 "(echo '== %s/sentinel.log'; tail -n 20 '%s/sentinel.log') >&2",
+			 t->sentinel_dir[i], t->sentinel_dir[i]);
 		if (system(cmd) != 0)
 			fprintf(stderr, "(no log in %s)\n", t->sentinel_dir[i]);
 	}
@@ -534,7 +577,8 @@ static void dump_logs(test_sentinel_topology *t)
 
 		if (!s->dir[0])
 			continue;
-		snprintf(cmd, sizeof(cmd), "tail -n 12 '%s/redis.log' >&2", s->dir);
+		snprintf(cmd, sizeof(cmd),
+			 "(echo '== %s/redis.log'; tail -n 20 '%s/redis.log') >&2", s->dir, s->dir);
 		if (system(cmd) != 0)
 			fprintf(stderr, "(no log in %s)\n", s->dir);
 	}
@@ -606,7 +650,7 @@ int test_sentinel_start(test_sentinel_topology *t, const struct test_sentinel_op
 	}
 	return 0;
 fail:
-	dump_logs(t);
+	describe(t);
 	test_sentinel_stop(t);
 	return -1;
 }
@@ -666,7 +710,7 @@ int test_sentinel_restart_sentinel(test_sentinel_topology *t, int i)
 	}
 	if (rc != 0) {
 		fprintf(stderr, "test_sentinel_restart_sentinel: it did not come up\n");
-		dump_logs(t);
+		describe(t);
 		return -1;
 	}
 	while (now_ms() < deadline) {
@@ -676,7 +720,7 @@ int test_sentinel_restart_sentinel(test_sentinel_topology *t, int i)
 		sleep_ms(50);
 	}
 	fprintf(stderr, "test_sentinel_restart_sentinel: the Sentinels did not settle\n");
-	dump_logs(t);
+	describe(t);
 	return -1;
 }
 
@@ -708,45 +752,88 @@ test_server *test_sentinel_node(test_sentinel_topology *t, int port)
 	return NULL;
 }
 
-int test_sentinel_failover(test_sentinel_topology *t)
+/* Ask the running Sentinels, one after the other, for a failover until one
+ * accepts: 0, or -1 at the deadline. */
+static int ask_failover(test_sentinel_topology *t, long long deadline)
 {
 	const char *argv[] = {"SENTINEL", "FAILOVER", TEST_SENTINEL_MASTER};
-	long long deadline = now_ms() + SETTLE_MS;
-	int old = test_sentinel_master_port(t), next, i = 0;
-	char reply[256] = "";
+	char reply[256] = "no Sentinel running";
 
-	if (old < 0) {
-		fprintf(stderr, "test_sentinel_failover: the Sentinels do not agree on a master\n");
-		return -1;
-	}
-	next = other_node(t, old);
 	/* NOGOODSLAVE while a Sentinel's view of the replica is stale, INPROG
 	 * while an earlier failover runs: ask again, the next Sentinel. */
-	for (;;) {
+	for (int i = 0;; i = (i + 1) % TEST_SENTINELS) {
 		if (sentinel_live(t, i) &&
 		    test_sentinel_command(t->sentinel_port[i], spass(t), reply, sizeof(reply), 3,
 					  argv) == '+')
-			break;
+			return 0;
 		if (now_ms() > deadline) {
 			fprintf(stderr, "test_sentinel_failover: SENTINEL FAILOVER: %s\n", reply);
-			dump_logs(t);
 			return -1;
 		}
-		i = (i + 1) % TEST_SENTINELS;
 		sleep_ms(100);
 	}
-	while (!sentinels_settled(t, next) || !data_synced(t, next)) {
-		if (now_ms() > deadline) {
+}
+
+/* Every running Sentinel still names old and none is failing it over: a
+ * failover it accepted was aborted (no good replica when it came to pick
+ * one, a timeout). */
+static bool failover_idle(test_sentinel_topology *t, int old)
+{
+	const char *argv[] = {"SENTINEL", "MASTER", TEST_SENTINEL_MASTER};
+
+	for (int i = 0; i < TEST_SENTINELS; i++) {
+		const char *flags;
+		bool busy;
+		rval v;
+
+		if (!sentinel_live(t, i))
+			continue;
+		if (named_master(t, i) != old || call(t->sentinel_port[i], spass(t), &v, 3, argv))
+			return false;
+		flags = entry_field(&v, "flags");
+		busy = !flags || strstr(flags, "failover_in_progress");
+		rval_free(&v);
+		if (busy)
+			return false;
+	}
+	return true;
+}
+
+int test_sentinel_failover(test_sentinel_topology *t)
+{
+	long long deadline = now_ms() + SETTLE_MS, asked;
+	int old = test_sentinel_master_port(t), next;
+
+	if (old < 0) {
+		fprintf(stderr, "test_sentinel_failover: the Sentinels do not agree on a master\n");
+		describe(t);
+		return -1;
+	}
+	next = other_node(t, old);
+	for (;;) {
+		if (ask_failover(t, deadline) != 0)
+			break;
+		asked = now_ms();
+		while (now_ms() < deadline) {
+			if (sentinels_settled(t, next) && data_synced(t, next))
+				return next;
+			if (now_ms() - asked > 2000 && failover_idle(t, old)) {
+				fprintf(stderr, "test_sentinel_failover: the failover was aborted, "
+						"asking again\n");
+				break;
+			}
+			sleep_ms(50);
+		}
+		if (now_ms() >= deadline) {
 			fprintf(stderr,
 				"test_sentinel_failover: port %d did not become the master "
 				"with %d its replica in sync\n",
 				next, old);
-			dump_logs(t);
-			return -1;
+			break;
 		}
-		sleep_ms(50);
 	}
-	return next;
+	describe(t);
+	return -1;
 }
 
 int test_sentinel_wait_demoted(test_sentinel_topology *t, int port, int timeout_ms)
