@@ -8,8 +8,9 @@ redis.sentinel.Sentinel(...).master_for('mymaster') for DURATION seconds; at
 FAULT_AT seconds the master is failed over (SENTINEL FAILOVER), killed
 (SIGKILL, then restarted from its config file once the Sentinels name
 another master) or stopped (SIGSTOP for STOP_SECS, then SIGCONT). Once the
-old master is a replica in sync again, the counters are read from the final
-master and one line is printed:
+load has run DURATION seconds, the old master is a replica in sync again and
+every Sentinel has seen it so (~21 s after the fault), the counters are read
+from the final master and one line is printed:
 
     redis-py SCENARIO: acked N final M lost L backwards B rollbacks R errors E
 
@@ -54,7 +55,7 @@ def parse_args():
                     help="tools/lab start sentinel's output ('-': stdin)")
     ap.add_argument("--scenario", choices=["failover", "kill", "stop"], required=True)
     ap.add_argument("--threads", type=int, default=16)
-    ap.add_argument("--duration", type=float, default=25.0, help="seconds of load")
+    ap.add_argument("--duration", type=float, default=30.0, help="seconds of load")
     ap.add_argument("--fault-at", type=float, default=5.0, help="second of the fault")
     ap.add_argument("--stop-secs", type=float, default=6.0, help="SIGSTOP length")
     ap.add_argument("--pass", dest="password", help="the data nodes' password")
@@ -89,6 +90,27 @@ def named_masters(a):
         except redis.RedisError:
             pass
     return names
+
+
+def sentinels_saw_demotion(a, old, new):
+    """Every answering Sentinel's last INFO of old shows new's replica, link up.
+
+    Sentinel asks replicas for INFO every 10 s; one that last saw old still
+    a master for over 8 s would demote it again right after the next
+    failover promotes it, and that failover would abort. Waiting for this
+    lets the next run on the same lab start clean."""
+    for host, port in a.sentinels:
+        try:
+            reps = sentinel_client(a, host, port).execute_command(
+                "SENTINEL", "REPLICAS", SERVICE)
+        except redis.ConnectionError:
+            continue
+        views = [dict(zip(r[::2], r[1::2])) for r in reps]
+        if not any(int(v.get("port", 0)) == old[1] and v.get("role-reported") == "slave"
+                   and int(v.get("master-port", 0)) == new[1]
+                   and v.get("master-link-status") == "ok" for v in views):
+            return False
+    return True
 
 
 def node(a, addr):
@@ -204,6 +226,9 @@ def main():
                 and int(r.get("master_port", 0)) == new[1])
     wait_until("the old master's demotion", demoted, a.timeout)
     log(t0, "old master demoted and in sync")
+    wait_until("the Sentinels to see the demotion",
+               lambda: sentinels_saw_demotion(a, old, new), a.timeout)
+    log(t0, "every Sentinel has seen it")
 
     time.sleep(max(0.0, t0 + a.duration - time.monotonic()))
     stop.set()

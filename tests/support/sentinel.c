@@ -22,6 +22,9 @@
 
 #define CALL_TIMEOUT_MS 2000
 #define SETTLE_MS	30000
+/* A failover, the demotion ~10 s after it and the Sentinels' next INFO of
+ * the demoted node, 10 s after that: ~21 s. */
+#define FAILOVER_MS 40000
 
 /* ---- A minimal RESP2 client: one command a connection, bounded. ---- */
 
@@ -445,8 +448,10 @@ static const char *entry_field(const rval *entry, const char *name)
 }
 
 /* Whether Sentinel i lists, under SENTINEL what, an instance on port that
- * it sees up (no s_down, o_down or disconnected flag). */
-static bool lists_up(test_sentinel_topology *t, int i, const char *what, int port)
+ * it sees up (no s_down, o_down or disconnected flag); for a replica
+ * (mport > 0), one whose last INFO it got says it is mport's replica with
+ * its link up. */
+static bool lists_up(test_sentinel_topology *t, int i, const char *what, int port, int mport)
 {
 	const char *argv[] = {"SENTINEL", what, TEST_SENTINEL_MASTER};
 	bool ok = false;
@@ -455,11 +460,18 @@ static bool lists_up(test_sentinel_topology *t, int i, const char *what, int por
 	if (call(t->sentinel_port[i], spass(t), &v, 3, argv) != 0)
 		return false;
 	for (long long k = 0; v.type == '*' && k < v.n && !ok; k++) {
-		const char *p = entry_field(&v.elem[k], "port");
-		const char *flags = entry_field(&v.elem[k], "flags");
+		const rval *e = &v.elem[k];
+		const char *p = entry_field(e, "port");
+		const char *flags = entry_field(e, "flags");
+		const char *role = entry_field(e, "role-reported");
+		const char *link = entry_field(e, "master-link-status");
+		const char *master = entry_field(e, "master-port");
 
 		ok = p && flags && atoi(p) == port && !strstr(flags, "s_down") &&
 		     !strstr(flags, "o_down") && !strstr(flags, "disconnected");
+		if (ok && mport > 0)
+			ok = role && strcmp(role, "slave") == 0 && link &&
+			     strcmp(link, "ok") == 0 && master && atoi(master) == mport;
 	}
 	rval_free(&v);
 	return ok;
@@ -499,19 +511,26 @@ static bool data_synced(test_sentinel_topology *t, int mport)
 	       info_is(rport, dpass(t), "master_link_status", "up");
 }
 
-/* Every running Sentinel names mport as the master and sees the replica and
- * the other running Sentinels up. */
+/*
+ * Every running Sentinel names mport as the master, sees the other running
+ * Sentinels up, and the replica up as mport's in its last INFO of it.
+ * That last part keeps a failover from being undone: a Sentinel asks a
+ * replica for INFO every 10 s, and one that last saw the old master still
+ * reporting role:master for over 8 s (it turns it into a replica then)
+ * demotes it again at once if it finds it promoted by the next failover;
+ * that failover aborts after failover-timeout.
+ */
 static bool sentinels_settled(test_sentinel_topology *t, int mport)
 {
 	for (int i = 0; i < TEST_SENTINELS; i++) {
 		if (!sentinel_live(t, i))
 			continue;
 		if (named_master(t, i) != mport ||
-		    !lists_up(t, i, "REPLICAS", other_node(t, mport)))
+		    !lists_up(t, i, "REPLICAS", other_node(t, mport), mport))
 			return false;
 		for (int j = 0; j < TEST_SENTINELS; j++)
 			if (j != i && sentinel_live(t, j) &&
-			    !lists_up(t, i, "SENTINELS", t->sentinel_port[j]))
+			    !lists_up(t, i, "SENTINELS", t->sentinel_port[j], 0))
 				return false;
 	}
 	return true;
@@ -532,8 +551,13 @@ static void describe_list(test_sentinel_topology *t, int i, const char *what)
 	for (long long k = 0; k < v.n; k++) {
 		const char *p = entry_field(&v.elem[k], "port");
 		const char *flags = entry_field(&v.elem[k], "flags");
+		const char *role = entry_field(&v.elem[k], "role-reported");
+		const char *master = entry_field(&v.elem[k], "master-port");
 
-		fprintf(stderr, " %s(%s)", p ? p : "?", flags ? flags : "?");
+		fprintf(stderr, " %s(%s", p ? p : "?", flags ? flags : "?");
+		if (role)
+			fprintf(stderr, "; reports %s of %s", role, master ? master : "none");
+		fprintf(stderr, ")");
 	}
 	rval_free(&v);
 }
@@ -801,7 +825,7 @@ static bool failover_idle(test_sentinel_topology *t, int old)
 
 int test_sentinel_failover(test_sentinel_topology *t)
 {
-	long long deadline = now_ms() + SETTLE_MS, asked;
+	long long deadline = now_ms() + FAILOVER_MS, asked;
 	int old = test_sentinel_master_port(t), next;
 
 	if (old < 0) {
@@ -840,7 +864,7 @@ int test_sentinel_wait_demoted(test_sentinel_topology *t, int port, int timeout_
 {
 	long long deadline = now_ms() + timeout_ms;
 
-	while (!data_synced(t, other_node(t, port))) {
+	while (!data_synced(t, other_node(t, port)) || !sentinels_settled(t, other_node(t, port))) {
 		if (now_ms() > deadline)
 			return -1;
 		sleep_ms(50);

@@ -73,15 +73,21 @@ test_server *test_sentinel_node(test_sentinel_topology *t, int port);
 
 /*
  * SENTINEL FAILOVER mymaster (retried while a Sentinel answers NOGOODSLAVE
- * or INPROG), then wait until every running Sentinel names the other data
- * node and the old master is its replica in sync (role:slave,
- * master_link_status:up): Sentinel demotes it ~10 s after the switch.
- * Returns the new master's port, or -1 after ~30 s.
+ * or INPROG, asked again if the failover aborts), then wait until every
+ * running Sentinel names the other data node, the old master is its
+ * replica in sync (role:slave, master_link_status:up), and every running
+ * Sentinel's last INFO of the old master says so: Sentinel demotes it
+ * ~10 s after the switch, and asks a replica for INFO every 10 s. A
+ * failover started before the last of these can be undone (see
+ * sentinel.c). ~21 s in all; returns the new master's port, or -1 after
+ * 40 s.
  */
 int test_sentinel_failover(test_sentinel_topology *t);
 
 /* Wait until the data node on port is a replica of the other one, in sync
- * (the other reports it connected): 0, or -1 after timeout_ms. */
+ * (the other reports it connected), and every running Sentinel names the
+ * other one and has seen port as its replica in its last INFO: 0, or -1
+ * after timeout_ms (allow ~20 s after a failover). */
 int test_sentinel_wait_demoted(test_sentinel_topology *t, int port, int timeout_ms);
 
 /*
