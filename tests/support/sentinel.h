@@ -18,6 +18,7 @@
 #define TEST_SENTINELS	     3
 #define TEST_SENTINEL_MASTER "mymaster"
 
+/* Passwords: up to 63 characters, no spaces or quotes (config lines). */
 struct test_sentinel_opts {
 	const char *pass;	   /* data nodes' requirepass and masterauth; NULL: none */
 	const char *sentinel_pass; /* Sentinels' requirepass; NULL: none */
