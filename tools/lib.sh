@@ -7,7 +7,7 @@ respio_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 respio_packages=(
 	build-essential meson ninja-build pkg-config
 	liburing-dev libck-dev libcriterion-dev
-	redis-server redis-sentinel redis-tools
+	redis-server redis-sentinel redis-tools python3-redis
 	libhiredis-dev gnuplot-nox
 	clang libclang-rt-14-dev clang-format
 )
