@@ -15,7 +15,7 @@
 #include <respio.h>
 
 #include "clock.h"
-#include "sentinel.h"
+#include "sentinel_topology.h"
 
 TestSuite(sentinel, .timeout = 240);
 

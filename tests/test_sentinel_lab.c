@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
-#include "sentinel.h"
+#include "sentinel_topology.h"
 
 static test_sentinel_topology topo;
 static bool started;

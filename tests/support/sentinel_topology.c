@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* A master, a replica and three Sentinels on loopback for tests. */
-#include "sentinel.h"
+#include "sentinel_topology.h"
 #include "clock.h"
 #include "port.h"
 #include "server.h"
