@@ -195,7 +195,8 @@ static int sentinel_conn(struct respio__sentinel *s, uint32_t i, respio_conn **o
 		snprintf(detail, cap, "Sentinel %s:%d: %s", cfg.host, cfg.port,
 			 respio_conn_errdetail(c));
 		respio_conn_destroy(c);
-		return rc;
+		/* An error reply to AUTH is the Sentinel refusing us. */
+		return rc == RESPIO_E_SERVER ? RESPIO_E_HANDSHAKE : rc;
 	}
 	*out = c;
 	return 0;
