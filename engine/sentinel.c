@@ -300,7 +300,7 @@ int respio__sentinel_discover(struct respio__sentinel *s, char *host, size_t cap
 		int port, votes;
 	} seen[RESPIO__SENTINELS_MAX];
 	uint32_t nseen = 0, best = 0, first = UINT32_MAX, n = s->n;
-	bool refused = false;
+	bool refused = false, unknown = false;
 
 	detail[0] = '\0';
 	/* Every Sentinel known at the start (learn_sentinels may add more,
@@ -312,6 +312,7 @@ int respio__sentinel_discover(struct respio__sentinel *s, char *host, size_t cap
 
 		if (rc < 0) {
 			refused |= rc == RESPIO_E_HANDSHAKE;
+			unknown |= rc == RESPIO_E_NOT_MASTER;
 			if (!detail[0] || rc == RESPIO_E_HANDSHAKE)
 				snprintf(detail, dcap, "%s", d);
 			continue;
@@ -333,7 +334,9 @@ int respio__sentinel_discover(struct respio__sentinel *s, char *host, size_t cap
 	s->stats.rediscoveries++;
 	pthread_mutex_unlock(&s->stats_lock);
 	if (nseen == 0)
-		return refused ? RESPIO_E_HANDSHAKE : RESPIO_E_NO_SENTINEL;
+		return refused	 ? RESPIO_E_HANDSHAKE
+		       : unknown ? RESPIO_E_NOT_MASTER
+				 : RESPIO_E_NO_SENTINEL;
 	to_front(s, first);
 	/* Ties go to the answer heard first. */
 	for (uint32_t k = 1; k < nseen; k++)

@@ -83,7 +83,11 @@ static void base_config(respio_config *cfg)
 	cfg->port = test_free_port();
 }
 
-#define ARGV(...) (const char *const[]){__VA_ARGS__}
+#define ARGV(...)                                                                                  \
+	(const char *const[])                                                                      \
+	{                                                                                          \
+		__VA_ARGS__                                                                        \
+	}
 
 /* Our engine's connections on the data node at port: CLIENT LIST's normal
  * clients without a name (Sentinels name theirs), less the one asking. */
@@ -125,9 +129,9 @@ struct counter {
 	long backwards;	  /* answers not above the one before: a counter reset */
 	long sent_errors; /* failed, fate SENT: may have run */
 	long unsent_errors;
-	long hangs;		 /* a wait that did not end within 30 s */
-	int64_t last_ack_us;	 /* when the last answer came */
-	int64_t longest_gap_us;	 /* between two answers */
+	long hangs;		/* a wait that did not end within 30 s */
+	int64_t last_ack_us;	/* when the last answer came */
+	int64_t longest_gap_us; /* between two answers */
 	int first_error;
 };
 
@@ -309,6 +313,24 @@ Test(sentinel, credentials_are_separate, .fini = stop_topology)
 
 /* --- failovers under load --------------------------------------------------- */
 
+/* The log hook's switch event, kept for the test to read. */
+struct switch_log {
+	pthread_mutex_t lock;
+	char msg[512];
+};
+
+static void on_log(void *arg, int level, int code, const char *msg)
+{
+	struct switch_log *l = arg;
+
+	(void)level;
+	if (code != RESPIO_E_FAILOVER)
+		return;
+	pthread_mutex_lock(&l->lock);
+	snprintf(l->msg, sizeof(l->msg), "%s", msg);
+	pthread_mutex_unlock(&l->lock);
+}
+
 /* SENTINEL FAILOVER with 16 threads writing: no future hangs, unsent
  * requests move to the new master, none of our connections stays on the
  * old one, a session in use fails with RESPIO_E_FAILOVER, and what is lost
@@ -325,10 +347,15 @@ Test(sentinel, planned_failover_under_load, .fini = stop_topology)
 	long lost, backwards;
 	int old = 0, now_master, rc;
 
+	struct switch_log log = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	char want[128];
+
 	start_topology(NULL);
 	old = topo.master.port;
 	sentinel_list(&l, 0);
 	base_config(&cfg);
+	cfg.log.fn = on_log;
+	cfg.log.arg = &log;
 	c = sentinel_client(&l, &cfg);
 	cr_assert_eq(respio_begin(c, &s), 0);
 	cr_assert_eq(respio_command(respio_session_target(s), 1, ARGV("PING"), NULL, &r), 0);
@@ -351,6 +378,12 @@ Test(sentinel, planned_failover_under_load, .fini = stop_topology)
 	respio_client_stats(c, &st, NULL, 0);
 	cr_assert_eq(st.failovers, 1);
 	cr_assert_geq(st.failover_holds, 1, "the failover's progress was not seen");
+	cr_assert_gt(st.last_failover_ms, 0);
+	snprintf(want, sizeof(want), "master moved from 127.0.0.1:%d to 127.0.0.1:%d", old,
+		 now_master);
+	pthread_mutex_lock(&log.lock);
+	cr_assert(strstr(log.msg, want), "log: '%s', want '%s'", log.msg, want);
+	pthread_mutex_unlock(&log.lock);
 	/* Only what was on the wire at the promotion: at most one request per
 	 * thread (each has one in flight). */
 	cr_assert_leq(lost, LOAD_THREADS, "lost %ld acknowledged increments", lost);
@@ -533,4 +566,53 @@ Test(sentinel, readonly_from_a_replica_moves_the_client, .fini = stop_topology)
 	cr_assert_eq(rc, 0, "still on the replica: %s", respio_err_name(rc));
 	cr_assert_eq(get_int(topo.master.port, "ro:k"), 1);
 	respio_client_destroy(c);
+}
+
+/* Configured with one Sentinel, the client learns the others from it: once
+ * that one is dead, a failover through the others is still followed. */
+Test(sentinel, learns_the_other_sentinels, .fini = stop_topology)
+{
+	struct sentinel_list l;
+	respio_config cfg;
+	respio_client *c;
+	respio_stats st;
+	int next;
+
+	start_topology(NULL);
+	sentinel_list(&l, 0);
+	l.sc.nhosts = 1;
+	base_config(&cfg);
+	c = sentinel_client(&l, &cfg);
+	test_sentinel_signal_sentinel(&topo, 0, SIGKILL);
+	next = test_sentinel_failover(&topo);
+	cr_assert_gt(next, 0);
+	for (int i = 0; i < 200; i++) {
+		respio_client_stats(c, &st, NULL, 0);
+		if (st.failovers)
+			break;
+		sleep_ms(50);
+	}
+	cr_assert_eq(st.failovers, 1, "the Sentinels it was not given were not learned");
+	respio_client_destroy(c);
+}
+
+/* For a respio_conn: where the master is, once. */
+Test(sentinel, get_master_for_a_connection, .fini = stop_topology)
+{
+	struct sentinel_list l;
+	char host[64];
+	int port = 0;
+
+	start_topology(NULL);
+	sentinel_list(&l, 1);
+	cr_assert_eq(respio_sentinel_get_master(&l.sc, host, sizeof(host), &port), 0);
+	cr_assert_str_eq(host, "127.0.0.1");
+	cr_assert_eq(port, topo.master.port);
+	l.sc.nhosts = 1; /* only the dead one */
+	cr_assert_eq(respio_sentinel_get_master(&l.sc, host, sizeof(host), &port),
+		     RESPIO_E_NO_SENTINEL);
+	l.sc.nhosts = 4;
+	l.sc.master_name = "nosuchmaster";
+	cr_assert_eq(respio_sentinel_get_master(&l.sc, host, sizeof(host), &port),
+		     RESPIO_E_NOT_MASTER);
 }
