@@ -41,7 +41,7 @@ extern "C" {
 	XX(RESOLVE, -30011, "cannot resolve host name")                                            \
 	XX(BACKPRESSURE, -30014, "too many requests queued")                                       \
 	XX(HANDSHAKE, -30015, "connection handshake failed")                                       \
-	XX(NEEDS_SESSION, -30016, "changes or blocks a shared connection: needs a session")         \
+	XX(NEEDS_SESSION, -30016, "changes or blocks a shared connection: needs a session")        \
 	XX(FAILOVER, -30017, "the master changed (Sentinel failover)")                             \
 	XX(NOT_MASTER, -30018, "the server is not the master (ROLE)")                              \
 	XX(NO_SENTINEL, -30019, "no Sentinel answered")
@@ -86,12 +86,12 @@ typedef struct respio_limits {
 typedef struct respio_sentinel_config {
 	const char *const *hosts; /* "host" or "host:port" each */
 	int nhosts;
-	int port;		  /* for hosts without one; default 26379 */
-	const char *master_name;  /* as the Sentinels monitor it */
-	const char *username;	  /* the Sentinels' ACL user, or NULL */
-	const char *password;	  /* the Sentinels' password, or NULL */
-	int timeout_ms;		  /* per Sentinel dial and query; default 500 */
-	int cache_ms;		  /* ask again at least this often; default 5000 */
+	int port;		 /* for hosts without one; default 26379 */
+	const char *master_name; /* as the Sentinels monitor it */
+	const char *username;	 /* the Sentinels' ACL user, or NULL */
+	const char *password;	 /* the Sentinels' password, or NULL */
+	int timeout_ms;		 /* per Sentinel dial and query; default 500 */
+	int cache_ms;		 /* ask again at least this often; default 5000 */
 } respio_sentinel_config;
 
 /*
