@@ -18,23 +18,9 @@
 
 #include "clock.h"
 #include "server.h"
+#include "suite_server.h"
 
-static test_server srv;
-static bool have_srv;
-
-static void setup(void)
-{
-	if (test_have_redis_server())
-		have_srv = test_server_start(&srv, NULL) == 0;
-}
-
-static void teardown(void)
-{
-	if (have_srv)
-		test_server_stop(&srv);
-}
-
-TestSuite(pool, .init = setup, .fini = teardown, .timeout = 120);
+SUITE_WITH_SERVER(pool);
 
 #define ARGV(...)                                                                                  \
 	(const char *const[])                                                                      \

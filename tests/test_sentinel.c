@@ -244,6 +244,21 @@ static void load_finish(struct load *l, const char *scenario, int old_port, long
 	*backwards_out = backwards;
 }
 
+/* The client's count of failovers followed, once it is at least one or
+ * 15 s have passed. */
+static uint64_t wait_failover(respio_client *c)
+{
+	respio_stats st;
+
+	for (int i = 0; i < 300; i++) {
+		respio_client_stats(c, &st, NULL, 0);
+		if (st.failovers)
+			break;
+		sleep_ms(50);
+	}
+	return st.failovers;
+}
+
 /* --- discovery ------------------------------------------------------------- */
 
 Test(sentinel, discovers_the_master_past_a_dead_sentinel, .fini = stop_topology)
@@ -396,7 +411,6 @@ static void fault_scenario(const char *name, int sig, int stopped_ms)
 	struct sentinel_list l;
 	respio_config cfg;
 	respio_client *c;
-	respio_stats st;
 	struct load load;
 	test_server *old_node;
 	long lost, backwards;
@@ -420,13 +434,7 @@ static void fault_scenario(const char *name, int sig, int stopped_ms)
 			sleep_ms(50);
 		cr_assert_eq(test_server_restart(old_node), 0);
 	}
-	for (int i = 0; i < 300; i++) {
-		respio_client_stats(c, &st, NULL, 0);
-		if (st.failovers > 0)
-			break;
-		sleep_ms(50);
-	}
-	cr_assert_eq(st.failovers, 1, "the client did not follow the failover");
+	cr_assert_eq(wait_failover(c), 1, "the client did not follow the failover");
 	sleep_ms(1000);
 	cr_assert_eq(our_connections(old), 0, "connections left on the old master");
 	load_finish(&load, name, old, &lost, &backwards);
@@ -460,7 +468,6 @@ Test(sentinel, follows_a_failover_after_a_sentinel_dies, .fini = stop_topology)
 	respio_config cfg;
 	respio_client *c;
 	respio_reply *r;
-	respio_stats st;
 	int next;
 
 	start_topology(NULL);
@@ -470,13 +477,7 @@ Test(sentinel, follows_a_failover_after_a_sentinel_dies, .fini = stop_topology)
 	test_sentinel_signal_sentinel(&topo, 0, SIGKILL);
 	next = test_sentinel_failover(&topo);
 	cr_assert_gt(next, 0);
-	for (int i = 0; i < 200; i++) {
-		respio_client_stats(c, &st, NULL, 0);
-		if (st.failovers)
-			break;
-		sleep_ms(50);
-	}
-	cr_assert_eq(st.failovers, 1);
+	cr_assert_eq(wait_failover(c), 1);
 	cr_assert_eq(respio_command(respio_client_target(c), 3, ARGV("SET", "f:k", "1"), NULL, &r),
 		     0);
 	respio_reply_free(r);
@@ -519,13 +520,7 @@ Test(sentinel, all_sentinels_down_then_back, .fini = stop_topology)
 		cr_assert_eq(test_sentinel_restart_sentinel(&topo, i), 0);
 	next = test_sentinel_failover(&topo);
 	cr_assert_gt(next, 0);
-	for (int i = 0; i < 200; i++) {
-		respio_client_stats(c, &st1, NULL, 0);
-		if (st1.failovers)
-			break;
-		sleep_ms(50);
-	}
-	cr_assert_eq(st1.failovers, 1, "the failover after the outage was not followed");
+	cr_assert_eq(wait_failover(c), 1, "the failover after the outage was not followed");
 	respio_client_destroy(c);
 }
 
@@ -575,7 +570,6 @@ Test(sentinel, learns_the_other_sentinels, .fini = stop_topology)
 	struct sentinel_list l;
 	respio_config cfg;
 	respio_client *c;
-	respio_stats st;
 	int next;
 
 	start_topology(NULL);
@@ -586,13 +580,7 @@ Test(sentinel, learns_the_other_sentinels, .fini = stop_topology)
 	test_sentinel_signal_sentinel(&topo, 0, SIGKILL);
 	next = test_sentinel_failover(&topo);
 	cr_assert_gt(next, 0);
-	for (int i = 0; i < 200; i++) {
-		respio_client_stats(c, &st, NULL, 0);
-		if (st.failovers)
-			break;
-		sleep_ms(50);
-	}
-	cr_assert_eq(st.failovers, 1, "the Sentinels it was not given were not learned");
+	cr_assert_eq(wait_failover(c), 1, "the Sentinels it was not given were not learned");
 	respio_client_destroy(c);
 }
 

@@ -17,23 +17,9 @@
 
 #include "clock.h"
 #include "server.h"
+#include "suite_server.h"
 
-static test_server srv;
-static bool have_srv;
-
-static void setup(void)
-{
-	if (test_have_redis_server())
-		have_srv = test_server_start(&srv, NULL) == 0;
-}
-
-static void teardown(void)
-{
-	if (have_srv)
-		test_server_stop(&srv);
-}
-
-TestSuite(shared_conn, .init = setup, .fini = teardown, .timeout = 120);
+SUITE_WITH_SERVER(shared_conn);
 
 /* One shard, one connection: every request shares it. */
 static respio_client *one_conn_client(int timeout_ms)
