@@ -5,6 +5,7 @@
  * happens to requests and sessions across them, dead Sentinels, and
  * credentials. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -129,9 +130,11 @@ struct counter {
 	long backwards;	  /* answers not above the one before: a counter reset */
 	long sent_errors; /* failed, fate SENT: may have run */
 	long unsent_errors;
-	long hangs;		/* a wait that did not end within 30 s */
-	int64_t last_ack_us;	/* when the last answer came */
-	int64_t longest_gap_us; /* between two answers */
+	long hangs;		    /* a wait that did not end within 30 s */
+	int64_t last_ack_us;	    /* when the last answer came */
+	_Atomic int64_t *switch_us; /* when a Sentinel published +switch-master */
+	int64_t resumed_us;	    /* the first answer after it */
+	int64_t longest_gap_us;	    /* between two answers */
 	int first_error;
 };
 
@@ -160,8 +163,11 @@ static void *count_up(void *p)
 		if (rc == 0) {
 			long long v = respio_reply_integer(respio_future_reply(f));
 			int64_t t = now_us();
+			int64_t sw = atomic_load(k->switch_us);
 
 			k->acked++;
+			if (sw && !k->resumed_us && t > sw)
+				k->resumed_us = t;
 			k->backwards += v <= prev;
 			prev = v;
 			if (v > k->top)
@@ -182,16 +188,56 @@ static void *count_up(void *p)
 }
 
 struct load {
-	pthread_t th[LOAD_THREADS];
+	pthread_t th[LOAD_THREADS], watcher;
 	struct counter k[LOAD_THREADS];
 	atomic_bool stop;
+	_Atomic int64_t switch_us;
+	int sentinel_port;
 };
+
+/* Watches one Sentinel for +switch-master: the moment the Sentinels
+ * switched, against which the client's resumption is measured. */
+static void *watch_switch(void *p)
+{
+	struct load *l = p;
+	respio_config cfg;
+	respio_conn *c;
+	respio_reply *r = NULL;
+
+	respio_config_init(&cfg);
+	cfg.port = l->sentinel_port;
+	if (respio_conn_create(&cfg, &c) < 0)
+		return NULL;
+	if (respio_conn_connect(c) == 0 &&
+	    respio_conn_append(c, 2, ARGV("SUBSCRIBE", "+switch-master"), NULL) == 0 &&
+	    respio_conn_flush(c) == 0) {
+		while (!atomic_load(&l->stop)) {
+			int rc = respio_conn_read_reply(c, 200, &r);
+			const char *kind = rc == 0 && respio_reply_len(r) == 3
+					       ? respio_reply_str(respio_reply_element(r, 0), NULL)
+					       : NULL;
+
+			if (kind && strcmp(kind, "message") == 0 && !atomic_load(&l->switch_us))
+				atomic_store(&l->switch_us, now_us());
+			respio_reply_free(r);
+			r = NULL;
+			if (rc < 0 && rc != -ETIMEDOUT)
+				break;
+		}
+	}
+	respio_conn_destroy(c);
+	return NULL;
+}
 
 static void load_start(struct load *l, respio_client *c, const char *name)
 {
 	atomic_init(&l->stop, false);
+	atomic_init(&l->switch_us, 0);
+	/* The last Sentinel: no scenario here kills it. */
+	l->sentinel_port = topo.sentinel_port[TEST_SENTINELS - 1];
+	cr_assert_eq(pthread_create(&l->watcher, NULL, watch_switch, l), 0);
 	for (int i = 0; i < LOAD_THREADS; i++) {
-		l->k[i] = (struct counter){.c = c, .stop = &l->stop};
+		l->k[i] = (struct counter){.c = c, .stop = &l->stop, .switch_us = &l->switch_us};
 		snprintf(l->k[i].key, sizeof(l->k[i].key), "%s:%d", name, i);
 		cr_assert_eq(pthread_create(&l->th[i], NULL, count_up, &l->k[i]), 0);
 	}
@@ -206,12 +252,13 @@ static void load_finish(struct load *l, const char *scenario, int old_port, long
 			long *backwards_out)
 {
 	long acked = 0, lost = 0, backwards = 0, sent = 0, unsent = 0, hangs = 0;
-	int64_t gap = 0;
+	int64_t gap = 0, resumed = 0, sw = atomic_load(&l->switch_us);
 	int master;
 
 	atomic_store(&l->stop, true);
 	for (int i = 0; i < LOAD_THREADS; i++)
 		pthread_join(l->th[i], NULL);
+	pthread_join(l->watcher, NULL);
 	cr_assert_eq(test_sentinel_wait_demoted(&topo, old_port, 30000), 0,
 		     "the old master was not demoted");
 	master = test_sentinel_master_port(&topo);
@@ -229,14 +276,19 @@ static void load_finish(struct load *l, const char *scenario, int old_port, long
 		hangs += k->hangs;
 		if (k->longest_gap_us > gap)
 			gap = k->longest_gap_us;
+		/* Every thread has written again this long after the switch. */
+		if (sw && k->resumed_us - sw > resumed)
+			resumed = k->resumed_us - sw;
 	}
 	cr_log_info("respio %s: acked %ld, lost %ld, backwards %ld; failed: %ld sent (may have "
 		    "run), %ld unsent; longest gap between answers %lld ms",
 		    scenario, acked, lost, backwards, sent, unsent, (long long)(gap / 1000));
 	fprintf(stderr,
 		"respio %s: acked %ld lost %ld backwards %ld; failed sent %ld unsent %ld; "
-		"longest gap %lld ms\n",
-		scenario, acked, lost, backwards, sent, unsent, (long long)(gap / 1000));
+		"longest gap %lld ms; every thread wrote again %lld ms after +switch-master\n",
+		scenario, acked, lost, backwards, sent, unsent, (long long)(gap / 1000),
+		sw ? (long long)(resumed / 1000) : -1LL);
+	cr_assert(sw, "no +switch-master was seen");
 	cr_assert_eq(hangs, 0, "%ld futures never completed", hangs);
 	for (int i = 0; i < LOAD_THREADS; i++)
 		cr_assert_gt(l->k[i].acked, 0, "thread %d never got an answer", i);
