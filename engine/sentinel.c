@@ -381,14 +381,12 @@ static void maybe_switch(struct respio__sentinel *s, const char *host, int port)
 	int cur_port;
 
 	respio__control_address(s->ctl, cur, sizeof(cur), &cur_port);
-	if (cur_port == port && strcmp(cur, host) == 0) {
-		if (s->hold_until) { /* the failover ended where it began */
-			s->hold_until = 0;
-			respio__control_set_hold(s->ctl, 0);
-			tell_shards(s);
-		}
+	/* Still the master: nothing to do. A hold stays: while a failover
+	 * runs, most Sentinels name the old master until +switch-master has
+	 * spread, and writes released to it now would be lost at its
+	 * demotion. Only the switch, an abort or the bound lifts it. */
+	if (cur_port == port && strcmp(cur, host) == 0)
 		return;
-	}
 	if (check_master(s, host, port, detail, sizeof(detail)) == 0)
 		switch_to(s, host, port);
 	else
