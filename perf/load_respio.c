@@ -51,6 +51,7 @@ static int make_client(const struct perf_workload *w, int shards, respio_client 
 	cfg.host = w->host;
 	cfg.port = w->port;
 	cfg.password = w->password;
+	cfg.sentinel = w->sentinel;
 	cfg.shards = shards;
 	if (w->timeout_ms > 0)
 		cfg.timeout_ms = w->timeout_ms;

@@ -13,6 +13,8 @@
 #include "clock.h"
 #include "hist.h"
 
+struct respio_sentinel_config;
+
 /* What to run: one configuration (lists are expanded by the caller). */
 struct perf_workload {
 	const char *host;
@@ -43,6 +45,9 @@ struct perf_workload {
 	 * it through respio_submit (automatic leases) during the run. */
 	unsigned push_every;
 	int blpop_consumers;
+	/* --sentinel: the respio rows find the master through these
+	 * Sentinels (host and port above are the fallback). NULL: none. */
+	const struct respio_sentinel_config *sentinel;
 };
 
 /* The list the pushes and the BLPOP consumers share, and the counter the

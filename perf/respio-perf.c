@@ -10,13 +10,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <respio.h>
+
 #include "perf.h"
 #include "pin.h"
 #include "report.h"
 #include "server.h"
 
-#define MAX_LIST   32
-#define MAX_ROUNDS 64
+#define MAX_LIST      32
+#define MAX_ROUNDS    64
+#define MAX_SENTINELS 16
 
 struct options {
 	struct perf_workload w;
@@ -33,6 +36,12 @@ struct options {
 	struct perf_pin pin;
 	int blpop;    /* --blpop-consumers: rows respio+blpop with this many */
 	bool connect; /* --connect-per-request: its row at K = 1 */
+	/* --sentinel, --master, --sentinel-password: w.sentinel points here. */
+	respio_sentinel_config sc;
+	const char *sentinel_hosts[MAX_SENTINELS];
+	char *sentinel_lists[MAX_SENTINELS]; /* the --sentinel arguments, split */
+	int nlists;
+	char master_host[256]; /* where the Sentinels said the master is */
 };
 
 static struct perf_server server;
@@ -67,6 +76,8 @@ static void usage(FILE *f)
 	    "                   [--pin | --server-cpus LIST --client-cpus LIST]\n"
 	    "                   [--session-ratio PCT] [--txn-ratio PCT]\n"
 	    "                   [--blpop-consumers N] [--connect-per-request]\n"
+	    "                   [--sentinel HOST:PORT[,HOST:PORT...] --master NAME\n"
+	    "                    [--sentinel-password PW] [--sentinel-cache-ms MS]]\n"
 	    "\n"
 	    "Without -h/-p it starts redis-server (or --server-cmd) on a free loopback port\n"
 	    "for the run. --inflight 1 runs respio's synchronous helpers; K > 1 runs futures\n"
@@ -104,10 +115,20 @@ static void usage(FILE *f)
 	    "  --connect-per-request  adds the row connect-per-request at --inflight 1:\n"
 	    "      each operation (GET or SET) creates a respio_conn, connects, runs\n"
 	    "      the command and destroys it. Prints the ratios of the pooled respio\n"
-	    "      rows to it (ops/s, client CPU per request).\n"
-	    "Exit status: 0 ok, 1 a run had errors (a wrong reply counts), 2 usage or\n"
-	    "start-up failure, 130 interrupted.\n",
+	    "      rows to it (ops/s, client CPU per request).\n",
 	    PERF_COUNTER, PERF_QUEUE, PERF_PUSH_EVERY, PERF_QUEUE);
+	/* A second string: one would pass the 4095 bytes C99 guarantees. */
+	fputs("Redis Sentinel:\n"
+	      "  --sentinel HOST:PORT[,...] --master NAME  the respio rows find the master\n"
+	      "      through these Sentinels (respio_config.sentinel) and follow its\n"
+	      "      failovers; the peers connect to the address the Sentinels give at\n"
+	      "      start. No server is started; -h/-p, if given, are used only when no\n"
+	      "      Sentinel answers. -a is the data nodes' password,\n"
+	      "      --sentinel-password the Sentinels'. --sentinel-cache-ms: how often\n"
+	      "      the client asks the Sentinels again (respio_sentinel_config.cache_ms).\n"
+	      "Exit status: 0 ok, 1 a run had errors (a wrong reply counts), 2 usage or\n"
+	      "start-up failure, 130 interrupted.\n",
+	      f);
 }
 
 static int parse_list(const char *s, int *out, int max, int min, const char *what)
@@ -140,6 +161,21 @@ static double parse_num(const char *s, const char *what)
 	return v;
 }
 
+/* --sentinel and --master: what goes with what. */
+static int parse_sentinel_args(const struct options *o)
+{
+	if (!o->sc.nhosts != !o->sc.master_name) {
+		fprintf(stderr, "respio-perf: --sentinel and --master go together\n");
+		return -1;
+	}
+	if ((o->sc.password || o->sc.cache_ms) && !o->sc.nhosts) {
+		fprintf(stderr, "respio-perf: --sentinel-password and --sentinel-cache-ms need "
+				"--sentinel\n");
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum {
@@ -169,6 +205,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_TXN_RATIO,
 		O_BLPOP,
 		O_CONNECT,
+		O_SENTINEL,
+		O_MASTER,
+		O_SENTINEL_PASSWORD,
+		O_SENTINEL_CACHE,
 	};
 	static const struct option longopts[] = {
 	    {"threads", required_argument, NULL, O_THREADS},
@@ -197,6 +237,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"txn-ratio", required_argument, NULL, O_TXN_RATIO},
 	    {"blpop-consumers", required_argument, NULL, O_BLPOP},
 	    {"connect-per-request", no_argument, NULL, O_CONNECT},
+	    {"sentinel", required_argument, NULL, O_SENTINEL},
+	    {"master", required_argument, NULL, O_MASTER},
+	    {"sentinel-password", required_argument, NULL, O_SENTINEL_PASSWORD},
+	    {"sentinel-cache-ms", required_argument, NULL, O_SENTINEL_CACHE},
 	    {NULL, 0, NULL, 0},
 	};
 	int c, rounds = 0;
@@ -324,6 +368,32 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		}
 		case O_CONNECT: o->connect = true; break;
+		case O_SENTINEL: {
+			/* The strings stay: the config borrows them. */
+			char *list = strdup(optarg), *save = NULL;
+
+			if (!list || o->nlists == MAX_SENTINELS) {
+				free(list);
+				return -1;
+			}
+			o->sentinel_lists[o->nlists++] = list;
+			for (char *p = strtok_r(list, ",", &save); p;
+			     p = strtok_r(NULL, ",", &save)) {
+				if (o->sc.nhosts == MAX_SENTINELS) {
+					fprintf(stderr, "respio-perf: at most %d Sentinels\n",
+						MAX_SENTINELS);
+					return -1;
+				}
+				o->sentinel_hosts[o->sc.nhosts++] = p;
+			}
+			o->sc.hosts = o->sentinel_hosts;
+			break;
+		}
+		case O_MASTER: o->sc.master_name = optarg; break;
+		case O_SENTINEL_PASSWORD: o->sc.password = optarg; break;
+		case O_SENTINEL_CACHE:
+			o->sc.cache_ms = (int)parse_num(optarg, "Sentinel poll interval");
+			break;
 		case O_SERVER_CPUS:
 		case O_CLIENT_CPUS: {
 			bool server = c == O_SERVER_CPUS;
@@ -354,16 +424,19 @@ static int parse_args(int argc, char **argv, struct options *o)
 		o->w.port = 6379;
 	if (o->w.port && !o->w.host)
 		o->w.host = "127.0.0.1";
-	if (o->w.host && o->server_cmd) {
-		fprintf(stderr, "respio-perf: --server-cmd starts a server; -h/-p name one\n");
+	if ((o->w.host || o->sc.nhosts) && o->server_cmd) {
+		fprintf(stderr, "respio-perf: --server-cmd starts a server; -h/-p and --sentinel "
+				"name one\n");
 		return -1;
 	}
+	if (parse_sentinel_args(o) < 0)
+		return -1;
 	if (o->pin_split && (o->pin.server || o->pin.client)) {
 		fprintf(stderr, "respio-perf: --pin chooses the CPUs; drop --server-cpus and "
 				"--client-cpus, or --pin\n");
 		return -1;
 	}
-	if (o->w.host && (o->pin_split || o->pin.server)) {
+	if ((o->w.host || o->sc.nhosts) && (o->pin_split || o->pin.server)) {
 		fprintf(stderr, "respio-perf: --pin and --server-cpus place the embedded server; "
 				"with -h/-p use --client-cpus\n");
 		return -1;
@@ -587,9 +660,29 @@ static int run_config(const struct options *o, struct perf_workload *w, struct p
 	return rc;
 }
 
+/* --sentinel: where the Sentinels say the master is, for the peers (and
+ * the respio rows' fallback). -1 when none answers and -h/-p name none. */
+static int find_master(struct options *o)
+{
+	int port,
+	    rc = respio_sentinel_get_master(&o->sc, o->master_host, sizeof(o->master_host), &port);
+
+	if (rc < 0) {
+		fprintf(stderr, "respio-perf: asking the Sentinels for %s: %s%s\n",
+			o->sc.master_name, respio_strerror(rc),
+			o->w.host ? "; the peers use -h/-p" : "");
+		return o->w.host ? 0 : -1;
+	}
+	o->w.host = o->master_host;
+	o->w.port = port;
+	fprintf(stderr, "respio-perf: the Sentinels name %s at %s:%d\n", o->sc.master_name,
+		o->w.host, o->w.port);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	struct options o;
+	static struct options o;
 	struct perf_result *rows;
 	struct sigaction sa = {.sa_handler = on_signal};
 	char err[200], title[200];
@@ -624,6 +717,11 @@ int main(int argc, char **argv)
 		}
 		if (split > 0)
 			fprintf(stderr, "respio-perf: --pin: one CPU only, nothing pinned\n");
+	}
+	if (o.sc.nhosts) {
+		o.w.sentinel = &o.sc;
+		if (find_master(&o) < 0)
+			return 2;
 	}
 	if (!o.w.host) {
 		if (perf_server_start(&server, o.server_cmd,
@@ -708,6 +806,8 @@ int main(int argc, char **argv)
 			status = 2;
 	}
 	perf_server_stop(&server);
+	for (int i = 0; i < o.nlists; i++)
+		free(o.sentinel_lists[i]);
 	free(rows);
 	if (perf_interrupted) {
 		fprintf(stderr, "respio-perf: interrupted\n");
