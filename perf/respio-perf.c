@@ -12,6 +12,7 @@
 
 #include <respio.h>
 
+#include "failover.h"
 #include "perf.h"
 #include "pin.h"
 #include "report.h"
@@ -42,6 +43,8 @@ struct options {
 	char *sentinel_lists[MAX_SENTINELS]; /* the --sentinel arguments, split */
 	int nlists;
 	char master_host[256]; /* where the Sentinels said the master is */
+	double failover_at;    /* --failover-at; < 0: none */
+	bool shapes_given;     /* --shape or --batch */
 };
 
 static struct perf_server server;
@@ -77,7 +80,8 @@ static void usage(FILE *f)
 	    "                   [--session-ratio PCT] [--txn-ratio PCT]\n"
 	    "                   [--blpop-consumers N] [--connect-per-request]\n"
 	    "                   [--sentinel HOST:PORT[,HOST:PORT...] --master NAME\n"
-	    "                    [--sentinel-password PW] [--sentinel-cache-ms MS]]\n"
+	    "                    [--sentinel-password PW] [--sentinel-cache-ms MS]\n"
+	    "                    [--failover-at SECONDS]]\n"
 	    "\n"
 	    "Without -h/-p it starts redis-server (or --server-cmd) on a free loopback port\n"
 	    "for the run. --inflight 1 runs respio's synchronous helpers; K > 1 runs futures\n"
@@ -126,6 +130,22 @@ static void usage(FILE *f)
 	      "      Sentinel answers. -a is the data nodes' password,\n"
 	      "      --sentinel-password the Sentinels'. --sentinel-cache-ms: how often\n"
 	      "      the client asks the Sentinels again (respio_sentinel_config.cache_ms).\n"
+	      "  --failover-at SECONDS  one respio row, one round (one --threads,\n"
+	      "      --inflight and --shards value; K > 1 runs the window shape): each\n"
+	      "      thread INCRs a counter of its own (futures, so every failure has\n"
+	      "      its fate; only acknowledged INCRs count in ops/s), and at SECONDS\n"
+	      "      into the measured run SENTINEL FAILOVER NAME is sent to a Sentinel.\n"
+	      "      Prints acknowledged INCRs, failures by fate and the slowest\n"
+	      "      completion per 100 ms from 1 s before the trigger, then the gap with\n"
+	      "      no acknowledged INCR, the time from the trigger to the client's\n"
+	      "      switch (respio_stats.last_failover_ms), the errors by fate, and the\n"
+	      "      acknowledged increments the new master lacks, read once the old\n"
+	      "      master reports role:slave (waited for up to 30 s). With --plot, a\n"
+	      "      chart of the run. The engine's log goes to stderr. Use a fresh\n"
+	      "      topology, or wait until every Sentinel has seen the old master\n"
+	      "      demoted (~20 s): a failover right after another may be undone.\n"
+	      "      Errors do not fail it; a trigger no Sentinel accepts, no switch, or\n"
+	      "      a reply not an INCR's does (exit status 1).\n"
 	      "Exit status: 0 ok, 1 a run had errors (a wrong reply counts), 2 usage or\n"
 	      "start-up failure, 130 interrupted.\n",
 	      f);
@@ -161,9 +181,11 @@ static double parse_num(const char *s, const char *what)
 	return v;
 }
 
-/* --sentinel and --master: what goes with what. */
-static int parse_sentinel_args(const struct options *o)
+/* --sentinel, --master and --failover-at: what goes with what. */
+static int parse_sentinel_args(const struct options *o, int rounds)
 {
+	const char *clash = NULL;
+
 	if (!o->sc.nhosts != !o->sc.master_name) {
 		fprintf(stderr, "respio-perf: --sentinel and --master go together\n");
 		return -1;
@@ -171,6 +193,40 @@ static int parse_sentinel_args(const struct options *o)
 	if ((o->sc.password || o->sc.cache_ms) && !o->sc.nhosts) {
 		fprintf(stderr, "respio-perf: --sentinel-password and --sentinel-cache-ms need "
 				"--sentinel\n");
+		return -1;
+	}
+	if (o->failover_at < 0)
+		return 0;
+	if (!o->sc.nhosts) {
+		fprintf(stderr, "respio-perf: --failover-at needs --sentinel and --master\n");
+		return -1;
+	}
+	if (o->w.requests || !(o->failover_at < o->w.duration_s)) {
+		fprintf(stderr, "respio-perf: --failover-at takes a second within --duration "
+				"(not -n)\n");
+		return -1;
+	}
+	if (o->nthreads > 1 || o->ninflight > 1 || o->nshards > 1)
+		clash = "lists of --threads, --inflight or --shards";
+	else if (o->hiredis || o->rb)
+		clash = "--compare";
+	else if (o->connect)
+		clash = "--connect-per-request";
+	else if (o->blpop)
+		clash = "--blpop-consumers";
+	else if (o->w.session_pct || o->w.txn_pct)
+		clash = "--session-ratio and --txn-ratio";
+	else if (o->tune)
+		clash = "--tune";
+	else if (rounds > 1)
+		clash = "--rounds above 1";
+	else if (o->shapes_given && o->shapes != 1u << PERF_SHAPE_WINDOW)
+		clash = "--shape batch";
+	if (clash) {
+		fprintf(stderr,
+			"respio-perf: --failover-at runs one respio row once (INCR, a window of "
+			"K): drop %s\n",
+			clash);
 		return -1;
 	}
 	return 0;
@@ -208,6 +264,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_SENTINEL,
 		O_MASTER,
 		O_SENTINEL_PASSWORD,
+		O_FAILOVER_AT,
 		O_SENTINEL_CACHE,
 	};
 	static const struct option longopts[] = {
@@ -240,6 +297,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"sentinel", required_argument, NULL, O_SENTINEL},
 	    {"master", required_argument, NULL, O_MASTER},
 	    {"sentinel-password", required_argument, NULL, O_SENTINEL_PASSWORD},
+	    {"failover-at", required_argument, NULL, O_FAILOVER_AT},
 	    {"sentinel-cache-ms", required_argument, NULL, O_SENTINEL_CACHE},
 	    {NULL, 0, NULL, 0},
 	};
@@ -257,6 +315,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->nthreads = 1;
 	o->inflight[0] = 1;
 	o->ninflight = 1;
+	o->failover_at = -1;
 	while ((c = getopt_long(argc, argv, "h:p:a:d:n:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h': o->w.host = optarg; break;
@@ -319,7 +378,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case O_CONNS: o->w.conns = (int)parse_num(optarg, "connections"); break;
 		case O_TIMEOUT: o->w.timeout_ms = (int)parse_num(optarg, "timeout"); break;
 		case O_HELP: usage(stdout); exit(0);
-		case O_BATCH: o->shapes = 1u << PERF_SHAPE_BATCH; break;
+		case O_BATCH:
+			o->shapes = 1u << PERF_SHAPE_BATCH;
+			o->shapes_given = true;
+			break;
 		case O_SHAPE: {
 			char *list = strdup(optarg), *save = NULL;
 
@@ -341,6 +403,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			free(list);
 			if (!o->shapes)
 				return -1;
+			o->shapes_given = true;
 			break;
 		}
 		case O_PIN: o->pin_split = true; break;
@@ -391,6 +454,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		}
 		case O_MASTER: o->sc.master_name = optarg; break;
 		case O_SENTINEL_PASSWORD: o->sc.password = optarg; break;
+		case O_FAILOVER_AT: o->failover_at = parse_num(optarg, "failover time"); break;
 		case O_SENTINEL_CACHE:
 			o->sc.cache_ms = (int)parse_num(optarg, "Sentinel poll interval");
 			break;
@@ -429,7 +493,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 				"name one\n");
 		return -1;
 	}
-	if (parse_sentinel_args(o) < 0)
+	if (parse_sentinel_args(o, rounds) < 0)
 		return -1;
 	if (o->pin_split && (o->pin.server || o->pin.client)) {
 		fprintf(stderr, "respio-perf: --pin chooses the CPUs; drop --server-cpus and "
@@ -442,8 +506,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return -1;
 	}
 	if (!o->shapes)
-		o->shapes = o->tune ? 1u << PERF_SHAPE_WINDOW
-				    : 1u << PERF_SHAPE_WINDOW | 1u << PERF_SHAPE_BATCH;
+		o->shapes = o->tune || o->failover_at >= 0
+				? 1u << PERF_SHAPE_WINDOW
+				: 1u << PERF_SHAPE_WINDOW | 1u << PERF_SHAPE_BATCH;
 	for (int k = 0; k < o->ninflight; k++) {
 		if (o->rb && o->inflight[k] > 1 && !(o->shapes & 1u << PERF_SHAPE_BATCH)) {
 			fprintf(stderr,
@@ -680,10 +745,39 @@ static int find_master(struct options *o)
 	return 0;
 }
 
+/* --failover-at: after the run, the old master's demotion and the
+ * counters, the report, the chart. 0 when the failover ran as it should. */
+static int failover_results(const struct options *o, struct perf_failover *fo)
+{
+	FILE *f = o->csv ? stderr : stdout;
+	char title[300];
+	int status = 0;
+
+	perf_failover_verify(fo, stderr);
+	perf_failover_report(fo, f);
+	if (o->plot) {
+		snprintf(title, sizeof(title),
+			 "respio across a Sentinel failover: %d threads, inflight %d, INCR on a "
+			 "counter each; SENTINEL FAILOVER at %.1f s",
+			 o->w.threads, o->w.inflight, o->failover_at);
+		if (perf_failover_plot(fo, o->plot, title) == 0)
+			fprintf(stderr, "respio-perf: wrote %s\n", o->plot);
+		else
+			status = 2;
+	}
+	if (!perf_failover_ok(fo)) {
+		fprintf(stderr, "respio-perf: FAILED: the failover did not run as it should "
+				"(see the summary)\n");
+		status = 1;
+	}
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	static struct options o;
 	struct perf_result *rows;
+	struct perf_failover *fo = NULL;
 	struct sigaction sa = {.sa_handler = on_signal};
 	char err[200], title[200];
 	bool header = false;
@@ -752,9 +846,31 @@ int main(int argc, char **argv)
 			c_cpus);
 	}
 	default_shards(&o);
-	fprintf(stderr, "respio-perf: writing %u keys of %zu bytes%s\n", o.w.keys, o.w.dsize,
-		o.rb ? ", and as many in redis-benchmark's names" : "");
-	if (perf_prefill(&o.w, o.rb, err, sizeof(err)) < 0) {
+	if (o.failover_at >= 0) {
+		struct perf_failover_opts fopts = {
+		    .sentinel = &o.sc,
+		    .password = o.w.password,
+		    .old_host = o.w.host,
+		    .old_port = o.w.port,
+		    .at_s = o.failover_at,
+		    .duration_s = o.w.duration_s,
+		    .threads = o.threads[0],
+		};
+
+		/* INCR needs no key space. */
+		if (!(fo = perf_failover_create(&fopts, err, sizeof(err))) ||
+		    perf_failover_arm(fo, err, sizeof(err)) < 0) {
+			fprintf(stderr, "respio-perf: %s\n", err);
+			perf_failover_free(fo);
+			perf_server_stop(&server);
+			return 2;
+		}
+		o.w.failover = fo;
+	} else {
+		fprintf(stderr, "respio-perf: writing %u keys of %zu bytes%s\n", o.w.keys,
+			o.w.dsize, o.rb ? ", and as many in redis-benchmark's names" : "");
+	}
+	if (!fo && perf_prefill(&o.w, o.rb, err, sizeof(err)) < 0) {
 		fprintf(stderr, "respio-perf: %s\n", err);
 		perf_server_stop(&server);
 		return 2;
@@ -762,6 +878,7 @@ int main(int argc, char **argv)
 
 	rows = calloc((size_t)(o.nthreads * o.ninflight * max_entries(&o)), sizeof(*rows));
 	if (!rows) {
+		perf_failover_free(fo);
 		perf_server_stop(&server);
 		return 2;
 	}
@@ -773,7 +890,8 @@ int main(int argc, char **argv)
 				status = 2;
 		}
 	}
-	for (int i = 0; i < nrows; i++)
+	/* Across a failover errors are what is measured, not a failure. */
+	for (int i = 0; i < nrows && !fo; i++)
 		errors += rows[i].errors;
 
 	/* With --csv, stdout carries only the CSV. */
@@ -796,7 +914,12 @@ int main(int argc, char **argv)
 			perf_tune_recommend(f, rows, nrows, o.budget_us);
 		}
 	}
-	if (o.plot && nrows) {
+	if (fo) {
+		int st = failover_results(&o, fo);
+
+		if (st && (!status || st == 1))
+			status = st;
+	} else if (o.plot && nrows) {
 		snprintf(title, sizeof(title),
 			 "respio-perf: %s:%d, GET:SET %u:%u, %zu-byte values, %u keys", o.w.host,
 			 o.w.port, o.w.get_w, o.w.set_w, o.w.dsize, o.w.keys);
@@ -806,6 +929,7 @@ int main(int argc, char **argv)
 			status = 2;
 	}
 	perf_server_stop(&server);
+	perf_failover_free(fo);
 	for (int i = 0; i < o.nlists; i++)
 		free(o.sentinel_lists[i]);
 	free(rows);
