@@ -769,15 +769,18 @@ void perf_failover_report(const struct perf_failover *fo, FILE *f)
 	else
 		fprintf(f, "  trigger: none: %s\n",
 			fo->trig_err[0] ? fo->trig_err : "the run ended first");
-	if (fo->have_stats)
-		fprintf(
-		    f,
-		    "  client: %llu failover%s, %llu hold%s, %llu rediscoveries; switch %s%.0f ms "
-		    "after the trigger (at %.3f s)\n",
-		    (unsigned long long)fo->st.failovers, fo->st.failovers == 1 ? "" : "s",
-		    (unsigned long long)fo->st.failover_holds,
-		    fo->st.failover_holds == 1 ? "" : "s", (unsigned long long)fo->st.rediscoveries,
-		    isnan(s.switch_after_ms) ? "unknown: " : "", s.switch_after_ms, s.switch_s);
+	if (fo->have_stats) {
+		fprintf(f, "  client: %llu failover%s, %llu hold%s, %llu rediscoveries; ",
+			(unsigned long long)fo->st.failovers, fo->st.failovers == 1 ? "" : "s",
+			(unsigned long long)fo->st.failover_holds,
+			fo->st.failover_holds == 1 ? "" : "s",
+			(unsigned long long)fo->st.rediscoveries);
+		if (isnan(s.switch_after_ms))
+			fprintf(f, "no switch after the trigger\n");
+		else
+			fprintf(f, "switch %.0f ms after the trigger (at %.3f s)\n",
+				s.switch_after_ms, s.switch_s);
+	}
 	if (fo->fired) {
 		fprintf(f, "  Sentinel events (first seen, s of the run):");
 		for (int k = 0; k < EVENTS; k++) {
