@@ -100,37 +100,31 @@ static int64_t realtime_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* "host", "host:port" or "[v6]:port" as the engine reads them. */
+/* "host" or "host:port", read as the engine reads respio_sentinel_config
+ * hosts: the port after the last colon, brackets around the host dropped
+ * ("[::1]:26379"), so the trigger asks the Sentinels the client asks. */
 static int parse_host(const char *s, int dflt, char *host, size_t cap, int *port)
 {
-	const char *colon = strrchr(s, ':'), *end = s + strlen(s);
+	const char *colon = strrchr(s, ':');
+	size_t len = colon ? (size_t)(colon - s) : strlen(s);
 	char *e;
 
 	*port = dflt;
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb || (rb[1] && rb[1] != ':'))
-			return -1;
-		colon = rb[1] ? rb + 1 : NULL;
-		s++;
-		end = rb;
-	} else if (colon && strchr(s, ':') != colon) {
-		colon = NULL; /* a bare IPv6 address */
-	}
 	if (colon) {
 		long p = strtol(colon + 1, &e, 10);
 
 		if (e == colon + 1 || *e || p <= 0 || p > 65535)
 			return -1;
 		*port = (int)p;
-		if (end > colon)
-			end = colon;
 	}
-	if (end == s || (size_t)(end - s) >= cap)
+	if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
+		s++;
+		len -= 2;
+	}
+	if (len == 0 || len >= cap)
 		return -1;
-	memcpy(host, s, (size_t)(end - s));
-	host[end - s] = '\0';
+	memcpy(host, s, len);
+	host[len] = '\0';
 	return 0;
 }
 
