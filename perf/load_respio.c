@@ -5,8 +5,10 @@
  * .. respio_end), transaction units (respio_submit_transaction) and pushes
  * to a list that BLPOP consumer threads drain through automatic leases.
  * Also writes the key spaces before the first run. */
+#include "failover.h"
 #include "perf.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <respio.h>
 #include <stdarg.h>
@@ -51,7 +53,11 @@ static int make_client(const struct perf_workload *w, int shards, respio_client 
 	cfg.host = w->host;
 	cfg.port = w->port;
 	cfg.password = w->password;
+	cfg.sentinel = w->sentinel;
 	cfg.shards = shards;
+	/* What the engine does across a failover, with the run's time. */
+	if (w->failover)
+		cfg.log.fn = perf_failover_log;
 	if (w->timeout_ms > 0)
 		cfg.timeout_ms = w->timeout_ms;
 	if (w->conns > 0) {
@@ -279,6 +285,8 @@ static void respio_finish(void *ctx, struct perf_result *r)
 	uint64_t errors;
 
 	stop_consumers(x, true);
+	if (x->w->failover)
+		perf_failover_client_done(x->w->failover, x->c);
 	respio_client_stats(x->c, &st, NULL, 0);
 	r->consumers = x->nconsumers;
 	r->pushed = x->pushed;
@@ -670,10 +678,94 @@ static void run_batch(struct perf_thread *t, struct rctx *x, char *val)
 	free(slots);
 }
 
+/* --failover-at: INCR the thread's own counter with K in flight (a window;
+ * one at a time at K = 1), through futures so that every failure has its
+ * fate. Only acknowledged INCRs count as operations. */
+static void run_incr(struct perf_thread *t, struct rctx *x)
+{
+	struct perf_failover *fo = t->w->failover;
+	char key[96];
+	size_t kl = perf_failover_key(fo, t->id, key, sizeof(key));
+	const char *argv[] = {"INCR", key};
+	size_t lens[] = {4, kl};
+	int k = t->w->inflight, live = 0;
+	struct slot *slots = calloc((size_t)k, sizeof(*slots));
+	int64_t wait_ms = wait_ms_of(t->w);
+	bool more = slots != NULL;
+
+	if (!slots)
+		perf_thread_error(t, "out of memory");
+	for (int i = 0; more || live > 0; i = (i + 1) % k) {
+		struct slot *s = &slots[i];
+		uint64_t now;
+		int rc;
+
+		if (s->f) {
+			const respio_reply *r;
+
+			rc = respio_future_wait(s->f, wait_ms);
+			now = perf_now_ns();
+			live--;
+			if (rc < 0) {
+				perf_failover_failed(fo, t->id, now, now - s->t0, -ETIMEDOUT, 0);
+				perf_thread_error(t, "INCR %s: no completion within %lld ms", key,
+						  (long long)wait_ms);
+			} else if ((rc = respio_future_status(s->f)) < 0) {
+				int fate = respio_future_fate(s->f);
+				const char *msg = (r = respio_future_reply(s->f))
+						      ? respio_reply_str(r, NULL)
+						      : NULL;
+
+				perf_failover_failed(fo, t->id, now, now - s->t0, rc, fate);
+				perf_thread_error(t, "INCR %s: %s, fate %s%s%.60s", key,
+						  respio_err_name(rc),
+						  fate == RESPIO_FATE_SENT	 ? "SENT"
+						  : fate == RESPIO_FATE_NOT_SENT ? "NOT_SENT"
+										 : "REPLIED",
+						  msg ? ": " : "", msg ? msg : "");
+			} else if (respio_reply_type(r = respio_future_reply(s->f)) !=
+				   RESPIO_REPLY_INTEGER) {
+				perf_failover_bad_reply(fo, t->id);
+				perf_thread_error(t, "INCR %s: not an integer reply (type %d)", key,
+						  (int)respio_reply_type(r));
+			} else {
+				perf_failover_acked(fo, t->id, now, now - s->t0,
+						    respio_reply_integer(r));
+				if (more)
+					more = perf_done_op(t, now - s->t0, PERF_OP_GET);
+			}
+			respio_future_release(s->f);
+			s->f = NULL;
+		} else {
+			now = perf_now_ns();
+		}
+		if (more && perf_phase_now() == PERF_STOP)
+			more = false;
+		if (!more)
+			continue;
+		s->t0 = now;
+		rc = respio_submit(x->c, 2, argv, lens, &s->f);
+		if (rc < 0) {
+			perf_failover_failed(fo, t->id, perf_now_ns(), 0, rc, RESPIO_FATE_NOT_SENT);
+			perf_thread_error(t, "submit INCR %s: %s", key, respio_strerror(rc));
+			s->f = NULL;
+			usleep(1000); /* do not spin on a failing client */
+			continue;
+		}
+		live++;
+	}
+	free(slots);
+}
+
 static void respio_thread(struct perf_thread *t)
 {
 	char *val = malloc(t->w->dsize + 1);
 
+	if (t->w->failover) {
+		free(val);
+		run_incr(t, t->ctx);
+		return;
+	}
 	if (!val) {
 		perf_thread_error(t, "out of memory");
 		return;

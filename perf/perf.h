@@ -13,6 +13,9 @@
 #include "clock.h"
 #include "hist.h"
 
+struct respio_sentinel_config;
+struct perf_failover;
+
 /* What to run: one configuration (lists are expanded by the caller). */
 struct perf_workload {
 	const char *host;
@@ -43,6 +46,12 @@ struct perf_workload {
 	 * it through respio_submit (automatic leases) during the run. */
 	unsigned push_every;
 	int blpop_consumers;
+	/* --sentinel: the respio rows find the master through these
+	 * Sentinels (host and port above are the fallback). NULL: none. */
+	const struct respio_sentinel_config *sentinel;
+	/* --failover-at: the respio rows INCR counters of their own and
+	 * record every completion there (failover.h). NULL: not this mode. */
+	struct perf_failover *failover;
 };
 
 /* The list the pushes and the BLPOP consumers share, and the counter the
@@ -200,6 +209,10 @@ struct perf_load {
 
 /* The phase the threads read; the runner writes it. */
 extern _Atomic int perf_phase;
+
+/* perf_now_ns() at the start of the measured phase, stored before the phase
+ * becomes PERF_MEASURE (0 before the first run). */
+extern _Atomic uint64_t perf_measure_t0;
 
 static inline int perf_phase_now(void)
 {

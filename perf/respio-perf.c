@@ -10,13 +10,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <respio.h>
+
+#include "failover.h"
 #include "perf.h"
 #include "pin.h"
 #include "report.h"
 #include "server.h"
 
-#define MAX_LIST   32
-#define MAX_ROUNDS 64
+#define MAX_LIST      32
+#define MAX_ROUNDS    64
+#define MAX_SENTINELS 16
 
 struct options {
 	struct perf_workload w;
@@ -33,6 +37,14 @@ struct options {
 	struct perf_pin pin;
 	int blpop;    /* --blpop-consumers: rows respio+blpop with this many */
 	bool connect; /* --connect-per-request: its row at K = 1 */
+	/* --sentinel, --master, --sentinel-password: w.sentinel points here. */
+	respio_sentinel_config sc;
+	const char *sentinel_hosts[MAX_SENTINELS];
+	char *sentinel_lists[MAX_SENTINELS]; /* the --sentinel arguments, split */
+	int nlists;
+	char master_host[256]; /* where the Sentinels said the master is */
+	double failover_at;    /* --failover-at; < 0: none */
+	bool shapes_given;     /* --shape or --batch */
 };
 
 static struct perf_server server;
@@ -67,6 +79,9 @@ static void usage(FILE *f)
 	    "                   [--pin | --server-cpus LIST --client-cpus LIST]\n"
 	    "                   [--session-ratio PCT] [--txn-ratio PCT]\n"
 	    "                   [--blpop-consumers N] [--connect-per-request]\n"
+	    "                   [--sentinel HOST:PORT[,HOST:PORT...] --master NAME\n"
+	    "                    [--sentinel-password PW] [--sentinel-cache-ms MS]\n"
+	    "                    [--failover-at SECONDS]]\n"
 	    "\n"
 	    "Without -h/-p it starts redis-server (or --server-cmd) on a free loopback port\n"
 	    "for the run. --inflight 1 runs respio's synchronous helpers; K > 1 runs futures\n"
@@ -104,10 +119,36 @@ static void usage(FILE *f)
 	    "  --connect-per-request  adds the row connect-per-request at --inflight 1:\n"
 	    "      each operation (GET or SET) creates a respio_conn, connects, runs\n"
 	    "      the command and destroys it. Prints the ratios of the pooled respio\n"
-	    "      rows to it (ops/s, client CPU per request).\n"
-	    "Exit status: 0 ok, 1 a run had errors (a wrong reply counts), 2 usage or\n"
-	    "start-up failure, 130 interrupted.\n",
+	    "      rows to it (ops/s, client CPU per request).\n",
 	    PERF_COUNTER, PERF_QUEUE, PERF_PUSH_EVERY, PERF_QUEUE);
+	/* A second string: one would pass the 4095 bytes C99 guarantees. */
+	fputs("Redis Sentinel:\n"
+	      "  --sentinel HOST:PORT[,...] --master NAME  the respio rows find the master\n"
+	      "      through these Sentinels (respio_config.sentinel) and follow its\n"
+	      "      failovers; the peers connect to the address the Sentinels give at\n"
+	      "      start. No server is started; -h/-p, if given, are used only when no\n"
+	      "      Sentinel answers. -a is the data nodes' password,\n"
+	      "      --sentinel-password the Sentinels'. --sentinel-cache-ms: how often\n"
+	      "      the client asks the Sentinels again (respio_sentinel_config.cache_ms).\n"
+	      "  --failover-at SECONDS  one respio row, one round (one --threads,\n"
+	      "      --inflight and --shards value; K > 1 runs the window shape): each\n"
+	      "      thread INCRs a counter of its own (futures, so every failure has\n"
+	      "      its fate; only acknowledged INCRs count in ops/s), and at SECONDS\n"
+	      "      into the measured run SENTINEL FAILOVER NAME is sent to a Sentinel.\n"
+	      "      Prints acknowledged INCRs, failures by fate and the slowest\n"
+	      "      completion per 100 ms from 1 s before the trigger, then the gap with\n"
+	      "      no acknowledged INCR, the time from the trigger to the client's\n"
+	      "      switch (respio_stats.last_failover_ms), the errors by fate, and the\n"
+	      "      acknowledged increments the new master lacks, read once the old\n"
+	      "      master reports role:slave (waited for up to 30 s). With --plot, a\n"
+	      "      chart of the run. The engine's log goes to stderr. Use a fresh\n"
+	      "      topology, or wait until every Sentinel has seen the old master\n"
+	      "      demoted (~20 s): a failover right after another may be undone.\n"
+	      "      Errors do not fail it; a trigger no Sentinel accepts, no switch, or\n"
+	      "      a reply not an INCR's does (exit status 1).\n"
+	      "Exit status: 0 ok, 1 a run had errors (a wrong reply counts), 2 usage or\n"
+	      "start-up failure, 130 interrupted.\n",
+	      f);
 }
 
 static int parse_list(const char *s, int *out, int max, int min, const char *what)
@@ -140,6 +181,57 @@ static double parse_num(const char *s, const char *what)
 	return v;
 }
 
+/* --sentinel, --master and --failover-at: what goes with what. */
+static int parse_sentinel_args(const struct options *o, int rounds)
+{
+	const char *clash = NULL;
+
+	if (!o->sc.nhosts != !o->sc.master_name) {
+		fprintf(stderr, "respio-perf: --sentinel and --master go together\n");
+		return -1;
+	}
+	if ((o->sc.password || o->sc.cache_ms) && !o->sc.nhosts) {
+		fprintf(stderr, "respio-perf: --sentinel-password and --sentinel-cache-ms need "
+				"--sentinel\n");
+		return -1;
+	}
+	if (o->failover_at < 0)
+		return 0;
+	if (!o->sc.nhosts) {
+		fprintf(stderr, "respio-perf: --failover-at needs --sentinel and --master\n");
+		return -1;
+	}
+	if (o->w.requests || !(o->failover_at < o->w.duration_s)) {
+		fprintf(stderr, "respio-perf: --failover-at takes a second within --duration "
+				"(not -n)\n");
+		return -1;
+	}
+	if (o->nthreads > 1 || o->ninflight > 1 || o->nshards > 1)
+		clash = "lists of --threads, --inflight or --shards";
+	else if (o->hiredis || o->rb)
+		clash = "--compare";
+	else if (o->connect)
+		clash = "--connect-per-request";
+	else if (o->blpop)
+		clash = "--blpop-consumers";
+	else if (o->w.session_pct || o->w.txn_pct)
+		clash = "--session-ratio and --txn-ratio";
+	else if (o->tune)
+		clash = "--tune";
+	else if (rounds > 1)
+		clash = "--rounds above 1";
+	else if (o->shapes_given && o->shapes != 1u << PERF_SHAPE_WINDOW)
+		clash = "--shape batch";
+	if (clash) {
+		fprintf(stderr,
+			"respio-perf: --failover-at runs one respio row once (INCR, a window of "
+			"K): drop %s\n",
+			clash);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum {
@@ -169,6 +261,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		O_TXN_RATIO,
 		O_BLPOP,
 		O_CONNECT,
+		O_SENTINEL,
+		O_MASTER,
+		O_SENTINEL_PASSWORD,
+		O_FAILOVER_AT,
+		O_SENTINEL_CACHE,
 	};
 	static const struct option longopts[] = {
 	    {"threads", required_argument, NULL, O_THREADS},
@@ -197,6 +294,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 	    {"txn-ratio", required_argument, NULL, O_TXN_RATIO},
 	    {"blpop-consumers", required_argument, NULL, O_BLPOP},
 	    {"connect-per-request", no_argument, NULL, O_CONNECT},
+	    {"sentinel", required_argument, NULL, O_SENTINEL},
+	    {"master", required_argument, NULL, O_MASTER},
+	    {"sentinel-password", required_argument, NULL, O_SENTINEL_PASSWORD},
+	    {"failover-at", required_argument, NULL, O_FAILOVER_AT},
+	    {"sentinel-cache-ms", required_argument, NULL, O_SENTINEL_CACHE},
 	    {NULL, 0, NULL, 0},
 	};
 	int c, rounds = 0;
@@ -213,6 +315,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->nthreads = 1;
 	o->inflight[0] = 1;
 	o->ninflight = 1;
+	o->failover_at = -1;
 	while ((c = getopt_long(argc, argv, "h:p:a:d:n:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h': o->w.host = optarg; break;
@@ -275,7 +378,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case O_CONNS: o->w.conns = (int)parse_num(optarg, "connections"); break;
 		case O_TIMEOUT: o->w.timeout_ms = (int)parse_num(optarg, "timeout"); break;
 		case O_HELP: usage(stdout); exit(0);
-		case O_BATCH: o->shapes = 1u << PERF_SHAPE_BATCH; break;
+		case O_BATCH:
+			o->shapes = 1u << PERF_SHAPE_BATCH;
+			o->shapes_given = true;
+			break;
 		case O_SHAPE: {
 			char *list = strdup(optarg), *save = NULL;
 
@@ -297,6 +403,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			free(list);
 			if (!o->shapes)
 				return -1;
+			o->shapes_given = true;
 			break;
 		}
 		case O_PIN: o->pin_split = true; break;
@@ -324,6 +431,33 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		}
 		case O_CONNECT: o->connect = true; break;
+		case O_SENTINEL: {
+			/* The strings stay: the config borrows them. */
+			char *list = strdup(optarg), *save = NULL;
+
+			if (!list || o->nlists == MAX_SENTINELS) {
+				free(list);
+				return -1;
+			}
+			o->sentinel_lists[o->nlists++] = list;
+			for (char *p = strtok_r(list, ",", &save); p;
+			     p = strtok_r(NULL, ",", &save)) {
+				if (o->sc.nhosts == MAX_SENTINELS) {
+					fprintf(stderr, "respio-perf: at most %d Sentinels\n",
+						MAX_SENTINELS);
+					return -1;
+				}
+				o->sentinel_hosts[o->sc.nhosts++] = p;
+			}
+			o->sc.hosts = o->sentinel_hosts;
+			break;
+		}
+		case O_MASTER: o->sc.master_name = optarg; break;
+		case O_SENTINEL_PASSWORD: o->sc.password = optarg; break;
+		case O_FAILOVER_AT: o->failover_at = parse_num(optarg, "failover time"); break;
+		case O_SENTINEL_CACHE:
+			o->sc.cache_ms = (int)parse_num(optarg, "Sentinel poll interval");
+			break;
 		case O_SERVER_CPUS:
 		case O_CLIENT_CPUS: {
 			bool server = c == O_SERVER_CPUS;
@@ -354,23 +488,27 @@ static int parse_args(int argc, char **argv, struct options *o)
 		o->w.port = 6379;
 	if (o->w.port && !o->w.host)
 		o->w.host = "127.0.0.1";
-	if (o->w.host && o->server_cmd) {
-		fprintf(stderr, "respio-perf: --server-cmd starts a server; -h/-p name one\n");
+	if ((o->w.host || o->sc.nhosts) && o->server_cmd) {
+		fprintf(stderr, "respio-perf: --server-cmd starts a server; -h/-p and --sentinel "
+				"name one\n");
 		return -1;
 	}
+	if (parse_sentinel_args(o, rounds) < 0)
+		return -1;
 	if (o->pin_split && (o->pin.server || o->pin.client)) {
 		fprintf(stderr, "respio-perf: --pin chooses the CPUs; drop --server-cpus and "
 				"--client-cpus, or --pin\n");
 		return -1;
 	}
-	if (o->w.host && (o->pin_split || o->pin.server)) {
+	if ((o->w.host || o->sc.nhosts) && (o->pin_split || o->pin.server)) {
 		fprintf(stderr, "respio-perf: --pin and --server-cpus place the embedded server; "
 				"with -h/-p use --client-cpus\n");
 		return -1;
 	}
 	if (!o->shapes)
-		o->shapes = o->tune ? 1u << PERF_SHAPE_WINDOW
-				    : 1u << PERF_SHAPE_WINDOW | 1u << PERF_SHAPE_BATCH;
+		o->shapes = o->tune || o->failover_at >= 0
+				? 1u << PERF_SHAPE_WINDOW
+				: 1u << PERF_SHAPE_WINDOW | 1u << PERF_SHAPE_BATCH;
 	for (int k = 0; k < o->ninflight; k++) {
 		if (o->rb && o->inflight[k] > 1 && !(o->shapes & 1u << PERF_SHAPE_BATCH)) {
 			fprintf(stderr,
@@ -587,10 +725,59 @@ static int run_config(const struct options *o, struct perf_workload *w, struct p
 	return rc;
 }
 
+/* --sentinel: where the Sentinels say the master is, for the peers (and
+ * the respio rows' fallback). -1 when none answers and -h/-p name none. */
+static int find_master(struct options *o)
+{
+	int port,
+	    rc = respio_sentinel_get_master(&o->sc, o->master_host, sizeof(o->master_host), &port);
+
+	if (rc < 0) {
+		fprintf(stderr, "respio-perf: asking the Sentinels for %s: %s%s\n",
+			o->sc.master_name, respio_strerror(rc),
+			o->w.host ? "; the peers use -h/-p" : "");
+		return o->w.host ? 0 : -1;
+	}
+	o->w.host = o->master_host;
+	o->w.port = port;
+	fprintf(stderr, "respio-perf: the Sentinels name %s at %s:%d\n", o->sc.master_name,
+		o->w.host, o->w.port);
+	return 0;
+}
+
+/* --failover-at: after the run, the old master's demotion and the
+ * counters, the report, the chart. 0 when the failover ran as it should. */
+static int failover_results(const struct options *o, struct perf_failover *fo)
+{
+	FILE *f = o->csv ? stderr : stdout;
+	char title[300];
+	int status = 0;
+
+	perf_failover_verify(fo, stderr);
+	perf_failover_report(fo, f);
+	if (o->plot) {
+		snprintf(title, sizeof(title),
+			 "respio across a Sentinel failover: %d threads, inflight %d, INCR on a "
+			 "counter each; SENTINEL FAILOVER at %.1f s",
+			 o->w.threads, o->w.inflight, o->failover_at);
+		if (perf_failover_plot(fo, o->plot, title) == 0)
+			fprintf(stderr, "respio-perf: wrote %s\n", o->plot);
+		else
+			status = 2;
+	}
+	if (!perf_failover_ok(fo)) {
+		fprintf(stderr, "respio-perf: FAILED: the failover did not run as it should "
+				"(see the summary)\n");
+		status = 1;
+	}
+	return status;
+}
+
 int main(int argc, char **argv)
 {
-	struct options o;
+	static struct options o;
 	struct perf_result *rows;
+	struct perf_failover *fo = NULL;
 	struct sigaction sa = {.sa_handler = on_signal};
 	char err[200], title[200];
 	bool header = false;
@@ -625,6 +812,11 @@ int main(int argc, char **argv)
 		if (split > 0)
 			fprintf(stderr, "respio-perf: --pin: one CPU only, nothing pinned\n");
 	}
+	if (o.sc.nhosts) {
+		o.w.sentinel = &o.sc;
+		if (find_master(&o) < 0)
+			return 2;
+	}
 	if (!o.w.host) {
 		if (perf_server_start(&server, o.server_cmd,
 				      o.pin.server ? &o.pin.server_cpus : NULL, err,
@@ -654,9 +846,31 @@ int main(int argc, char **argv)
 			c_cpus);
 	}
 	default_shards(&o);
-	fprintf(stderr, "respio-perf: writing %u keys of %zu bytes%s\n", o.w.keys, o.w.dsize,
-		o.rb ? ", and as many in redis-benchmark's names" : "");
-	if (perf_prefill(&o.w, o.rb, err, sizeof(err)) < 0) {
+	if (o.failover_at >= 0) {
+		struct perf_failover_opts fopts = {
+		    .sentinel = &o.sc,
+		    .password = o.w.password,
+		    .old_host = o.w.host,
+		    .old_port = o.w.port,
+		    .at_s = o.failover_at,
+		    .duration_s = o.w.duration_s,
+		    .threads = o.threads[0],
+		};
+
+		/* INCR needs no key space. */
+		if (!(fo = perf_failover_create(&fopts, err, sizeof(err))) ||
+		    perf_failover_arm(fo, err, sizeof(err)) < 0) {
+			fprintf(stderr, "respio-perf: %s\n", err);
+			perf_failover_free(fo);
+			perf_server_stop(&server);
+			return 2;
+		}
+		o.w.failover = fo;
+	} else {
+		fprintf(stderr, "respio-perf: writing %u keys of %zu bytes%s\n", o.w.keys,
+			o.w.dsize, o.rb ? ", and as many in redis-benchmark's names" : "");
+	}
+	if (!fo && perf_prefill(&o.w, o.rb, err, sizeof(err)) < 0) {
 		fprintf(stderr, "respio-perf: %s\n", err);
 		perf_server_stop(&server);
 		return 2;
@@ -664,6 +878,7 @@ int main(int argc, char **argv)
 
 	rows = calloc((size_t)(o.nthreads * o.ninflight * max_entries(&o)), sizeof(*rows));
 	if (!rows) {
+		perf_failover_free(fo);
 		perf_server_stop(&server);
 		return 2;
 	}
@@ -675,7 +890,8 @@ int main(int argc, char **argv)
 				status = 2;
 		}
 	}
-	for (int i = 0; i < nrows; i++)
+	/* Across a failover errors are what is measured, not a failure. */
+	for (int i = 0; i < nrows && !fo; i++)
 		errors += rows[i].errors;
 
 	/* With --csv, stdout carries only the CSV. */
@@ -698,7 +914,12 @@ int main(int argc, char **argv)
 			perf_tune_recommend(f, rows, nrows, o.budget_us);
 		}
 	}
-	if (o.plot && nrows) {
+	if (fo) {
+		int st = failover_results(&o, fo);
+
+		if (st && (!status || st == 1))
+			status = st;
+	} else if (o.plot && nrows) {
 		snprintf(title, sizeof(title),
 			 "respio-perf: %s:%d, GET:SET %u:%u, %zu-byte values, %u keys", o.w.host,
 			 o.w.port, o.w.get_w, o.w.set_w, o.w.dsize, o.w.keys);
@@ -708,6 +929,9 @@ int main(int argc, char **argv)
 			status = 2;
 	}
 	perf_server_stop(&server);
+	perf_failover_free(fo);
+	for (int i = 0; i < o.nlists; i++)
+		free(o.sentinel_lists[i]);
 	free(rows);
 	if (perf_interrupted) {
 		fprintf(stderr, "respio-perf: interrupted\n");

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 _Atomic int perf_phase;
+_Atomic uint64_t perf_measure_t0;
 volatile int perf_interrupted;
 
 static void (*fatal_cleanup)(void);
@@ -155,6 +156,7 @@ int perf_run(const struct perf_load *load, const struct perf_workload *w, struct
 		if (w->warmup_s > 0)
 			nap(w->warmup_s);
 		t0 = perf_now_ns();
+		atomic_store(&perf_measure_t0, t0);
 		c0 = cpu_us();
 		perf_alloc_count_start();
 		atomic_store_explicit(&perf_phase, PERF_MEASURE, memory_order_release);
