@@ -449,8 +449,12 @@ void respio__slice_topology(struct respio__slice *s)
 	s->epoch = epoch;
 	for (uint32_t i = 0; i < s->nlinks; i++) {
 		struct respio__link *l = respio__slice_link(s, i);
-
 		if (l->state == RESPIO__LINK_UP && s->links[i].epoch != epoch)
 			switch_link(s, l);
+		/* Backing off from the old master (dead): the new one need not
+		 * wait for the backoff. */
+		else if ((l->state == RESPIO__LINK_BACKOFF && (!is_lease(s, l) || l->queued > 0)) ||
+			 l->state == RESPIO__LINK_WAITING)
+			respio__slice_dial(s, l);
 	}
 }
