@@ -143,9 +143,9 @@ static inline void respio__slice_accept(struct respio__slice *s, respio_future *
 	respio__slice_push(s, respio__slice_link(s, f->link_index % s->nlinks), f, now);
 }
 
-/* The lease link l after this turn's completions: an automatic lease whose
- * request is done goes back to the pool, its connection closed if its
- * reply is still outstanding. Every turn, for each lease link. */
+/* The lease link l after a batch of completions: an automatic lease whose
+ * request is done goes back to the pool (before its caller is woken), its
+ * connection closed if its reply is still outstanding. */
 void respio__slice_lease_check(struct respio__slice *s, struct respio__link *l);
 
 /* Let go of any armed automatic lease: ends it when its request is done
@@ -162,7 +162,8 @@ static inline void respio__slice_after_turn(struct respio__slice *s, struct resp
  * connection, respio__slice_maintain). */
 void respio__slice_sweep(struct respio__slice *s, int64_t now, bool health);
 
-/* The shard starts: dial every link that has no connection yet. */
+/* The shard starts: dial every shared link that has no connection yet
+ * (lease links dial for their first request). */
 void respio__slice_start(struct respio__slice *s);
 
 /* Hand link i a connected socket from outside the dialers (the client's
