@@ -114,7 +114,7 @@ static int64_t sweep_tick_ns(const respio_config *cfg)
 static int layout_pool(struct respio_client *c)
 {
 	uint32_t n = c->nshards, max = (uint32_t)c->cfg.pool.max_connections;
-	uint32_t shared = (uint32_t)c->cfg.pool.min_connections, slot = 0, most = 0;
+	uint32_t shared = (uint32_t)c->cfg.pool.min_connections, slot = 0, most = 0, replicas = 0;
 	int64_t idle_ns = ms_to_ns(c->cfg.pool.max_idle_time_ms);
 	/* A lost link redials at a random point within 5 ms per shared link,
 	 * up to half a second. */
@@ -123,10 +123,17 @@ static int layout_pool(struct respio_client *c)
 
 	if (shared < n)
 		shared = n;
+	c->replica_reads = c->cfg.sentinel && c->cfg.sentinel->replica_reads;
 	spread = shared * 5000000ll < 500000000 ? shared * 5000000ll : 500000000;
-	rc = respio__pool_init(&c->lease_pool, max - shared, idle_ns ? idle_ns : INT64_MAX);
+	for (uint32_t i = 0; c->replica_reads && i < n; i++)
+		replicas += max / n + (i < max % n) > shared / n + (i < shared % n);
+	rc = respio__pool_init(&c->lease_pool, max - shared - replicas,
+			       idle_ns ? idle_ns : INT64_MAX);
 	for (uint32_t i = 0; rc == 0 && i < n; i++) {
 		uint32_t cap = max / n + (i < max % n), sh = shared / n + (i < shared % n);
+		/* Replica reads take each shard's first link above its shared
+		 * ones, where it has one. */
+		bool replica = c->replica_reads && cap > sh;
 		struct respio__shard_config sc = {
 		    .index = i,
 		    .nlinks = cap,
@@ -136,6 +143,7 @@ static int layout_pool(struct respio_client *c)
 		    .redial_spread_ns = spread,
 		    .probe_timeout_ns = ms_to_ns(c->cfg.pool.health_check_interval_ms),
 		    .patient = c->cfg.sentinel != NULL,
+		    .replica_link = replica ? sh : UINT32_MAX,
 		    .ring_capacity = c->cfg.ring_capacity,
 		    .timeout_ns = c->timeout_ns,
 		    .limits = &c->cfg.limits,
@@ -143,14 +151,14 @@ static int layout_pool(struct respio_client *c)
 		    .gate = &c->gate};
 
 		rc = respio__shard_init(&c->shards[i], &sc);
-		if (cap - sh > most)
-			most = cap - sh;
+		if (cap - sh - replica > most)
+			most = cap - sh - replica;
 	}
 	/* Slots in turn over the shards, so new connections spread. */
 	for (uint32_t j = 0; rc == 0 && j < most; j++)
 		for (uint32_t i = 0; i < n; i++) {
 			struct respio__slice *sl = &c->shards[i].slice;
-			uint32_t link = sl->nshared + j;
+			uint32_t link = sl->nshared + (sl->replica_link < sl->nlinks) + j;
 
 			if (link >= sl->nlinks)
 				continue;
@@ -430,6 +438,11 @@ int respio_submit_with(respio_client *c, const respio_submit_opts *opts, int arg
 	default: return RESPIO_E_NEEDS_SESSION;
 	}
 	d = respio__dest_shared(c);
+	/* Replica reads (Sentinel): a read goes to the shard's replica link
+	 * while the Sentinels name a fit replica. */
+	if (c->replica_reads && respio__command_is_read(argc, argv, argvlen) &&
+	    respio__control_replica_up(c->control) && c->shards[d.shard].replica_link != UINT32_MAX)
+		d.link = c->shards[d.shard].replica_link;
 
 	/* Shutdown waits for the submits in progress (submit_guard.h): either
 	 * this one sees shutting_down here, or shutdown waits until it left. */

@@ -34,6 +34,7 @@ struct respio_client {
 	struct respio__pool lease_pool;	   /* the shards' lease links (sessions) */
 	struct respio__health *health;	   /* the control thread's sweeps */
 	struct respio__sentinel *sentinel; /* NULL without cfg.sentinel */
+	bool replica_reads;		   /* reads go to a replica when one is fit */
 	/* Sessions begun and not yet ended (session.c), under the lease
 	 * pool's lock: the ones still open at destroy are freed there. */
 	struct respio_session *open_sessions;

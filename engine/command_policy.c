@@ -265,3 +265,100 @@ enum respio__session_effect respio__command_session_effect(int argc, const char 
 		return RESPIO__EFFECT_NONE; /* applies to the next command only */
 	return RESPIO__EFFECT_UNRESETTABLE;
 }
+
+/* Commands that only read, for replica reads: sorted, upper case. The
+ * generic reads a replica answers as the master would (no writes, no
+ * blocking, no scripts, which may write). */
+static const char *const read_commands[] = {
+    "BITCOUNT",
+    "BITPOS",
+    "DBSIZE",
+    "EXISTS",
+    "EXPIRETIME",
+    "GEODIST",
+    "GEOHASH",
+    "GEOPOS",
+    "GEORADIUS_RO",
+    "GEOSEARCH",
+    "GET",
+    "GETBIT",
+    "GETRANGE",
+    "HEXISTS",
+    "HGET",
+    "HGETALL",
+    "HKEYS",
+    "HLEN",
+    "HMGET",
+    "HRANDFIELD",
+    "HSCAN",
+    "HSTRLEN",
+    "HVALS",
+    "KEYS",
+    "LCS",
+    "LINDEX",
+    "LLEN",
+    "LPOS",
+    "LRANGE",
+    "MGET",
+    "PEXPIRETIME",
+    "PFCOUNT",
+    "PTTL",
+    "RANDOMKEY",
+    "SCAN",
+    "SCARD",
+    "SDIFF",
+    "SINTER",
+    "SINTERCARD",
+    "SISMEMBER",
+    "SMEMBERS",
+    "SMISMEMBER",
+    "SRANDMEMBER",
+    "SSCAN",
+    "STRLEN",
+    "SUBSTR",
+    "SUNION",
+    "TOUCH",
+    "TTL",
+    "TYPE",
+    "XLEN",
+    "XRANGE",
+    "XREVRANGE",
+    "ZCARD",
+    "ZCOUNT",
+    "ZDIFF",
+    "ZINTER",
+    "ZLEXCOUNT",
+    "ZMSCORE",
+    "ZRANDMEMBER",
+    "ZRANGE",
+    "ZRANGEBYLEX",
+    "ZRANGEBYSCORE",
+    "ZRANK",
+    "ZREVRANGE",
+    "ZREVRANGEBYLEX",
+    "ZREVRANGEBYSCORE",
+    "ZREVRANK",
+    "ZSCAN",
+    "ZSCORE",
+    "ZUNION",
+};
+
+bool respio__command_is_read(int argc, const char *const *argv, const size_t *argvlen)
+{
+	size_t len = arg_len(argv, argvlen, 0), lo = 0,
+	       hi = sizeof(read_commands) / sizeof(read_commands[0]);
+
+	(void)argc;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = compare_upper(argv[0], len, read_commands[mid], strlen(read_commands[mid]));
+
+		if (d == 0)
+			return true;
+		if (d > 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}

@@ -3,6 +3,7 @@
 #ifndef RESPIO_COMMAND_POLICY_H
 #define RESPIO_COMMAND_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,5 +77,9 @@ enum respio__session_effect {
 
 enum respio__session_effect respio__command_session_effect(int argc, const char *const *argv,
 							   const size_t *argvlen);
+
+/* The command only reads (GET, HGETALL, LRANGE...): it may go to a replica
+ * (replica reads). Same arguments as respio__command_classify. */
+bool respio__command_is_read(int argc, const char *const *argv, const size_t *argvlen);
 
 #endif

@@ -43,7 +43,12 @@ struct respio__control {
 	char host[RESPIO__HOST_SIZE];
 	int port;
 	_Atomic uint32_t epoch;
-	bool check_role;	       /* dials confirm ROLE = master (Sentinel) */
+	bool check_role; /* dials confirm ROLE = master (Sentinel) */
+	/* The replica reads go to (Sentinel, replica_reads), with its own
+	 * epoch; replica_up says there is one. */
+	char replica_host[RESPIO__HOST_SIZE];
+	int replica_port;
+	_Atomic uint32_t replica_epoch, replica_up;
 	_Atomic uint32_t suspect;      /* a shard saw a sign of failover */
 	_Atomic uint64_t hold_until;   /* CLOCK_MONOTONIC: writes held until then */
 	int64_t next_paced;	       /* CLOCK_MONOTONIC: the next paced dial's turn */
@@ -125,7 +130,7 @@ static void *dialer_main(void *arg)
 		char detail[RESPIO__DETAIL_SIZE], host[RESPIO__HOST_SIZE];
 		int fd = -1, rc, port;
 		uint32_t epoch;
-		bool check_role;
+		int role;
 
 		while (!ctl->stop && respio__queue_empty(&ctl->queue))
 			pthread_cond_wait(&ctl->cond, &ctl->lock);
@@ -135,13 +140,19 @@ static void *dialer_main(void *arg)
 				       node);
 		if (d->paced)
 			wait_turn(ctl);
-		memcpy(host, ctl->host, sizeof(host));
-		port = ctl->port;
-		epoch = respio__load_relaxed_u32(&ctl->epoch);
-		check_role = ctl->check_role;
+		if (d->replica) {
+			memcpy(host, ctl->replica_host, sizeof(host));
+			port = ctl->replica_port;
+			epoch = respio__load_relaxed_u32(&ctl->replica_epoch);
+			role = RESPIO__ROLE_REPLICA;
+		} else {
+			memcpy(host, ctl->host, sizeof(host));
+			port = ctl->port;
+			epoch = respio__load_relaxed_u32(&ctl->epoch);
+			role = ctl->check_role ? RESPIO__ROLE_MASTER : RESPIO__ROLE_ANY;
+		}
 		pthread_mutex_unlock(&ctl->lock);
-		rc =
-		    respio__dial_now(ctl->cfg, host, port, check_role, &fd, detail, sizeof(detail));
+		rc = respio__dial_now(ctl->cfg, host, port, role, &fd, detail, sizeof(detail));
 		if (rc == RESPIO_E_NOT_MASTER || rc == -ECONNREFUSED)
 			respio__control_suspect(ctl);
 		if (rc < 0) {
@@ -304,4 +315,28 @@ void respio__control_set_hold(struct respio__control *ctl, int64_t until_ns)
 int64_t respio__control_hold(const struct respio__control *ctl)
 {
 	return (int64_t)respio__load_acquire_u64((_Atomic uint64_t *)&ctl->hold_until);
+}
+
+uint32_t respio__control_set_replica(struct respio__control *ctl, const char *host, int port)
+{
+	uint32_t epoch;
+
+	pthread_mutex_lock(&ctl->lock);
+	snprintf(ctl->replica_host, sizeof(ctl->replica_host), "%s", host ? host : "");
+	ctl->replica_port = host ? port : 0;
+	epoch = respio__load_relaxed_u32(&ctl->replica_epoch) + 1;
+	respio__store_release_u32(&ctl->replica_epoch, epoch);
+	respio__store_release_u32(&ctl->replica_up, host != NULL);
+	pthread_mutex_unlock(&ctl->lock);
+	return epoch;
+}
+
+uint32_t respio__control_replica_epoch(const struct respio__control *ctl)
+{
+	return respio__load_acquire_u32((_Atomic uint32_t *)&ctl->replica_epoch);
+}
+
+bool respio__control_replica_up(const struct respio__control *ctl)
+{
+	return respio__load_acquire_u32((_Atomic uint32_t *)&ctl->replica_up) != 0;
 }

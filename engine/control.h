@@ -46,6 +46,16 @@ void respio__control_address(struct respio__control *ctl, char *host, size_t cap
 uint32_t respio__control_epoch(const struct respio__control *ctl);
 
 /*
+ * Where reads go when replica reads are on: the replica the Sentinels name,
+ * checked with ROLE (host NULL: none, reads go to the master). Its own
+ * epoch, bumped on each change; a replica link dialed at an older one is
+ * left behind like a master link. Any thread.
+ */
+uint32_t respio__control_set_replica(struct respio__control *ctl, const char *host, int port);
+uint32_t respio__control_replica_epoch(const struct respio__control *ctl);
+bool respio__control_replica_up(const struct respio__control *ctl);
+
+/*
  * A sign that the master may have changed (a -READONLY or -MASTERDOWN
  * reply, a refused dial, a server whose ROLE is not master): calls the
  * function registered with _on_suspect once, until _take_suspect takes the

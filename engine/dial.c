@@ -14,22 +14,22 @@
  * attempt (see respio__backoff_lost). */
 #define RESPIO__YOUNG_CONN_NS 1000000000LL
 
-/* What ROLE says: a master, or (RESPIO_E_NOT_MASTER) anything else. */
-static int check_master(const respio_reply *r, char *detail, size_t cap)
+/* What ROLE says against what was wanted: 0, or RESPIO_E_NOT_MASTER. */
+static int check_role(const respio_reply *r, int want, char *detail, size_t cap)
 {
 	const char *role = respio_reply_str(respio_reply_element(r, 0), NULL);
+	const char *wanted = want == RESPIO__ROLE_REPLICA ? "slave" : "master";
 
-	if (role && strcmp(role, "master") == 0)
+	if (role && strcmp(role, wanted) == 0)
 		return 0;
-	snprintf(detail, cap, "ROLE: %s, not master", role ? role : "?");
+	snprintf(detail, cap, "ROLE: %s, not %s", role ? role : "?", wanted);
 	return RESPIO_E_NOT_MASTER;
 }
 
-int respio__dial_now(const respio_config *base, const char *host, int port, bool check_role,
+int respio__dial_now(const respio_config *base, const char *host, int port, int role,
 		     int *fd_out, char *detail, size_t cap)
 {
-	respio_config cfg = *base;
-	const char *probe[] = {check_role ? "ROLE" : "PING"};
+	respio_config cfg = *base;	const char *probe[] = {role ? "ROLE" : "PING"};
 	respio_reply *r = NULL;
 	respio_conn *conn;
 	int rc;
@@ -51,9 +51,8 @@ int respio__dial_now(const respio_config *base, const char *host, int port, bool
 		if (rc < 0)
 			snprintf(detail, cap, "%s%s%s", probe[0],
 				 rc == RESPIO_E_SERVER ? " failed: " : ": ",
-				 respio_conn_errdetail(conn));
-		else if (check_role)
-			rc = check_master(r, detail, cap);
+				 respio_conn_errdetail(conn));		else if (role)
+			rc = check_role(r, role, detail, cap);
 	}
 	respio_reply_free(r);
 	if (rc == 0) {

@@ -13,18 +13,26 @@
 #define RESPIO__DETAIL_SIZE 256 /* room for a dial's error detail */
 #define RESPIO__HOST_SIZE   256 /* room for a host name or address */
 
+/* What a dial confirms with ROLE (Sentinel): nothing (a PING), a master,
+ * or a replica. */
+enum respio__role {
+	RESPIO__ROLE_ANY = 0,
+	RESPIO__ROLE_MASTER,
+	RESPIO__ROLE_REPLICA,
+};
+
 /*
  * Dial one connection to host:port with cfg's credentials and limits, with
  * the blocking client, on the calling thread (up to
  * cfg->pool.connection_timeout_ms per step): connect, AUTH/HELLO, SELECT,
  * then a PING so a server that accepts but does not answer counts as down
- * (with check_role, a ROLE instead: anything but a master is refused with
+ * (with a role, a ROLE instead: anything else is refused with
  * RESPIO_E_NOT_MASTER). 0 with *fd_out, the caller's to close; or a
  * negative code (RESPIO_E_HANDSHAKE when the server refused us) with
  * detail saying what happened, in the server's words when it refused. Any
  * thread.
  */
-int respio__dial_now(const respio_config *cfg, const char *host, int port, bool check_role,
+int respio__dial_now(const respio_config *cfg, const char *host, int port, int role,
 		     int *fd_out, char *detail, size_t cap);
 
 /*

@@ -77,6 +77,9 @@ struct respio__sentinel {
 	int efd; /* wakes the thread: a sign of failover, or stop */
 	_Atomic uint32_t stop;
 	int64_t hold_until; /* 0: writes flow */
+	bool replica_reads;
+	char replica_host[RESPIO__HOST_SIZE]; /* where reads go now; "" none */
+	int replica_port;
 	unsigned seed;
 
 	pthread_mutex_t stats_lock;
@@ -146,6 +149,7 @@ int respio__sentinel_create(const respio_sentinel_config *sc, const respio_confi
 	pthread_mutex_init(&s->stats_lock, NULL);
 	s->timeout_ms = sc->timeout_ms > 0 ? sc->timeout_ms : RESPIO__SENTINEL_TO_MS;
 	s->cache_ns = (int64_t)(sc->cache_ms > 0 ? sc->cache_ms : 5000) * 1000000;
+	s->replica_reads = sc->replica_reads;
 	s->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)s;
 	s->master_name = strdup(sc->master_name);
 	s->username = dup_or_null(sc->username);
@@ -276,20 +280,26 @@ static void to_front(struct respio__sentinel *s, uint32_t i)
 	s->nodes[0] = n;
 }
 
-/* host:port is a master now, as its ROLE says. Within the Sentinels'
- * short timeout: a stopped node must not hold up the events behind it. */
-static int check_master(struct respio__sentinel *s, const char *host, int port, char *detail,
-			size_t dcap)
+/* host:port has the role wanted now, as its ROLE says. Within the
+ * Sentinels' short timeout: a stopped node must not hold up the events
+ * behind it. */
+static int check_role(struct respio__sentinel *s, const char *host, int port, int role,
+		      char *detail, size_t dcap)
 {
 	respio_config cfg = *s->cfg;
 	int fd = -1, rc;
 
 	cfg.pool.connection_timeout_ms = s->timeout_ms;
-	rc = respio__dial_now(&cfg, host, port, true, &fd, detail, dcap);
-
+	rc = respio__dial_now(&cfg, host, port, role, &fd, detail, dcap);
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+static int check_master(struct respio__sentinel *s, const char *host, int port, char *detail,
+			size_t dcap)
+{
+	return check_role(s, host, port, RESPIO__ROLE_MASTER, detail, dcap);
 }
 
 int respio__sentinel_discover(struct respio__sentinel *s, char *host, size_t cap, int *port,
@@ -393,6 +403,75 @@ static void maybe_switch(struct respio__sentinel *s, const char *host, int port)
 		respio__control_log(s->ctl, RESPIO_LOG_WARN, RESPIO_E_NOT_MASTER,
 				    "Sentinels name %s:%d, which is not a master yet: %s", host,
 				    port, detail);
+}
+
+/* A replica fit for reads, from the first Sentinel that lists them: not
+ * down or disconnected by the Sentinels' flags, its link to the master up,
+ * and ROLE = slave when dialed. false: none. */
+static bool pick_replica(struct respio__sentinel *s, char *host, size_t cap, int *port)
+{
+	const char *argv[] = {"SENTINEL", "REPLICAS", s->master_name};
+
+	for (uint32_t i = 0; i < s->n; i++) {
+		char detail[RESPIO__DETAIL_SIZE];
+		respio_reply *r = NULL;
+		respio_conn *c;
+		bool found = false, answered;
+
+		if (sentinel_conn(s, i, &c, detail, sizeof(detail)) < 0)
+			continue;
+		answered = respio_conn_command(c, 3, argv, NULL, &r) == 0 &&
+			   respio_reply_type(r) == RESPIO_REPLY_ARRAY;
+		if (answered) {
+			for (size_t k = 0; k < respio_reply_len(r) && !found; k++) {
+				const respio_reply *e = respio_reply_element(r, k);
+				const char *ip = field(e, "ip"), *p = field(e, "port"),
+					   *flags = field(e, "flags"),
+					   *link = field(e, "master-link-status");
+
+				if (!ip || !p || !flags || !link || strcmp(link, "ok") != 0 ||
+				    strstr(flags, "s_down") || strstr(flags, "o_down") ||
+				    strstr(flags, "disconnected") || strlen(ip) >= cap)
+					continue;
+				if (check_role(s, ip, atoi(p), RESPIO__ROLE_REPLICA, detail,
+					       sizeof(detail)) < 0)
+					continue;
+				snprintf(host, cap, "%s", ip);
+				*port = atoi(p);
+				found = true;
+			}
+		}
+		respio_reply_free(r);
+		respio_conn_destroy(c);
+		/* This Sentinel answered: its list is the one to go by. */
+		if (answered)
+			return found;
+	}
+	return false;
+}
+
+/* Reads follow the replica the Sentinels consider fit, or go back to the
+ * master when none is. */
+static void update_replica(struct respio__sentinel *s)
+{
+	char host[RESPIO__HOST_SIZE];
+	int port = 0;
+	bool fit = pick_replica(s, host, sizeof(host), &port);
+
+	if (!fit)
+		host[0] = '\0';
+	if (strcmp(host, s->replica_host) == 0 && (!fit || port == s->replica_port))
+		return;
+	if (fit)
+		respio__control_log(s->ctl, RESPIO_LOG_INFO, 0, "reads go to replica %s:%d", host,
+				    port);
+	else
+		respio__control_log(s->ctl, RESPIO_LOG_WARN, 0,
+				    "no replica fit for reads: reads go to the master");
+	snprintf(s->replica_host, sizeof(s->replica_host), "%s", host);
+	s->replica_port = port;
+	respio__control_set_replica(s->ctl, fit ? host : NULL, port);
+	tell_shards(s);
 }
 
 static void hold(struct respio__sentinel *s, int64_t now)
@@ -571,7 +650,7 @@ static void *sentinel_main(void *arg)
 {
 	struct respio__sentinel *s = arg;
 	int64_t now = respio__now_ns(), next_ask = now + s->cache_ns, retry_ns = 0;
-	bool ask_now = false;
+	bool ask_now = s->replica_reads; /* pick the replica at once */
 
 	while (!respio__load_acquire_u32(&s->stop)) {
 		struct pollfd pfd[RESPIO__SENTINELS_MAX + 1];
@@ -590,6 +669,8 @@ static void *sentinel_main(void *arg)
 			ask_now = false;
 			if (rc == 0) {
 				maybe_switch(s, host, port);
+				if (s->replica_reads)
+					update_replica(s);
 				retry_ns = 0;
 				next_ask = respio__now_ns() + s->cache_ns;
 			} else {

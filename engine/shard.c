@@ -594,6 +594,7 @@ int respio__shard_init(struct respio__shard *sh, const struct respio__shard_conf
 	sh->slice.redial_spread_ns = cfg->redial_spread_ns;
 	sh->slice.probe_timeout_ns = cfg->probe_timeout_ns;
 	sh->slice.patient = cfg->patient;
+	sh->replica_link = sh->slice.replica_link = cfg->replica_link;
 	return respio__slice_init(&sh->slice, cfg->nlinks, &sh->sink, cfg->limits, &sh->mail,
 				  cfg->timeout_ns,
 				  (unsigned)time(NULL) ^ (cfg->index * 2654435761u));

@@ -36,6 +36,7 @@ struct respio__shard_config {
 	int64_t redial_spread_ns;	     /* a lost link redials within this, at random */
 	int64_t probe_timeout_ns;	     /* a health PING later than this fails */
 	bool patient;			     /* requests wait out failed dials (slice.h) */
+	uint32_t replica_link;		     /* reads' link (UINT32_MAX: none) */
 	uint32_t ring_capacity;		     /* requests per lane */
 	int64_t timeout_ns;		     /* the client's default timeout (stall detection) */
 	const respio_limits *limits;	     /* for its replies */
@@ -47,7 +48,8 @@ struct respio__shard {
 	/* Producer side: touched by every submitting thread. */
 	struct respio__lane *lanes; /* RESPIO__LANES of them */
 	uint32_t lane_cap;
-	uint32_t nshared; /* shared links (slice.nshared), where submitters can read it */
+	uint32_t nshared;      /* shared links (slice.nshared), where submitters can read it */
+	uint32_t replica_link; /* slice.replica_link, likewise */
 	/* The shard is about to block: wake it (the handshake is in shard.c). */
 	alignas(64) _Atomic uint32_t sleeping;
 	int efd;

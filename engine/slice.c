@@ -45,6 +45,24 @@ static struct respio__pooled *pooled(struct respio__slice *s, struct respio__lin
 	return &s->links[l->index];
 }
 
+static bool is_lease(const struct respio__slice *s, const struct respio__link *l)
+{
+	return l->index >= s->nshared && l->index != s->replica_link;
+}
+
+static bool is_replica(const struct respio__slice *s, const struct respio__link *l)
+{
+	return l->index == s->replica_link;
+}
+
+/* The epoch of the address l should be connected to. */
+static uint32_t want_epoch(const struct respio__slice *s, const struct respio__link *l)
+{
+	return is_replica(s, l) ? respio__control_replica_epoch(s->control)
+				: respio__control_epoch(s->control);
+}
+
+
 void respio__slice_dial(struct respio__slice *s, struct respio__link *l)
 {
 	struct respio__dial_request *d = &pooled(s, l)->dial;
@@ -53,6 +71,7 @@ void respio__slice_dial(struct respio__slice *s, struct respio__link *l)
 	 * the server answers late, requests pile up behind the 4 dialers and
 	 * would otherwise all connect the moment it answers. */
 	d->paced = l->state == RESPIO__LINK_WAITING;
+	d->replica = l->index == s->replica_link;
 	l->state = RESPIO__LINK_DIALING;
 	d->reply_to = s->mail;
 	d->answer = (struct respio__msg){.link = l->index, .fd = -1, .in_link = true};
@@ -101,7 +120,7 @@ void respio__slice_conn_ready(struct respio__slice *s, uint32_t i, int fd, uint3
 		return;
 	}
 	/* Dialed before the master moved: dial the new one. */
-	if (s->control && epoch != respio__control_epoch(s->control)) {
+	if (s->control && epoch != want_epoch(s, l)) {
 		close(fd);
 		respio__slice_dial(s, l);
 		return;
@@ -132,11 +151,6 @@ static void close_conn(struct respio__slice *s, struct respio__link *l, int err)
 	respio__link_down(l, err);
 	respio__gauge_add(&s->sink->stats->conns_up, -1);
 	pooled(s, l)->probing = false;
-}
-
-static bool is_lease(const struct respio__slice *s, const struct respio__link *l)
-{
-	return l->index >= s->nshared;
 }
 
 /*
@@ -439,16 +453,41 @@ static void switch_link(struct respio__slice *s, struct respio__link *l)
 	respio__slice_dial(s, l);
 }
 
+/* The replica moved, or is gone (reads go to the master again): the
+ * replica link leaves the old one; what it still holds fails, never sent
+ * when it was not (reads are safe to retry). */
+static void replica_moved(struct respio__slice *s, struct respio__link *l)
+{
+	if (l->state == RESPIO__LINK_UP) {
+		close_conn(s, l, RESPIO_E_FAILOVER);
+		respio__counter_add(&s->sink->stats->reconnects, 1);
+	}
+	respio__link_fail_queued(l, RESPIO_E_FAILOVER);
+	if (l->state != RESPIO__LINK_DIALING)
+		l->state = RESPIO__LINK_DOWN;
+}
+
 void respio__slice_topology(struct respio__slice *s)
 {
 	uint32_t epoch = respio__control_epoch(s->control);
+	uint32_t replica_epoch = respio__control_replica_epoch(s->control);
 
 	s->held_until_ns = respio__control_hold(s->control);
+	if (s->replica_link < s->nlinks && replica_epoch != s->replica_epoch) {
+		struct respio__link *l = respio__slice_link(s, s->replica_link);
+
+		s->replica_epoch = replica_epoch;
+		if (s->links[s->replica_link].epoch != replica_epoch)
+			replica_moved(s, l);
+	}
 	if (epoch == s->epoch)
 		return;
 	s->epoch = epoch;
 	for (uint32_t i = 0; i < s->nlinks; i++) {
 		struct respio__link *l = respio__slice_link(s, i);
+
+		if (is_replica(s, l))
+			continue;
 		if (l->state == RESPIO__LINK_UP && s->links[i].epoch != epoch)
 			switch_link(s, l);
 		/* Backing off from the old master (dead): the new one need not

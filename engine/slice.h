@@ -64,6 +64,10 @@ struct respio__slice {
 	/* Requests wait out failed dials up to their deadlines rather than
 	 * fail at once (Sentinel: a failover is a few seconds of refusals). */
 	bool patient;
+	/* Replica reads: the link reads go to (UINT32_MAX: none), and the
+	 * replica address it knows. */
+	uint32_t replica_link;
+	uint32_t replica_epoch;
 	uint32_t leases_out;   /* lease links with an automatic lease */
 	int64_t held_until_ns; /* a failover holds writes until then */
 	struct respio__sink *sink;
@@ -152,7 +156,7 @@ void respio__slice_lease_check(struct respio__slice *s, struct respio__link *l);
  * (the common case is inline). */
 static inline void respio__slice_after_turn(struct respio__slice *s, struct respio__link *l)
 {
-	if (l->index >= s->nshared && s->links[l->index].auto_lease)
+	if (s->links[l->index].auto_lease)
 		respio__slice_lease_check(s, l);
 }
 

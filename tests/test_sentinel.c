@@ -662,3 +662,89 @@ Test(sentinel, get_master_for_a_connection, .fini = stop_topology)
 	cr_assert_eq(respio_sentinel_get_master(&l.sc, host, sizeof(host), &port),
 		     RESPIO_E_NOT_MASTER);
 }
+
+/* GET calls the data node at port has served (INFO commandstats). */
+static long long get_calls(int port)
+{
+	char out[8192];
+	const char *p;
+
+	if (test_sentinel_command(port, NULL, out, sizeof(out), 2, ARGV("INFO", "commandstats")) <
+	    0)
+		return -1;
+	p = strstr(out, "cmdstat_get:calls=");
+	return p ? atoll(p + 18) : 0;
+}
+
+/* n GETs of key through the client: how many answered value. */
+static int client_gets(respio_client *c, const char *key, const char *value, int n)
+{
+	int ok = 0;
+
+	for (int i = 0; i < n; i++) {
+		respio_reply *r = NULL;
+		size_t len;
+		const char *v;
+
+		if (respio_command(respio_client_target(c), 2, ARGV("GET", key), NULL, &r) == 0 &&
+		    (v = respio_reply_str(r, &len)) && len == strlen(value) &&
+		    memcmp(v, value, len) == 0)
+			ok++;
+		respio_reply_free(r);
+	}
+	return ok;
+}
+
+/* Replica reads: reads go to the replica the Sentinels name while it is
+ * fit, writes to the master; a replica that stops answering (SIGSTOP: no
+ * reset, only the Sentinels' s_down) is left, and reads go to the master. */
+Test(sentinel, replica_reads_move_off_a_stopped_replica, .fini = stop_topology)
+{
+	struct sentinel_list l;
+	respio_config cfg;
+	respio_client *c;
+	respio_reply *r = NULL;
+	long long on_replica, on_master;
+	int ok = 0;
+	char out[64];
+
+	start_topology(NULL);
+	sentinel_list(&l, 0);
+	l.sc.replica_reads = true;
+	base_config(&cfg);
+	cfg.timeout_ms = 1000;
+	cfg.pool.max_connections = 6; /* 2 shared, a replica link per shard, 2 leases */
+	c = sentinel_client(&l, &cfg);
+	cr_assert_eq(respio_command(respio_client_target(c), 3, ARGV("SET", "rr:k", "v"), NULL, &r),
+		     0);
+	respio_reply_free(r);
+	for (int i = 0; i < 100; i++) {
+		test_sentinel_command(topo.replica.port, NULL, out, sizeof(out), 2,
+				      ARGV("GET", "rr:k"));
+		if (strcmp(out, "v") == 0)
+			break;
+		sleep_ms(50);
+	}
+	/* The replica is picked by the Sentinel thread soon after create. */
+	for (int i = 0; i < 100; i++) {
+		on_replica = get_calls(topo.replica.port);
+		on_master = get_calls(topo.master.port);
+		cr_assert_eq(client_gets(c, "rr:k", "v", 20), 20);
+		if (get_calls(topo.replica.port) - on_replica >= 20)
+			break;
+		sleep_ms(50);
+	}
+	cr_assert_geq(get_calls(topo.replica.port) - on_replica, 20,
+		      "reads did not go to the replica");
+	cr_assert_eq(get_calls(topo.master.port) - on_master, 0, "reads went to the master");
+
+	test_server_signal(&topo.replica, SIGSTOP);
+	on_master = get_calls(topo.master.port);
+	/* Down after 1 s by the Sentinels: reads then go to the master. */
+	for (int i = 0; i < 150 && ok < 20; i++)
+		ok = client_gets(c, "rr:k", "v", 20);
+	test_server_signal(&topo.replica, SIGCONT);
+	cr_assert_eq(ok, 20, "reads did not move off the stopped replica");
+	cr_assert_geq(get_calls(topo.master.port) - on_master, 20);
+	respio_client_destroy(c);
+}

@@ -92,6 +92,13 @@ typedef struct respio_sentinel_config {
 	const char *password;	 /* the Sentinels' password, or NULL */
 	int timeout_ms;		 /* per Sentinel dial and query; default 500 */
 	int cache_ms;		 /* ask again at least this often; default 5000 */
+	/* Send reads (GET, HGETALL, LRANGE...: the README's list) to a
+	 * replica the Sentinels name and whose link to the master is up;
+	 * writes, and reads while no replica is fit, go to the master. A read
+	 * may then not see the thread's own write before it: replication is
+	 * asynchronous. Takes one connection of each shard's share above
+	 * min_connections. Default false. */
+	bool replica_reads;
 } respio_sentinel_config;
 
 /*
