@@ -423,3 +423,19 @@ Test(command_policy, session_effects)
 			     cases[i].want, "%s %s", cases[i].argv[0],
 			     cases[i].argc > 1 ? cases[i].argv[1] : "");
 }
+
+/* Replica reads: which commands only read. */
+Test(command_policy, reads_for_replicas)
+{
+	static const char *const reads[] = {
+	    "GET",	"get",	  "MGET", "HGETALL", "LRANGE", "ZRANGE",       "ZREVRANGEBYSCORE",
+	    "SMEMBERS", "EXISTS", "TTL",  "SCAN",    "XRANGE", "GEORADIUS_RO", "BITCOUNT"};
+	static const char *const writes[] = {"SET",   "DEL",	   "INCR", "EVAL",  "GETDEL",
+					     "GETEX", "GEORADIUS", "SORT", "XREAD", "BLPOP",
+					     "MULTI", "G",	   "ZZZ",  ""};
+
+	for (size_t i = 0; i < COUNT(reads); i++)
+		cr_expect(respio__command_is_read(1, &reads[i], NULL), "%s", reads[i]);
+	for (size_t i = 0; i < COUNT(writes); i++)
+		cr_expect(!respio__command_is_read(1, &writes[i], NULL), "%s", writes[i]);
+}
