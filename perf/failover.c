@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* --failover-at (failover.h). */
 #include "failover.h"
+#include "report.h"
 #include "perf.h"
 
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -847,10 +847,9 @@ bool perf_failover_ok(const struct perf_failover *fo)
 int perf_failover_plot(const struct perf_failover *fo, const char *png, const char *title)
 {
 	char script[] = "/tmp/respio-perf-failover-XXXXXX";
-	int fd = mkstemp(script), status = 0;
+	int fd = mkstemp(script);
 	uint64_t failed = 0;
 	struct summary s;
-	pid_t pid;
 	FILE *f;
 
 	if (fd < 0 || !(f = fdopen(fd, "w"))) {
@@ -995,22 +994,5 @@ int perf_failover_plot(const struct perf_failover *fo, const char *png, const ch
 		   "unset multiplot\n");
 	fclose(f);
 	free(s.b);
-	pid = fork();
-	if (pid == 0) {
-		execlp("gnuplot", "gnuplot", script, (char *)NULL);
-		_exit(127);
-	}
-	if (pid > 0)
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-	unlink(script);
-	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		if (pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 127)
-			fprintf(stderr, "respio-perf: gnuplot is not installed "
-					"(apt-get install gnuplot-nox)\n");
-		else
-			fprintf(stderr, "respio-perf: gnuplot failed to write %s\n", png);
-		return -1;
-	}
-	return 0;
+	return perf_gnuplot(script, png);
 }

@@ -140,26 +140,13 @@ static void write_bars(FILE *f, const struct perf_result *rows, int n, const cha
 		    : "latency from issue to reply seen");
 }
 
-int perf_plot(const char *png, const struct perf_result *rows, int n, const char *title)
+/* Run gnuplot on script (then removed), which writes png: 0, or -1 after
+ * saying why on stderr. */
+int perf_gnuplot(const char *script, const char *png)
 {
-	char script[] = "/tmp/respio-perf-plot-XXXXXX";
-	int fd = mkstemp(script), status = 0;
+	int status = 0;
 	pid_t pid;
-	FILE *f;
 
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		fprintf(stderr, "respio-perf: plot: %s\n", strerror(errno));
-		return -1;
-	}
-	fprintf(f,
-		"set terminal pngcairo size 1100,900 noenhanced font ',10'\n"
-		"set output '%s'\n",
-		png);
-	if (is_sweep(rows, n))
-		write_sweep(f, rows, n, title);
-	else
-		write_bars(f, rows, n, title);
-	fclose(f);
 	pid = fork();
 	if (pid == 0) {
 		execlp("gnuplot", "gnuplot", script, (char *)NULL);
@@ -178,4 +165,26 @@ int perf_plot(const char *png, const struct perf_result *rows, int n, const char
 		return -1;
 	}
 	return 0;
+}
+
+int perf_plot(const char *png, const struct perf_result *rows, int n, const char *title)
+{
+	char script[] = "/tmp/respio-perf-plot-XXXXXX";
+	int fd = mkstemp(script);
+	FILE *f;
+
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		fprintf(stderr, "respio-perf: plot: %s\n", strerror(errno));
+		return -1;
+	}
+	fprintf(f,
+		"set terminal pngcairo size 1100,900 noenhanced font ',10'\n"
+		"set output '%s'\n",
+		png);
+	if (is_sweep(rows, n))
+		write_sweep(f, rows, n, title);
+	else
+		write_bars(f, rows, n, title);
+	fclose(f);
+	return perf_gnuplot(script, png);
 }

@@ -45,6 +45,10 @@ void perf_print_connect(FILE *f, const struct perf_result *rows, int n);
  * 0, or -1 after saying why on stderr. */
 int perf_plot(const char *png, const struct perf_result *rows, int n, const char *title);
 
+/* Run gnuplot on the script file (removed afterwards), which writes png:
+ * 0, or -1 after saying why on stderr. */
+int perf_gnuplot(const char *script, const char *png);
+
 /* tune.c: for each threads/inflight, the shard count with the best
  * throughput whose p99 is within budget_us (0: no budget), and why. */
 void perf_tune_recommend(FILE *f, const struct perf_result *rows, int n, double budget_us);
