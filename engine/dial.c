@@ -26,10 +26,11 @@ static int check_role(const respio_reply *r, int want, char *detail, size_t cap)
 	return RESPIO_E_NOT_MASTER;
 }
 
-int respio__dial_now(const respio_config *base, const char *host, int port, int role,
-		     int *fd_out, char *detail, size_t cap)
+int respio__dial_now(const respio_config *base, const char *host, int port, int role, int *fd_out,
+		     char *detail, size_t cap)
 {
-	respio_config cfg = *base;	const char *probe[] = {role ? "ROLE" : "PING"};
+	respio_config cfg = *base;
+	const char *probe[] = {role ? "ROLE" : "PING"};
 	respio_reply *r = NULL;
 	respio_conn *conn;
 	int rc;
@@ -51,7 +52,8 @@ int respio__dial_now(const respio_config *base, const char *host, int port, int 
 		if (rc < 0)
 			snprintf(detail, cap, "%s%s%s", probe[0],
 				 rc == RESPIO_E_SERVER ? " failed: " : ": ",
-				 respio_conn_errdetail(conn));		else if (role)
+				 respio_conn_errdetail(conn));
+		else if (role)
 			rc = check_role(r, role, detail, cap);
 	}
 	respio_reply_free(r);

@@ -32,8 +32,8 @@ enum respio__role {
  * detail saying what happened, in the server's words when it refused. Any
  * thread.
  */
-int respio__dial_now(const respio_config *cfg, const char *host, int port, int role,
-		     int *fd_out, char *detail, size_t cap);
+int respio__dial_now(const respio_config *cfg, const char *host, int port, int role, int *fd_out,
+		     char *detail, size_t cap);
 
 /*
  * When a link may dial again. attempts counts failures in a row: failed

@@ -44,8 +44,9 @@ struct respio__mailbox;
  */
 struct respio__dial_request {
 	struct respio__queue_node node; /* in the dialers' queue */
-	struct respio__mailbox *reply_to;	bool paced;   /* a redial after a loss: the dialers space these out */
-	bool replica; /* for reads: dial the replica the Sentinels named */
+	struct respio__mailbox *reply_to;
+	bool paced;		   /* a redial after a loss: the dialers space these out */
+	bool replica;		   /* for reads: dial the replica the Sentinels named */
 	struct respio__msg answer; /* CONN_READY or CONN_FAILED for answer.link */
 };
 

@@ -62,7 +62,6 @@ static uint32_t want_epoch(const struct respio__slice *s, const struct respio__l
 				: respio__control_epoch(s->control);
 }
 
-
 void respio__slice_dial(struct respio__slice *s, struct respio__link *l)
 {
 	struct respio__dial_request *d = &pooled(s, l)->dial;
