@@ -28,25 +28,6 @@
 
 SUITE_WITH_SERVER(client);
 
-static void base_config(respio_config *cfg)
-{
-	if (!test_have_redis_server())
-		cr_skip_test("redis-server is not installed");
-	cr_assert(have_srv, "redis-server did not start");
-	respio_config_init(cfg);
-	cfg->port = srv.port;
-	cfg->shards = 2;
-}
-
-static respio_client *make_client(const respio_config *cfg)
-{
-	respio_client *c = NULL;
-	int rc = respio_client_create(cfg, &c);
-
-	cr_assert_eq(rc, 0, "create: %s", respio_err_name(rc));
-	return c;
-}
-
 static respio_future *submit(respio_client *c, int argc, const char *const *argv)
 {
 	respio_future *f = NULL;
@@ -90,8 +71,8 @@ Test(client, submit_and_wait)
 	respio_client *c;
 	respio_future *set, *get;
 
-	base_config(&cfg);
-	c = make_client(&cfg);
+	suite_config(&cfg);
+	c = suite_client(&cfg);
 	set = submit(c, 3, (const char *const[]){"SET", "k", "hello"});
 	get = submit(c, 2, (const char *const[]){"GET", "k"});
 	cr_assert_eq(settle(set), 0);
@@ -111,8 +92,8 @@ Test(client, server_error_keeps_message)
 	respio_future *f;
 	const char *msg;
 
-	base_config(&cfg);
-	c = make_client(&cfg);
+	suite_config(&cfg);
+	c = suite_client(&cfg);
 	respio_future_release(submit(c, 3, (const char *const[]){"SET", "str", "x"}));
 	f = submit(c, 2, (const char *const[]){"LPOP", "str"});
 	cr_assert_eq(settle(f), RESPIO_E_SERVER);
@@ -128,15 +109,15 @@ Test(client, create_fails_clearly)
 	respio_config cfg;
 	respio_client *c = NULL;
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.port = test_free_port();
 	cr_assert_eq(respio_client_create(&cfg, &c), -ECONNREFUSED);
 	cr_assert_null(c);
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.password = "wrong";
 	cr_assert_neq(respio_client_create(&cfg, &c), 0);
 	cr_assert_null(c);
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.protocol = 4;
 	cr_assert_eq(respio_client_create(&cfg, &c), RESPIO_E_INVAL);
 }
@@ -198,8 +179,8 @@ Test(client, many_threads_values_checked)
 	atomic_long checked = 0;
 	respio_stats st;
 
-	base_config(&cfg);
-	c = make_client(&cfg);
+	suite_config(&cfg);
+	c = suite_client(&cfg);
 	for (int i = 0; i < MT_THREADS; i++) {
 		args[i] = (struct mt_arg){c, i, &checked};
 		cr_assert_eq(pthread_create(&th[i], NULL, mixed_worker, &args[i]), 0);
@@ -225,10 +206,10 @@ Test(client, default_shards_follow_cpu_affinity)
 	cpu_set_t saved, one;
 	int first = -1;
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.shards = 0;
 	cr_assert_eq(sched_getaffinity(0, sizeof(saved), &saved), 0);
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_client_stats(c, NULL, NULL, 0), CPU_COUNT(&saved));
 	respio_client_destroy(c);
 
@@ -238,7 +219,7 @@ Test(client, default_shards_follow_cpu_affinity)
 	CPU_ZERO(&one);
 	CPU_SET(first, &one);
 	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_client_stats(c, NULL, NULL, 0), 1);
 	cr_assert_eq(respio_set(respio_client_target(c), "aff", 3, "1", 1, 0), 0);
 	respio_client_destroy(c);
@@ -284,9 +265,9 @@ Test(client, per_thread_order)
 	pthread_t th[ORDER_THREADS];
 	struct mt_arg args[ORDER_THREADS];
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.pool.min_connections = 4; /* two per shard: order must hold per thread */
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	for (int i = 0; i < ORDER_THREADS; i++) {
 		args[i] = (struct mt_arg){c, i, NULL};
 		pthread_create(&th[i], NULL, order_worker, &args[i]);
@@ -340,10 +321,10 @@ Test(client, per_request_deadline_overrides_the_clients)
 	respio_stats st;
 	int64_t t0, took_us;
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.timeout_ms = 5000;
 	cfg.pool.connection_timeout_ms = 500;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert(recovers(c, 2000));
 
 	test_server_signal(&srv, SIGSTOP);
@@ -437,11 +418,11 @@ Test(client, mixed_deadlines_on_a_stopped_server)
 	char *value;
 	uint64_t timed_out = 0;
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.shards = 1;
 	cfg.pool.min_connections = 1; /* one connection: one FIFO for all */
 	cfg.timeout_ms = LONG;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert(recovers(c, 2000));
 	value = malloc(BIG);
 	cr_assert_not_null(value);
@@ -527,7 +508,7 @@ Test(client, server_killed_and_restarted)
 	respio_stats st;
 	int rc;
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	/* One connection, so the dial failures counted are its own; a long
 	 * deadline, so that failing at once and waiting it out are told
 	 * apart without counting on this machine's speed. */
@@ -536,7 +517,7 @@ Test(client, server_killed_and_restarted)
 	cfg.pool.max_connections = 1;
 	cfg.timeout_ms = 10000;
 	cfg.pool.connection_timeout_ms = 500;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert(recovers(c, 2000));
 	test_server_signal(&srv, SIGKILL);
 	f = submit(c, 1, (const char *const[]){"PING"});
@@ -590,8 +571,8 @@ Test(client, destroy_with_requests_in_flight)
 	respio_future **fs = calloc(N, sizeof(*fs));
 	int replied = 0, shut = 0;
 
-	base_config(&cfg);
-	c = make_client(&cfg);
+	suite_config(&cfg);
+	c = suite_client(&cfg);
 	for (int i = 0; i < N; i++)
 		fs[i] = submit(c, 3, (const char *const[]){"SET", "load", "x"});
 	respio_client_destroy(c);
@@ -619,10 +600,10 @@ Test(client, backpressure_when_inflight_is_full)
 	respio_future *held[4], *f = NULL;
 	int64_t t0, took;
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.max_inflight = 4;
 	cfg.timeout_ms = 200;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	for (int i = 0; i < 4; i++)
 		held[i] = submit(c, 1, (const char *const[]){"PING"});
 	t0 = now_ms();
@@ -648,8 +629,8 @@ Test(client, invalid_arguments)
 	respio_client *c;
 	respio_future *f = (respio_future *)&cfg;
 
-	base_config(&cfg);
-	c = make_client(&cfg);
+	suite_config(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_submit(c, 0, (const char *const[]){"PING"}, NULL, &f), RESPIO_E_INVAL);
 	cr_assert_null(f);
 	cr_assert_eq(respio_submit(c, 1, NULL, NULL, &f), RESPIO_E_INVAL);
@@ -707,12 +688,12 @@ Test(client, multi_on_shared_connection_needs_session)
 	const char *s;
 	size_t len;
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	/* One connection, so the two threads share it. */
 	cfg.shards = 1;
 	cfg.pool.min_connections = 1;
 	cfg.pool.max_connections = 1;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	a = (struct multi_args){.c = c, .f = (respio_future *)&cfg};
 	cr_assert_eq(pthread_create(&th, NULL, submit_multi, &a), 0);
 	pthread_join(th, NULL);
@@ -834,11 +815,11 @@ Test(client, requests_share_sends_under_load)
 	uint64_t segs0, segs, requests, batches;
 	int fd;
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.shards = 1;
 	cfg.pool.min_connections = 1;
 	cfg.pool.max_connections = 1;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert(recovers(c, 2000));
 	fd = socket_to_port(srv.port);
 	cr_assert_geq(fd, 0, "no socket to the server");
@@ -926,11 +907,11 @@ Test(client, stats_per_shard_and_in_total)
 	pthread_t th;
 	int b;
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.shards = 2;
 	cfg.pool.min_connections = 4;
 	cfg.pool.max_connections = 4;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	wait_stats(c, four_idle, "four idle connections");
 	stats2(c, &tot, per);
 	cr_assert_eq(tot.connections_active, 0);
@@ -1006,8 +987,8 @@ Test(client, futures_released_before_completion)
 	respio_stats st;
 	int64_t end;
 
-	base_config(&cfg);
-	c = make_client(&cfg);
+	suite_config(&cfg);
+	c = suite_client(&cfg);
 	for (int i = 0; i < 20000; i++)
 		respio_future_release(submit(c, 3, (const char *const[]){"SET", "gone", "x"}));
 	end = now_ms() + 10000;
@@ -1040,8 +1021,8 @@ Test(client, completion_callback)
 	respio_submit_opts o = {.cb = on_done, .cb_arg = (void *)1};
 	int64_t end;
 
-	base_config(&cfg);
-	c = make_client(&cfg);
+	suite_config(&cfg);
+	c = suite_client(&cfg);
 	cb_caller = pthread_self();
 	for (int i = 0; i < 100; i++)
 		cr_assert_eq(respio_submit_with(c, &o, 1, (const char *const[]){"PING"}, NULL, &f),
@@ -1077,10 +1058,10 @@ Test(client, submit_from_callback_never_waits)
 	respio_submit_opts o = {.cb = submit_from_callback};
 	int64_t end;
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.max_inflight = 2;
 	cfg.timeout_ms = 60000; /* a wait would outlast the test's patience */
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	o.cb_arg = c;
 	held = submit(c, 1, (const char *const[]){"PING"});
 	cr_assert_eq(respio_submit_with(c, &o, 1, (const char *const[]){"PING"}, NULL, &f), 0);
@@ -1100,8 +1081,8 @@ Test(client, wait_any_and_all)
 	respio_future *fs[3];
 	size_t idx = 99;
 
-	base_config(&cfg);
-	c = make_client(&cfg);
+	suite_config(&cfg);
+	c = suite_client(&cfg);
 	fs[0] = submit(c, 2, (const char *const[]){"GET", "nothing"});
 	fs[1] = submit(c, 1, (const char *const[]){"PING"});
 	cr_assert_eq(respio_future_wait_any(fs, 2, 5000, &idx), 0);
@@ -1126,9 +1107,9 @@ static void typed_commands(int protocol)
 	bool is = false;
 	respio_reply *r = NULL;
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.protocol = protocol;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	t = respio_client_target(c);
 	cr_assert_eq(respio_set(t, "tk", 2, "val", 3, 10000), 0);
 	cr_assert_eq(respio_get(t, "tk", 2, &s), 0);
@@ -1209,8 +1190,8 @@ Test(client, no_allocation_per_request_in_steady_state)
 
 	if (!alloc_count_available())
 		cr_skip_test("allocations are not counted in sanitizer builds");
-	base_config(&cfg);
-	c = make_client(&cfg);
+	suite_config(&cfg);
+	c = suite_client(&cfg);
 	/* Every connection up first: a dial still running in the background
 	 * (the other shard's, on a loaded machine) allocates, but not per
 	 * request. */
@@ -1359,11 +1340,11 @@ Test(client, inline_limits_allocate_nothing_per_request)
 			     "(the sanitizer owns the allocator)");
 	cr_assert(value);
 	memset(value, 'v', 1023);
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.shards = 1;
 	cfg.pool.min_connections = 1;
 	alloc_count_start();
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_geq(alloc_count_stop(), 1, "the malloc interposer is not in effect");
 	/* The values to GET, written on a connection of their own. */
 	cfg.port = srv.port;
@@ -1436,9 +1417,9 @@ Test(client, typed_commands_as_futures)
 	long long n = -1;
 	bool is = false;
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.protocol = 3; /* HGETALL answers with a map: the reader flattens it */
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	respio_del(respio_client_target(c), 3, (const char *const[]){"af", "al", "ah"}, NULL, NULL);
 	cr_assert_eq(respio_set_async(c, "af", 2, "one", 3, 0, &f[0]), 0);
 	cr_assert_eq(respio_get_async(c, "af", 2, &f[1]), 0);
@@ -1498,8 +1479,8 @@ Test(client, sync_error_detail_is_per_thread)
 	respio_client *c;
 	respio_str s = {0};
 
-	base_config(&cfg);
-	c = make_client(&cfg);
+	suite_config(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_set(respio_client_target(c), "sd", 2, "x", 1, 0), 0);
 	cr_assert_eq(respio_lpop(respio_client_target(c), "sd", 2, &s), RESPIO_E_SERVER);
 	cr_assert(strncmp(respio_client_errdetail(c), "WRONGTYPE", 9) == 0, "detail: %s",
@@ -1520,8 +1501,8 @@ Test(client, large_commands_and_replies)
 	const respio_reply *r;
 	size_t len;
 
-	base_config(&cfg);
-	c = make_client(&cfg);
+	suite_config(&cfg);
+	c = suite_client(&cfg);
 	for (size_t i = 0; i < BIG; i++)
 		val[i] = (char)('a' + i % 26);
 	for (int i = 0; i < 4; i++) {
@@ -1576,10 +1557,10 @@ Test(client, backpressure_when_ring_is_full)
 	int queued = 0, rc = 0;
 	int64_t t0, took;
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.ring_capacity = 4; /* a lane of 8 slots holds 7 requests */
 	cfg.timeout_ms = 300;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_submit_with(c, &hold, 1, (const char *const[]){"PING"}, NULL, &blocker),
 		     0);
 	pthread_mutex_lock(&hold_lock);
@@ -1630,8 +1611,8 @@ Test(client, at_most_one_wakeup_per_sleep)
 	respio_future *fs[256];
 	respio_stats st;
 
-	base_config(&cfg);
-	c = make_client(&cfg);
+	suite_config(&cfg);
+	c = suite_client(&cfg);
 	for (int round = 0; round < 40; round++) {
 		for (int i = 0; i < 256; i++)
 			fs[i] = submit(c, 1, (const char *const[]){"PING"});
@@ -1678,9 +1659,9 @@ Test(client, waiters_woken_in_batches)
 	ring_wakes = respio__uring_has_futex_wake(&probe_ring);
 	io_uring_queue_exit(&probe_ring);
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.shards = 1;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	for (int i = 0; i < THREADS; i++)
 		cr_assert_eq(pthread_create(&th[i], NULL, ping_worker, c), 0);
 	for (int i = 0; i < THREADS; i++)
@@ -1706,8 +1687,8 @@ Test(client, remaining_typed_futures)
 	respio_strv v = {0};
 	long long n[11];
 
-	base_config(&cfg);
-	c = make_client(&cfg);
+	suite_config(&cfg);
+	c = suite_client(&cfg);
 	respio_del(respio_client_target(c), 3, (const char *const[]){"rl", "rs", "rh"}, NULL, NULL);
 	cr_assert_eq(
 	    respio_lpush_async(c, "rl", 2, 3, (const char *const[]){"a", "b", "c"}, NULL, &f[0]),
@@ -1769,11 +1750,11 @@ Test(client, resp3_pushes_do_not_answer_requests)
 	respio_future *f;
 	char id[24];
 
-	base_config(&cfg);
+	suite_config(&cfg);
 	cfg.protocol = 3;
 	cfg.shards = 1;
 	cfg.pool.min_connections = 1;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	/* CLIENT TRACKING may not run on the shared connection itself (it
 	 * changes its state: RESPIO_E_NEEDS_SESSION), so another connection
 	 * tracks its reads and redirects the invalidations to it, which the
@@ -1837,7 +1818,7 @@ Test(client, malformed_reply_fails_the_request_not_the_client)
 	cfg.shards = 1;
 	cfg.pool.min_connections = 1;
 	cfg.timeout_ms = 2000;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	f = submit(c, 2, (const char *const[]){"GET", "k"});
 	cr_assert_eq(settle(f), RESPIO_E_PROTOCOL);
 	cr_assert_eq(respio_future_fate(f), RESPIO_FATE_SENT);
@@ -1869,7 +1850,7 @@ Test(client, silent_server_times_out_on_time)
 	cfg.shards = 1;
 	cfg.pool.min_connections = 1;
 	cfg.timeout_ms = 200;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	t0 = now_ms();
 	f = submit(c, 2, (const char *const[]){"GET", "k"});
 	cr_assert_eq(settle(f), -ETIMEDOUT);

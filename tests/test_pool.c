@@ -75,25 +75,11 @@ static int count_events(int level, int code, const char *word)
 
 static void base_config(respio_config *cfg)
 {
-	if (!test_have_redis_server())
-		cr_skip_test("redis-server is not installed");
-	cr_assert(have_srv, "redis-server did not start");
-	respio_config_init(cfg);
-	cfg->port = srv.port;
-	cfg->shards = 2;
+	suite_config(cfg);
 	cfg->pool.min_connections = 2;
 	cfg->pool.max_connections = 6;
 	cfg->pool.connection_timeout_ms = 2000;
 	cfg->log.fn = record;
-}
-
-static respio_client *make_client(const respio_config *cfg)
-{
-	respio_client *c = NULL;
-	int rc = respio_client_create(cfg, &c);
-
-	cr_assert_eq(rc, 0, "create: %s (%s)", respio_err_name(rc), respio_client_errdetail(NULL));
-	return c;
 }
 
 static respio_stats stats(respio_client *c)
@@ -245,7 +231,7 @@ Test(pool, prewarm_opens_the_shared_connections_before_create_returns)
 	base_config(&cfg);
 	cfg.pool.min_connections = 6;
 	cfg.pool.max_connections = 10;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	a = admin_conn(5000);
 	/* No command sent, no wait: the server already has them. */
 	cr_assert_eq(our_connections(a), 6, "not pre-warmed to min_connections");
@@ -260,7 +246,7 @@ Test(pool, prewarm_opens_the_shared_connections_before_create_returns)
 
 	/* Fewer than the shards: one per shard all the same. */
 	cfg.pool.min_connections = 1;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(our_connections(a), 2, "min 1 over 2 shards is one per shard");
 	cr_assert_eq(respio_client_stats(c, &st, per, 2), 2);
 	cr_assert_eq(per[0].connections_total, 1);
@@ -291,7 +277,7 @@ Test(pool, idle_lease_connections_are_closed_after_max_idle)
 
 	base_config(&cfg);
 	cfg.pool.max_idle_time_ms = 300;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	a = admin_conn(5000);
 	nshared = client_ids(a, shared, 8);
 	cr_assert_eq(nshared, 2);
@@ -525,7 +511,7 @@ Test(pool, max_connections_bounds_every_socket_under_load)
 	int begins, failures;
 
 	load_config(&cfg);
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	m.c = c;
 	run_load(c, &m, &begins, &failures);
 	st = stats(c);
@@ -559,7 +545,7 @@ Test(pool, stats_add_up_at_rest)
 	bool rest = false;
 
 	load_config(&cfg);
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	run_load(c, NULL, &begins, &failures);
 	cr_assert_eq(failures, 0);
 	for (int i = 0; i < 250 && !rest; i++) {
@@ -714,7 +700,7 @@ Test(pool, blocking_commands_on_leases_leave_the_pipeline_running, .timeout = 18
 	base_config(&cfg);
 	cfg.pool.max_connections = 60;
 	cfg.pool.wait_timeout_ms = 20000;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	a = admin_conn(5000);
 
 	/* Without the BLPOPs first. */
@@ -816,7 +802,7 @@ Test(pool, health_ping_finds_a_frozen_server)
 	cfg.timeout_ms = 10000;
 	cfg.pool.health_check_interval_ms = 500;
 	cfg.pool.connection_timeout_ms = 1000;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	/* PINGs flow and a live server passes them. */
 	for (int i = 0; i < 250 && stats(c).health_checks < 4; i++)
 		sleep_ms(20);
@@ -880,7 +866,7 @@ Test(pool, health_checks_pass_on_a_live_idle_server)
 
 	base_config(&cfg);
 	cfg.pool.health_check_interval_ms = 200;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	a = admin_conn(5000);
 	nbefore = client_ids(a, before, 8);
 	cr_assert_eq(nbefore, 2);
@@ -915,7 +901,7 @@ Test(pool, without_health_checks_a_frozen_server_goes_unnoticed)
 	base_config(&cfg);
 	cfg.timeout_ms = 10000;
 	cfg.pool.health_check_interval_ms = 0;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	test_server_signal(&srv, SIGSTOP);
 	sleep_ms(3000);
 	st = stats(c);
@@ -1007,7 +993,7 @@ static respio_client *storm_client(void)
 	cfg.shards = 8;
 	cfg.pool.min_connections = STORM_LINKS;
 	cfg.pool.max_connections = STORM_LINKS;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	for (int i = 0; i < 500 && n < STORM_LINKS; i++) {
 		n = count_events(RESPIO_LOG_INFO, 0, "connected (link");
 		if (n < STORM_LINKS)
@@ -1108,9 +1094,10 @@ Test(pool, reconnects_after_a_restart_are_spread)
 	respio_client_destroy(c);
 }
 
-/* CLIENT KILL TYPE normal: all 80 lost at once while the server stays up,
- * so nothing but the spread stands between them and a burst. */
-Test(pool, reconnects_after_a_mass_kill_are_spread)
+/* Kill all 80 of the client's connections at once (CLIENT KILL TYPE
+ * normal), freeze the server for freeze_ms (0: not at all), and judge how
+ * they come back. */
+static void storm_after_kill(const char *name, int freeze_ms)
 {
 	static struct storm_sample s[400];
 	respio_client *c = storm_client();
@@ -1127,11 +1114,23 @@ Test(pool, reconnects_after_a_mass_kill_are_spread)
 		     0);
 	cr_assert_eq(respio_reply_integer(r), STORM_LINKS, "killed %lld", respio_reply_integer(r));
 	respio_reply_free(r);
+	if (freeze_ms) {
+		test_server_signal(&srv, SIGSTOP);
+		sleep_ms(freeze_ms);
+		test_server_signal(&srv, SIGCONT);
+	}
 	n = sample_connects(c, a, t_loss, s, 400, &all_back, &own);
 	cr_assert_eq(own, 0);
-	judge_storm("mass kill", c, s, n, t_loss, all_back, base);
+	judge_storm(name, c, s, n, t_loss, all_back, base);
 	respio_conn_destroy(a);
 	respio_client_destroy(c);
+}
+
+/* All 80 lost at once while the server stays up, so nothing but the spread
+ * stands between them and a burst. */
+Test(pool, reconnects_after_a_mass_kill_are_spread)
+{
+	storm_after_kill("mass kill", 0);
 }
 
 /*
@@ -1144,29 +1143,7 @@ Test(pool, reconnects_after_a_mass_kill_are_spread)
  */
 Test(pool, reconnects_stay_spread_when_the_server_answers_late)
 {
-	static struct storm_sample s[400];
-	respio_client *c = storm_client();
-	respio_conn *a;
-	respio_reply *r = NULL;
-	long long base;
-	int64_t t_loss, all_back;
-	int n, own;
-
-	a = admin_conn(1000);
-	base = info_field(a, "stats", "total_connections_received");
-	t_loss = now_us();
-	cr_assert_eq(respio_conn_command(a, 4, ARGV("CLIENT", "KILL", "TYPE", "normal"), NULL, &r),
-		     0);
-	cr_assert_eq(respio_reply_integer(r), STORM_LINKS);
-	respio_reply_free(r);
-	test_server_signal(&srv, SIGSTOP);
-	sleep_ms(300);
-	test_server_signal(&srv, SIGCONT);
-	n = sample_connects(c, a, t_loss, s, 400, &all_back, &own);
-	cr_assert_eq(own, 0);
-	judge_storm("late server", c, s, n, t_loss, all_back, base);
-	respio_conn_destroy(a);
-	respio_client_destroy(c);
+	storm_after_kill("late server", 300);
 }
 
 static double cpu_seconds(void)
@@ -1225,7 +1202,7 @@ Test(pool, exhausted_pool_is_logged)
 	base_config(&cfg);
 	cfg.pool.max_connections = 3; /* one lease link */
 	cfg.pool.wait_timeout_ms = 100;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_begin(c, &s), 0);
 	cr_assert_eq(count_events(RESPIO_LOG_WARN, RESPIO_E_POOL_EXHAUSTED, "pool exhausted"), 0);
 	cr_assert_eq(respio_begin(c, &x), RESPIO_E_POOL_EXHAUSTED);

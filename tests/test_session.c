@@ -20,24 +20,10 @@ SUITE_WITH_SERVER(session);
 
 static void base_config(respio_config *cfg)
 {
-	if (!test_have_redis_server())
-		cr_skip_test("redis-server is not installed");
-	cr_assert(have_srv, "redis-server did not start");
-	respio_config_init(cfg);
-	cfg->port = srv.port;
-	cfg->shards = 2;
+	suite_config(cfg);
 	cfg->pool.min_connections = 2;
 	cfg->pool.max_connections = 4;
 	cfg->pool.connection_timeout_ms = 2000;
-}
-
-static respio_client *make_client(const respio_config *cfg)
-{
-	respio_client *c = NULL;
-	int rc = respio_client_create(cfg, &c);
-
-	cr_assert_eq(rc, 0, "create: %s (%s)", respio_err_name(rc), respio_client_errdetail(NULL));
-	return c;
 }
 
 static int settle(respio_future *f)
@@ -116,7 +102,7 @@ Test(session, multi_exec_on_a_session)
 	respio_reply *r;
 
 	base_config(&cfg);
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_begin(c, &s), 0);
 	cr_assert_eq(SRUN(s, "MULTI"), 0);
 	cr_assert_eq(SRUN(s, "SET", "ms:a", "1"), 0);
@@ -145,7 +131,7 @@ Test(session, watch_does_not_leak_into_the_next_session)
 	base_config(&cfg);
 	/* One session connection, so the next session gets the same one. */
 	cfg.pool.max_connections = 3;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	o = other_client();
 	cr_assert_eq(respio_begin(c, &s), 0);
 	cr_assert_eq(SRUN(s, "WATCH", "w:k"), 0);
@@ -178,7 +164,7 @@ Test(session, select_does_not_leak_into_the_next_session)
 
 	base_config(&cfg);
 	cfg.pool.max_connections = 3;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_begin(c, &s), 0);
 	cr_assert_eq(SRUN(s, "SELECT", "3"), 0);
 	cr_assert_eq(SRUN(s, "SET", "sel:k", "in3"), 0);
@@ -202,7 +188,7 @@ Test(session, multi_left_open_is_discarded)
 
 	base_config(&cfg);
 	cfg.pool.max_connections = 3;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_begin(c, &s), 0);
 	cr_assert_eq(SRUN(s, "MULTI"), 0);
 	cr_assert_eq(SRUN(s, "SET", "open:k", "1"), 0);
@@ -229,7 +215,7 @@ Test(session, exhausted_pool_fails_after_the_wait)
 
 	base_config(&cfg);
 	cfg.pool.wait_timeout_ms = 300;
-	c = make_client(&cfg); /* 2 shared + 2 for sessions */
+	c = suite_client(&cfg); /* 2 shared + 2 for sessions */
 	cr_assert_eq(respio_begin(c, &a), 0);
 	cr_assert_eq(respio_begin(c, &b), 0);
 	t0 = now_ms();
@@ -277,7 +263,7 @@ Test(session, a_waiting_begin_gets_the_next_free_connection)
 
 	base_config(&cfg);
 	cfg.pool.wait_timeout_ms = 10000;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_begin(c, &a), 0);
 	cr_assert_eq(respio_begin(c, &b), 0);
 	w = (struct waiter){.c = c, .rc = 1};
@@ -302,7 +288,7 @@ Test(session, no_room_for_sessions_fails_at_once)
 
 	base_config(&cfg);
 	cfg.pool.max_connections = 2;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	t0 = now_ms();
 	cr_assert_eq(respio_begin(c, &s), RESPIO_E_POOL_EXHAUSTED);
 	cr_assert(now_ms() - t0 < 1000);
@@ -321,7 +307,7 @@ Test(session, use_after_end_aborts, .signal = SIGABRT)
 	cr_skip_test("release build: the check is for debug builds");
 #endif
 	base_config(&cfg);
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_begin(c, &s), 0);
 	respio_end(s);
 	respio_session_submit(s, 1, ARGV("PING"), NULL, &f);
@@ -343,7 +329,7 @@ Test(session, a_lost_session_connection_is_not_redialed)
 
 	base_config(&cfg);
 	cfg.pool.max_connections = 3;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	o = other_client();
 	cr_assert_eq(respio_begin(c, &s), 0);
 	cr_assert_eq(srun(s, 2, ARGV("CLIENT", "ID"), &r), 0);
@@ -385,7 +371,7 @@ Test(session, timed_out_blpop_is_not_returned_armed)
 
 	base_config(&cfg);
 	cfg.pool.max_connections = 3; /* one lease connection: the next BLPOP reuses the slot */
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	other = other_client();
 	cr_assert_eq(respio_submit_with(c, &o, 3, ARGV("BLPOP", "arm:q", "0"), NULL, &f), 0);
 	cr_assert_eq(settle(f), -ETIMEDOUT);
@@ -434,7 +420,7 @@ Test(session, xread_block_0_outlives_the_timeout)
 
 	base_config(&cfg);
 	cfg.timeout_ms = 1000;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	other = other_client();
 	other_run(other, 5, ARGV("XADD", "xs", "*", "f", "0"));
 	cr_assert_eq(
@@ -460,7 +446,7 @@ Test(session, blpop_with_a_timeout_returns_nil)
 	int64_t t0 = now_ms(), took;
 
 	base_config(&cfg);
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_submit(c, 3, ARGV("BLPOP", "nil:q", "1"), NULL, &f), 0);
 	cr_assert_eq(settle(f), 0, "%s", respio_err_name(respio_future_status(f)));
 	took = now_ms() - t0;
@@ -494,7 +480,7 @@ Test(session, transaction_unit_returns_exec_reply)
 	const char *v;
 
 	base_config(&cfg);
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_submit_transaction(c, NULL, 3, cmds, &f), 0);
 	cr_assert_eq(settle(f), 0, "%s", respio_err_name(respio_future_status(f)));
 	r = respio_future_reply(f);
@@ -528,7 +514,7 @@ Test(session, transaction_with_a_bad_command_aborts)
 	};
 
 	base_config(&cfg);
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_submit_transaction(c, NULL, 2, cmds, &f), 0);
 	cr_assert_eq(settle(f), RESPIO_E_SERVER);
 	respio_future_release(f);
@@ -584,7 +570,7 @@ Test(session, concurrent_transactions_are_units)
 	int failures = 0;
 
 	base_config(&cfg);
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	for (int i = 0; i < TX_THREADS; i++) {
 		args[i] = (struct tx_args){.c = c};
 		cr_assert_eq(pthread_create(&th[i], NULL, tx_worker, &args[i]), 0);
@@ -641,7 +627,7 @@ Test(session, unresettable_state_closes_the_connection)
 
 	base_config(&cfg);
 	cfg.pool.max_connections = 3; /* one session connection */
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_begin(c, &s), 0);
 	first = session_conn_id(s);
 	cr_assert_eq(SRUN(s, "CLIENT", "SETNAME", "mine"), 0);
@@ -676,7 +662,7 @@ Test(session, end_with_a_reply_outstanding_closes)
 
 	base_config(&cfg);
 	cfg.pool.max_connections = 3;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	other = other_client();
 	cr_assert_eq(respio_begin(c, &s), 0);
 	first = session_conn_id(s);
@@ -704,7 +690,7 @@ Test(session, stream_commands_are_refused)
 	respio_future *f = (respio_future *)&cfg;
 
 	base_config(&cfg);
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_begin(c, &s), 0);
 	cr_assert_eq(respio_session_submit(s, 2, ARGV("SUBSCRIBE", "ch"), NULL, &f),
 		     RESPIO_E_INVAL);
@@ -746,7 +732,7 @@ Test(session, sessions_never_ended_are_reported)
 	base_config(&cfg);
 	cfg.log.fn = log_hook;
 	cfg.log.arg = &seen;
-	c = make_client(&cfg);
+	c = suite_client(&cfg);
 	cr_assert_eq(respio_begin(c, &s), 0);
 	cr_assert_eq(SRUN(s, "PING"), 0);
 	respio_client_stats(c, &st, NULL, 0);
