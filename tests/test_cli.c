@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sentinel_topology.h"
 #include "server.h"
 
 /*
@@ -880,4 +881,38 @@ Test(cli, interactive_prompt)
 		 "127.0.0.1:%s[2]> get \"x\r\nInvalid argument(s)\r\n127.0.0.1:%s[2]> exit\r\n",
 		 port_s, port_s, port_s, port_s, port_s);
 	cr_expect_str_eq(out, expect);
+}
+
+/* --sentinel: the CLI asks the Sentinels where the master is and talks to
+ * it (a dead Sentinel listed first is skipped); without an answer it says
+ * so. */
+static test_sentinel_topology topo;
+
+static void stop_topology(void)
+{
+	test_sentinel_stop(&topo);
+}
+
+Test(cli_sentinel, connects_to_the_master_the_sentinels_name, .fini = stop_topology, .timeout = 120)
+{
+	char list[128];
+	struct result r;
+
+	if (!test_have_redis_sentinel())
+		cr_skip_test("redis-sentinel is not installed");
+	cr_assert_eq(test_sentinel_start(&topo, NULL), 0, "the Sentinel topology did not start");
+	snprintf(list, sizeof(list), "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", test_free_port(),
+		 topo.sentinel_port[0], topo.sentinel_port[1]);
+	run((const char *[]){respio_cli(), "--sentinel", list, "--master", TEST_SENTINEL_MASTER,
+			     "ROLE", NULL},
+	    NULL, 0, &r);
+	cr_assert_eq(r.status, 0, "%.*s", (int)r.errlen, r.err);
+	cr_assert(r.outlen >= 7 && memcmp(r.out, "master\n", 7) == 0, "%.*s", (int)r.outlen, r.out);
+	result_free(&r);
+	run((const char *[]){respio_cli(), "--sentinel", list, "--master", "nosuchmaster", "PING",
+			     NULL},
+	    NULL, 0, &r);
+	cr_assert_neq(r.status, 0);
+	cr_assert(r.errlen && strstr(r.err, "Sentinel"), "%.*s", (int)r.errlen, r.err);
+	result_free(&r);
 }
